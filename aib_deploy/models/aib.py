@@ -1,0 +1,128 @@
+"""The attention information bottleneck shared by every AIB family.
+
+Lai et al., "Information Bottleneck Approach to Spatial Attention Learning",
+IJCAI 2021. Every family computes a feature map f, an attention mean
+a = sigmoid(conv(f)) of shape (N, 1, A, A), applies it residually
+(f + f * a), encodes the result into the mean and raw scale of a latent z of
+width K, and decodes z into class logits. Quantized ("qt") models snap each
+attention value to the nearest of `qt_num` learned anchors.
+
+Two inference modes:
+- deterministic (deployment): attention = its mean, snapped for quantized
+  models; z = its mean. The attention-scale branch and the scale half of the
+  encoder's last layer are never computed.
+- stochastic (the paper's evaluation): attention ~ N(a, softplus(s_a - 5)) and
+  z ~ N(mu, softplus(s_z - 5)); logits are averaged over num_avg x num_avg
+  (attention, z) sample pairs, as the original code does.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..architecture import Architecture
+
+# The original code shifts every raw scale by this before softplus.
+SCALE_SHIFT = 5.0
+
+
+class AibOutputs(NamedTuple):
+    """Outputs of one forward pass; `anchor_index` is None for plain models."""
+
+    logits: torch.Tensor
+    attention_mean: torch.Tensor
+    attention: torch.Tensor
+    anchor_index: torch.Tensor | None
+
+
+class AnchorQuantizer(nn.Module):
+    """The learned attention anchors, stored as `emb.weight` of shape (1, qt_num)."""
+
+    def __init__(self, qt_num: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(0.0, 1.0, qt_num).unsqueeze(0))
+
+    @property
+    def anchors(self) -> torch.Tensor:
+        return self.weight.reshape(-1)
+
+    def snap(self, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest anchor of every value: (snapped values, anchor indices)."""
+        anchors = self.anchors
+        distance = (attention.unsqueeze(-1) - anchors).pow(2)
+        index = distance.argmin(dim=-1)
+        return anchors.index_select(0, index.flatten()).view(index.shape), index
+
+
+class AibNet(nn.Module):
+    """Base of every family: subclasses build the modules under their original
+    names and implement `extract_features`; this class owns the bottleneck.
+
+    Subclasses must define `att_module_mu`, `att_module_std`, `encode` (an
+    `nn.Sequential` ending in the `Linear(C, 2K)` that yields mu and the raw
+    scale), `decode`, and `emb` when quantized.
+    """
+
+    arch: Architecture
+    emb: AnchorQuantizer
+    att_module_mu: nn.Module
+    att_module_std: nn.Module
+    encode: nn.Sequential
+    decode: nn.Sequential
+
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> AibOutputs:
+        return self.deterministic(x)
+
+    def deterministic(self, x: torch.Tensor) -> AibOutputs:
+        features = self.extract_features(x)
+        attention_mean = self.att_module_mu(features)
+        attention, anchor_index = self._quantize(attention_mean)
+        trunk = self._encode_trunk(self._attend(features, attention))
+        head = self._encoder_head
+        latent_mean = F.linear(trunk, head.weight[: self.arch.K], head.bias[: self.arch.K])
+        return AibOutputs(self.decode(latent_mean), attention_mean, attention, anchor_index)
+
+    def stochastic(self, x: torch.Tensor, num_avg: int, generator: torch.Generator | None = None) -> AibOutputs:
+        """The paper's sampled evaluation; `attention` is the mean of the sampled maps."""
+        batch = x.shape[0]
+        features = self.extract_features(x)
+        attention_mean = self.att_module_mu(features)
+        attention_scale = F.softplus(self.att_module_std(attention_mean) - SCALE_SHIFT)
+        noise = torch.randn((num_avg, *attention_mean.shape), generator=generator, dtype=x.dtype, device=x.device)
+        samples = (attention_mean + noise * attention_scale).flatten(0, 1)
+        samples, _ = self._quantize(samples)
+        attended = self._attend(features.repeat(num_avg, 1, 1, 1), samples)
+        statistics = self._encoder_head(self._encode_trunk(attended))
+        mean, raw_scale = statistics[:, : self.arch.K], statistics[:, self.arch.K :]
+        scale = F.softplus(raw_scale - SCALE_SHIFT)
+        noise = torch.randn((num_avg, *mean.shape), generator=generator, dtype=x.dtype, device=x.device)
+        latents = (mean + noise * scale).view(num_avg, num_avg, batch, self.arch.K)
+        logits = self.decode(latents).mean(dim=(0, 1))
+        attention = samples.view(num_avg, *attention_mean.shape).mean(dim=0)
+        return AibOutputs(logits, attention_mean, attention, None)
+
+    def _quantize(self, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.arch.quantized:
+            return attention, None
+        return self.emb.snap(attention)
+
+    @staticmethod
+    def _attend(features: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        # The attention map always has the feature map's size in these
+        # architectures, so the original nearest-neighbour resize is the identity.
+        return features + features * attention
+
+    def _encode_trunk(self, attended: torch.Tensor) -> torch.Tensor:
+        for layer in list(self.encode)[:-1]:
+            attended = layer(attended)
+        return attended
+
+    @property
+    def _encoder_head(self) -> nn.Linear:
+        return self.encode[-1]

@@ -1,0 +1,141 @@
+"""Export an AIB model's deterministic inference path to ONNX, then prove it.
+
+The ONNX contract (serving and the engine builder rely on it):
+- input `images`: float32 [N, 3, H, W], normalized RGB, dynamic N;
+- output `logits`: float32 [N, num_classes];
+- output `attention`: float32 [N, 1, A, A], anchor values for quantized models;
+- output `attention_index`: int32 [N, 1, A, A], quantized models only;
+- `metadata_props[MODEL_CARD_KEY]`: the JSON model card.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import LoadedModel
+from ..compare import Comparison, Tolerances, compare_outputs
+from ..errors import AibError
+from ..modelcard import MODEL_CARD_KEY, ModelCard
+from ..models import AibNet
+
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("logits", "attention", "attention_index")
+DEFAULT_OPSET = 18
+MIN_OPSET = 18  # the torch.export-based exporter emits opset 18 and newer
+TRACE_BATCH = 2
+PARITY_BATCHES = (1, 3)  # both differ from TRACE_BATCH, so a frozen batch size fails
+# Fold every constant expression, however large: it drops the unused scale half
+# of the encoder's last layer from the file instead of slicing it at run time.
+FOLD_LIMIT = 1 << 31
+
+
+class DeploymentGraph(nn.Module):
+    """The deterministic path with the contract's outputs and types."""
+
+    def __init__(self, model: AibNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model.deterministic(images)
+        if outputs.anchor_index is None:
+            return outputs.logits, outputs.attention
+        return outputs.logits, outputs.attention, outputs.anchor_index.to(torch.int32)
+
+
+def output_names(quantized: bool) -> list[str]:
+    return list(OUTPUT_NAMES if quantized else OUTPUT_NAMES[:2])
+
+
+@contextlib.contextmanager
+def quiet_exporter():
+    """Silence the exporter's progress lines and deprecation chatter; errors still raise."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, max_batch: int) -> ModelCard:
+    """Trace, optimise and write the ONNX file with its model card; return the card as written."""
+    import onnxscript.optimizer
+
+    if opset < MIN_OPSET:
+        raise AibError(f"--opset: the exporter needs opset {MIN_OPSET} or newer, got {opset}")
+    if max_batch < 1:
+        raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
+    card = replace(card, opset=opset, max_batch=max_batch)
+    size = card.input_size
+    example = torch.zeros(TRACE_BATCH, 3, size, size)
+    batch = torch.export.Dim("batch", min=1, max=max(max_batch, TRACE_BATCH))
+    with quiet_exporter(), torch.no_grad():
+        program = torch.onnx.export(
+            DeploymentGraph(loaded.model).eval(),
+            (example,),
+            input_names=[INPUT_NAME],
+            output_names=output_names(loaded.arch.quantized),
+            opset_version=opset,
+            dynamo=True,
+            dynamic_shapes={"images": {0: batch}},
+        )
+        onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
+    program.model.metadata_props[MODEL_CARD_KEY] = card.to_json()
+    program.model.producer_name = "aib-deploy"
+    program.model.producer_version = card.aib_deploy_version
+    output.parent.mkdir(parents=True, exist_ok=True)
+    program.save(str(output), external_data=False)
+    return card
+
+
+def check_onnx(path: Path) -> None:
+    """onnx.checker's full check (with shape inference); a failure is a bug, not a user error."""
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def parity_inputs(card: ModelCard, batch: int, seed: int) -> np.ndarray:
+    """Uniform-noise images normalized with the card's mean and std."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.random((batch, 3, card.input_size, card.input_size), dtype=np.float32)
+    mean = np.asarray(card.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(card.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return (pixels - mean) / std
+
+
+def compare_with_pytorch(
+    path: Path, model: AibNet, card: ModelCard, batch_sizes: list[int], tolerances: Tolerances = Tolerances()
+) -> list[tuple[int, Comparison]]:
+    """Run ONNX Runtime (CPU) and the PyTorch model on the same inputs at each batch size."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = output_names(card.architecture.quantized)
+    anchors = np.asarray(card.anchors) if card.anchors is not None else None
+    results = []
+    for seed, batch in enumerate(batch_sizes):
+        images = parity_inputs(card, batch, seed)
+        candidate = dict(zip(names, session.run(names, {INPUT_NAME: images})))
+        with torch.no_grad():
+            outputs = model.deterministic(torch.from_numpy(images))
+        reference = {"logits": outputs.logits.numpy(), "attention": outputs.attention.numpy()}
+        if outputs.anchor_index is not None:
+            reference["attention_index"] = outputs.anchor_index.numpy()
+        comparison = compare_outputs(
+            reference, candidate, tolerances, attention_mean=outputs.attention_mean.numpy(), anchors=anchors
+        )
+        results.append((batch, comparison))
+    return results

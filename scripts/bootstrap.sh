@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv/ in the repository root and install aib-deploy with its export and test extras.
+# torch is pinned to the CPU build that this machine's pip finds on local disk;
+# an unpinned torch would download a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/aib --version

@@ -1,0 +1,1 @@
+"""The gRPC attention service (installed as `aib_deploy.serving`)."""

@@ -1,0 +1,96 @@
+"""Every conformance case survives checkpoint file -> ONNX -> ONNX Runtime, and the contract holds."""
+import argparse
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from aib_deploy.checkpoint import load_model
+from aib_deploy.compare import compare_outputs
+from aib_deploy.export.commands import model_card_for
+from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
+from aib_deploy.modelcard import MODEL_CARD_KEY, ModelCard
+from checkpoint_files import CASES, case_reference
+
+CARD_OPTIONS = argparse.Namespace(dataset=None, mean=None, std=None, labels=None)
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def exported(request, case_checkpoint, tmp_path_factory):
+    name = request.param
+    loaded = load_model(case_checkpoint(name))
+    path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
+    card = export_onnx(loaded, model_card_for(loaded, CARD_OPTIONS), path, opset=18, max_batch=16)
+    return name, loaded, card, path
+
+
+def test_file_passes_the_full_onnx_check(exported):
+    check_onnx(exported[3])
+
+
+def test_onnx_runtime_reproduces_the_paper_outputs(exported):
+    name, loaded, card, path = exported
+    reference = case_reference(name)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {"images": reference["input"]})))
+    expected = {"logits": reference["logits"], "attention": reference.get("att_q", reference["att_mu"])}
+    candidate = {"logits": outputs["logits"], "attention": outputs["attention"][:, 0]}
+    if card.architecture.quantized:
+        expected["attention_index"] = reference["anchor_index"]
+        candidate["attention_index"] = outputs["attention_index"][:, 0]
+    comparison = compare_outputs(
+        expected, candidate, attention_mean=reference["att_mu"], anchors=np.asarray(card.anchors) if card.anchors else None
+    )
+    assert comparison.passed, comparison.summary()
+
+
+def test_parity_with_pytorch_at_batch_sizes_other_than_the_traced_one(exported):
+    _, loaded, card, path = exported
+    results = compare_with_pytorch(path, loaded.model, card, list(PARITY_BATCHES))
+    assert [batch for batch, _ in results] == list(PARITY_BATCHES)
+    for batch, comparison in results:
+        assert comparison.passed, f"batch {batch}: {comparison.summary()}"
+
+
+def test_graph_follows_the_contract(exported):
+    name, loaded, card, path = exported
+    model = onnx.load(str(path), load_external_data=False)
+    (image_input,) = model.graph.input
+    dims = image_input.type.tensor_type.shape.dim
+    assert image_input.name == "images" and image_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims[0].dim_param and not dims[0].HasField("dim_value"), "batch must be dynamic"
+    size = CASES[name]["input_size"]
+    assert [d.dim_value for d in dims[1:]] == [3, size, size]
+    outputs = {output.name: output.type.tensor_type for output in model.graph.output}
+    expected = ["logits", "attention"] + (["attention_index"] if CASES[name]["quantized"] else [])
+    assert list(outputs) == expected
+    assert outputs["logits"].elem_type == onnx.TensorProto.FLOAT
+    att_dim = CASES[name]["att_dim"]
+    assert [d.dim_value for d in outputs["attention"].shape.dim[1:]] == [1, att_dim, att_dim]
+    if "attention_index" in outputs:
+        assert outputs["attention_index"].elem_type == onnx.TensorProto.INT32
+    # Deterministic inference computes neither the attention scale nor z's scale.
+    k = CASES[name]["K"]
+    initializer_shapes = [tuple(init.dims) for init in model.graph.initializer]
+    assert (1, 1, 3, 3) not in initializer_shapes, "att_module_std must not be in the graph"
+    assert not any(shape and shape[0] == 2 * k and len(shape) == 2 for shape in initializer_shapes)
+
+
+def test_model_card_is_stored_in_metadata(exported):
+    name, loaded, card, path = exported
+    model = onnx.load(str(path), load_external_data=False)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    stored = ModelCard.from_json(props[MODEL_CARD_KEY])
+    assert stored == card
+    raw = json.loads(props[MODEL_CARD_KEY])
+    assert raw["architecture"]["name"] == loaded.arch.name
+    assert raw["checkpoint_sha256"] == loaded.checkpoint.sha256 and len(raw["checkpoint_sha256"]) == 64
+    assert raw["opset"] == 18 and raw["att_dim"] == CASES[name]["att_dim"]
+    assert len(raw["labels"]) == CASES[name]["num_classes"]
+    if CASES[name]["quantized"]:
+        assert raw["anchors"] == pytest.approx(loaded.model.emb.anchors.tolist())
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert MODEL_CARD_KEY in session.get_modelmeta().custom_metadata_map

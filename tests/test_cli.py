@@ -1,0 +1,115 @@
+"""The `aib` command as a user runs it: real processes, real files."""
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import aib_deploy
+
+AIB = str(Path(sys.executable).with_name("aib"))
+TORCH_FREE = ["aib_deploy", "aib_deploy.cli", "aib_deploy.architecture", "aib_deploy.compare",
+              "aib_deploy.modelcard", "aib_deploy.presets", "aib_deploy.errors", "aib_deploy.export",
+              "aib_deploy.serving", "aib_deploy.export.commands"]  # fmt: skip
+
+
+def run_aib(*args, cwd=None):
+    return subprocess.run([AIB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aib: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["export"], ["export", "onnx"]], ids=" ".join)
+def test_help_works(command):
+    result = run_aib(*command, "--help")
+    assert result.returncode == 0 and "usage: aib" in result.stdout
+
+
+def test_every_module_imports():
+    for module in pkgutil.walk_packages(aib_deploy.__path__, "aib_deploy."):
+        importlib.import_module(module.name)
+
+
+def test_cli_and_runtime_modules_do_not_import_torch():
+    code = (
+        "import sys, importlib\n"
+        f"for name in {TORCH_FREE!r}: importlib.import_module(name)\n"
+        "from aib_deploy.cli import build_parser; build_parser()\n"
+        "heavy = [m for m in ('torch', 'onnx', 'onnxscript') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_export_writes_a_checked_model_and_reports_parity(case_checkpoint, tmp_path):
+    output = tmp_path / "out" / "vgg.onnx"
+    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)
+    assert result.returncode == 0, result.stderr
+    assert output.is_file()
+    assert "onnx.checker full check passed" in result.stdout
+    assert "parity batch 1: ok" in result.stdout and "parity batch 3: ok" in result.stdout
+    assert "attention-index agreement 100.0000%" in result.stdout
+    assert "dataset cifar100" in result.stdout
+
+
+def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint, tmp_path):
+    import json
+
+    import onnx
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"thing {index}\n" for index in range(10)))
+    output = tmp_path / "wrn.onnx"
+    result = run_aib(
+        "export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", output,
+        "--labels", labels, "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    props = {p.key: p.value for p in onnx.load(str(output), load_external_data=False).metadata_props}
+    card = json.loads(props["aib_deploy.model_card"])
+    assert card["labels"][3] == "thing 3" and card["mean"] == [0.5] * 3 and card["std"] == [0.25] * 3
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--dataset", "cifar10"], ["--dataset: cifar10 has 10 classes but the model predicts 100"]),
+        (["--opset", "13"], ["--opset: the exporter needs opset 18 or newer, got 13"]),
+        (["--std", "0", "1", "1"], ["--std: values must be positive"]),
+        (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"]),
+    ],
+    ids=["dataset", "opset", "std", "weights"],
+)
+def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments):
+    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
+    assert_one_line_error(result, *fragments)
+
+
+def test_bad_checkpoints_get_one_line(tmp_path):
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(b"PK\x03\x04" + os.urandom(64))
+    text = tmp_path / "notes.txt"
+    text.write_text("not weights\n")
+    for path, fragment in [
+        (tmp_path / "missing.pth", "file not found"),
+        (truncated, "not a readable PyTorch checkpoint"),
+        (text, "not a PyTorch checkpoint"),
+    ]:
+        assert_one_line_error(run_aib("export", "onnx", path, "-o", tmp_path / "m.onnx"), str(path), fragment)
+
+
+def test_wrong_label_count_gets_one_line(case_checkpoint, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    result = run_aib("export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", tmp_path / "m.onnx", "--labels", labels)
+    assert_one_line_error(result, "--labels: 2 labels given but the model predicts 10 classes")
