@@ -17,6 +17,7 @@ Two inference modes:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import torch
@@ -57,6 +58,22 @@ class AnchorQuantizer(nn.Module):
         return anchors.index_select(0, index.flatten()).view(index.shape), index
 
 
+def attention_scale_head() -> nn.Sequential:
+    """`att_module_std`: the raw scale of the attention distribution, from its mean."""
+    return nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
+
+
+def two_layer_decoder(arch: Architecture) -> nn.Sequential:
+    """The decoder of the VGG and CUB families: Linear(K, K), ReLU, Linear(K, classes)."""
+    return nn.Sequential(nn.Linear(arch.K, arch.K), nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
+
+
+def anchor_settings(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """`quantized` and `qt_num` as a state dict's `emb.weight` (1, qt_num) tells them."""
+    emb = state_dict.get("emb.weight")
+    return {"quantized": emb is not None, "qt_num": emb.shape[-1] if emb is not None else None}
+
+
 class AibNet(nn.Module):
     """Base of every family: subclasses build the modules under their original
     names and implement `extract_features`; this class owns the bottleneck.
@@ -66,12 +83,15 @@ class AibNet(nn.Module):
     scale), `decode`, and `emb` when quantized.
     """
 
-    arch: Architecture
     emb: AnchorQuantizer
     att_module_mu: nn.Module
     att_module_std: nn.Module
     encode: nn.Sequential
     decode: nn.Sequential
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

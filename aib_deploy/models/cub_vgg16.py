@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..architecture import Architecture
-from .aib import AibNet, AnchorQuantizer
+from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
 
 # torchvision's VGG-16 configuration "D" without its final max-pool.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -61,8 +61,7 @@ class AdaptiveAvgPool2dAsMatmul(nn.Module):
 
 class CubVgg16Aib(AibNet):
     def __init__(self, arch: Architecture) -> None:
-        super().__init__()
-        self.arch = arch
+        super().__init__(arch)
         if arch.quantized:
             self.emb = AnchorQuantizer(arch.qt_num)
         self.features = vgg16_features()
@@ -75,8 +74,8 @@ class CubVgg16Aib(AibNet):
         for _ in range(arch.attention_convs):
             head += [nn.Conv2d(FEATURE_CHANNELS, FEATURE_CHANNELS, 3, padding=1), nn.ReLU(inplace=True)]
         self.att_module_mu = nn.Sequential(*head, nn.Conv2d(FEATURE_CHANNELS, 1, 3, padding=1), nn.Sigmoid())
-        self.att_module_std = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
-        self.decode = nn.Sequential(nn.Linear(arch.K, arch.K), nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
+        self.att_module_std = attention_scale_head()
+        self.decode = two_layer_decoder(arch)
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -87,13 +86,11 @@ def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Arch
     if "features.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
         return None
     head_convs = {int(m.group(1)) for k in state_dict if (m := re.match(r"att_module_mu\.(\d+)\.weight$", k))}
-    emb = state_dict.get("emb.weight")
     return Architecture(
         family="cub",
         backbone="vgg16",
         num_classes=state_dict["decode.2.weight"].shape[0],
         K=state_dict["decode.0.weight"].shape[1],
-        quantized=emb is not None,
-        qt_num=emb.shape[-1] if emb is not None else None,
+        **anchor_settings(state_dict),
         attention_convs=max(0, len(head_convs) - 1),
     )

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..architecture import Architecture
-from .aib import AibNet, AnchorQuantizer
+from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
 
 EXPANSION = 4
 WIDTH_MULTIPLIER = 2  # wide_resnet50_2: bottleneck width = 2 x planes
@@ -60,8 +60,7 @@ def make_stage(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequ
 
 class CubWrn50x2Aib(AibNet):
     def __init__(self, arch: Architecture) -> None:
-        super().__init__()
-        self.arch = arch
+        super().__init__(arch)
         if arch.quantized:
             self.emb = AnchorQuantizer(arch.qt_num)
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -81,8 +80,8 @@ class CubWrn50x2Aib(AibNet):
             self.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 2 * arch.K)
         )
         self.att_module_mu = nn.Sequential(self.att_layer4, nn.Conv2d(channels, 1, 3, padding=1), nn.Sigmoid())
-        self.att_module_std = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
-        self.decode = nn.Sequential(nn.Linear(arch.K, arch.K), nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
+        self.att_module_std = attention_scale_head()
+        self.decode = two_layer_decoder(arch)
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -93,14 +92,12 @@ def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Arch
     """The architecture a CUB WRN-50-2 state dict describes, or None if it is another family."""
     if "layer1.0.conv1.weight" not in state_dict or "decode.2.weight" not in state_dict:
         return None
-    emb = state_dict.get("emb.weight")
     return Architecture(
         family="cub",
         backbone="wrn_50_2",
         num_classes=state_dict["decode.2.weight"].shape[0],
         K=state_dict["decode.0.weight"].shape[1],
-        quantized=emb is not None,
-        qt_num=emb.shape[-1] if emb is not None else None,
+        **anchor_settings(state_dict),
     )
 
 

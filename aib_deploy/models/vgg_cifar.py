@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..architecture import Architecture
-from .aib import AibNet, AnchorQuantizer
+from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
 
 FEATURE_CHANNELS = 256
 ENCODER_CHANNELS = 512
@@ -40,8 +40,7 @@ class ConvBlock(nn.Module):
 
 class VggCifarAib(AibNet):
     def __init__(self, arch: Architecture) -> None:
-        super().__init__()
-        self.arch = arch
+        super().__init__(arch)
         if arch.quantized:
             self.emb = AnchorQuantizer(arch.qt_num)
         self.features = nn.Sequential(
@@ -62,8 +61,8 @@ class VggCifarAib(AibNet):
             nn.Linear(ENCODER_CHANNELS, 2 * arch.K),
         )
         self.att_module_mu = nn.Sequential(nn.Conv2d(FEATURE_CHANNELS, 1, 3, padding=1), nn.Sigmoid())
-        self.att_module_std = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
-        self.decode = nn.Sequential(nn.Linear(arch.K, arch.K), nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
+        self.att_module_std = attention_scale_head()
+        self.decode = two_layer_decoder(arch)
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -73,11 +72,9 @@ def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Arch
     """The architecture a VGG-CIFAR state dict describes, or None if it is another family."""
     if "features.0.op.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
         return None
-    emb = state_dict.get("emb.weight")
     return Architecture(
         family="vgg_cifar",
         num_classes=state_dict["decode.2.weight"].shape[0],
         K=state_dict["decode.0.weight"].shape[1],
-        quantized=emb is not None,
-        qt_num=emb.shape[-1] if emb is not None else None,
+        **anchor_settings(state_dict),
     )

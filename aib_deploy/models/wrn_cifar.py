@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..architecture import Architecture
-from .aib import AibNet, AnchorQuantizer
+from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head
 
 STEM_CHANNELS = 16
 
@@ -60,8 +60,7 @@ class NetworkBlock(nn.Module):
 
 class WrnCifarAib(AibNet):
     def __init__(self, arch: Architecture) -> None:
-        super().__init__()
-        self.arch = arch
+        super().__init__(arch)
         blocks_per_group = (arch.depth - 4) // 6
         widths = [STEM_CHANNELS * arch.widen_factor * scale for scale in (1, 2, 4)]
         self.conv1 = nn.Conv2d(3, STEM_CHANNELS, 3, padding=1, bias=False)
@@ -81,7 +80,7 @@ class WrnCifarAib(AibNet):
             self.att_block3, self.bn_att, self.att_conv, self.bn_att2, self.relu,
             self.att_conv3, self.bn_att3, self.sigmoid,
         )  # fmt: skip
-        self.att_module_std = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
+        self.att_module_std = attention_scale_head()
         self.encode = nn.Sequential(
             self.block3, self.bn1, self.relu, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
             nn.Linear(widths[2], 2 * arch.K),
@@ -100,13 +99,11 @@ def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Arch
         return None
     blocks_per_group = len({m.group(1) for k in state_dict if (m := re.match(r"block1\.layer\.(\d+)\.", k))})
     first_width = state_dict["block1.layer.0.conv1.weight"].shape[0]
-    emb = state_dict.get("emb.weight")
     return Architecture(
         family="wrn_cifar",
         num_classes=state_dict["decode.1.weight"].shape[0],
         K=state_dict["decode.1.weight"].shape[1],
-        quantized=emb is not None,
-        qt_num=emb.shape[-1] if emb is not None else None,
+        **anchor_settings(state_dict),
         depth=6 * blocks_per_group + 4,
         widen_factor=max(1, first_width // STEM_CHANNELS),
     )
