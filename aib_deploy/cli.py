@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -27,13 +28,60 @@ def _add_export_onnx(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", help="text file with one class label per line")
     parser.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
     parser.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
-    parser.set_defaults(handler=_run_export_onnx)
+    parser.set_defaults(handler="aib_deploy.export.commands:export_onnx_command")
 
 
-def _run_export_onnx(args: argparse.Namespace) -> None:
-    from .export.commands import export_onnx_command
 
-    export_onnx_command(args)
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "predict",
+        help="classify an image, a folder of images or a video and draw the attention",
+        description="Writes an annotated image/video (attention heat map, top-1 label) and JSON lines of "
+        "per-frame results: top-k classes, the attention map, anchor indices and timings.",
+    )
+    parser.add_argument("model", help="an exported .onnx file, or a checkpoint (.pth/.pt/.tar) for the PyTorch backend")
+    parser.add_argument("input", help="an image, a folder of images, or a video file")
+    parser.add_argument("-o", "--output", help="annotated image/video, or a folder for folder input (default: INPUT_aib...)")
+    parser.add_argument("--results", help="JSON-lines file (default: beside the output)")
+    parser.add_argument("--backend", choices=["onnxruntime", "pytorch"], help="default: by the model's file type")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
+                        help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime has them, else CPU)")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
+    parser.add_argument("--top-k", type=int, default=5, help="classes per result (default 5)")
+    parser.add_argument("--labels", help="class labels, one per line (PyTorch backend; ONNX files carry theirs)")
+    parser.set_defaults(handler="aib_deploy.predict:run_predict")
+
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="time backends side by side on the same batches",
+        description="Median, p90 and p99 latency and throughput of ONNX Runtime (CPU) and PyTorch eager "
+        "on the same model and batch sizes, measured in one run, with ratios.",
+    )
+    parser.add_argument("--onnx", help="exported model for ONNX Runtime")
+    parser.add_argument("--checkpoint", help="the same model's checkpoint for PyTorch eager")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs per backend and batch (default 50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every backend (default 2)")
+    parser.add_argument("--json", help="also write the figures and the environment to this file")
+    parser.set_defaults(handler="aib_deploy.bench:run_bench")
+
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="export the bundled demo model, run it on a synthetic video, score it",
+        description="Exports the bundled WRN-AIB-qt glyph model, draws a synthetic video with ground truth, "
+        "predicts every frame and writes DIR/summary.json, the annotated video and per-frame JSON lines.",
+    )
+    parser.add_argument("--output", default="demo-output", help="folder for everything it writes (default demo-output)")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.set_defaults(handler="aib_deploy.demo:run_demo")
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,13 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     export = commands.add_parser("export", help="turn checkpoints into deployable artefacts")
     _add_export_onnx(export.add_subparsers(dest="format", required=True, metavar="FORMAT"))
+    _add_predict(commands)
+    _add_bench(commands)
+    _add_demo(commands)
     return parser
+
+
+def resolve(handler: str):
+    """Commands name their handler as 'module:function', imported only when that command runs."""
+    module, function = handler.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        resolve(args.handler)(args)
     except AibError as error:
         print(f"aib: error: {error}", file=sys.stderr)
         return 1

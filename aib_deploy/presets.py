@@ -26,13 +26,16 @@ CIFAR100_LABELS = (
     "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
 )  # fmt: skip
 
+# The synthetic glyph classes the demo model is trained on (aib_deploy.synthetic).
+GLYPH_LABELS = ("disc", "ring", "square", "triangle", "plus", "star", "arrow", "crescent")
+
 NORMALIZATION = {
     "vgg_cifar": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     "wrn_cifar": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
     "cub": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "cub": 200}
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "cub": 200, "glyphs": len(GLYPH_LABELS)}
 DATASETS = tuple(DATASET_CLASSES)
 
 
@@ -51,6 +54,8 @@ def default_labels(dataset: str, num_classes: int) -> tuple[str, ...]:
         return CIFAR10_LABELS
     if dataset == "cifar100":
         return CIFAR100_LABELS
+    if dataset == "glyphs":
+        return GLYPH_LABELS
     # CUB class names ship with the dataset, not with aib-deploy: pass --labels.
     return tuple(f"class_{index:03d}" for index in range(num_classes))
 

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Set up .venv/ and run the main job: write a checkpoint in the paper's VGG-CIFAR
-# layout (the conformance weights, since no trained weights can be downloaded
-# here), export it to ONNX and check parity with PyTorch.
+# Set up .venv/ and run the main job: `aib demo` exports the bundled demo model,
+# runs it on a synthetic video with ground truth and writes demo-output/summary.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-out=${1:-demo-output}
-mkdir -p "$out"
-.venv/bin/python tests/checkpoint_files.py vgg_aib_qt_cifar100 "$out/vgg_aib_qt_cifar100.pth"
-.venv/bin/aib export onnx "$out/vgg_aib_qt_cifar100.pth" -o "$out/vgg_aib_qt_cifar100.onnx"
+exec .venv/bin/aib demo --output "${1:-demo-output}"

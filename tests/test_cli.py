@@ -13,7 +13,10 @@ import aib_deploy
 AIB = str(Path(sys.executable).with_name("aib"))
 TORCH_FREE = ["aib_deploy", "aib_deploy.cli", "aib_deploy.architecture", "aib_deploy.compare",
               "aib_deploy.modelcard", "aib_deploy.presets", "aib_deploy.errors", "aib_deploy.export",
-              "aib_deploy.serving", "aib_deploy.export.commands"]  # fmt: skip
+              "aib_deploy.serving", "aib_deploy.export.commands", "aib_deploy.runtime", "aib_deploy.predict",
+              "aib_deploy.media", "aib_deploy.annotate", "aib_deploy.bench", "aib_deploy.demo",
+              "aib_deploy.localization", "aib_deploy.synthetic", "aib_deploy.cards",
+              "aib_deploy.runtime.runners.onnxrt", "aib_deploy.runtime.runners.pytorch"]  # fmt: skip
 
 
 def run_aib(*args, cwd=None):
@@ -29,7 +32,9 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
-@pytest.mark.parametrize("command", [[], ["export"], ["export", "onnx"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [[], ["export"], ["export", "onnx"], ["predict"], ["bench"], ["demo"]], ids=" ".join
+)
 def test_help_works(command):
     result = run_aib(*command, "--help")
     assert result.returncode == 0 and "usage: aib" in result.stdout

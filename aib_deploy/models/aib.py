@@ -39,6 +39,17 @@ class AibOutputs(NamedTuple):
     anchor_index: torch.Tensor | None
 
 
+class SampledOutputs(NamedTuple):
+    """One sampled pass: logits per (z sample, attention sample, image), and what the loss needs."""
+
+    logits: torch.Tensor
+    attention_mean: torch.Tensor
+    attention_samples: torch.Tensor
+    attention: torch.Tensor
+    latent_mean: torch.Tensor
+    latent_scale: torch.Tensor
+
+
 class AnchorQuantizer(nn.Module):
     """The learned attention anchors, stored as `emb.weight` of shape (1, qt_num)."""
 
@@ -108,29 +119,42 @@ class AibNet(nn.Module):
         latent_mean = F.linear(trunk, head.weight[: self.arch.K], head.bias[: self.arch.K])
         return AibOutputs(self.decode(latent_mean), attention_mean, attention, anchor_index)
 
-    def stochastic(self, x: torch.Tensor, num_avg: int, generator: torch.Generator | None = None) -> AibOutputs:
-        """The paper's sampled evaluation; `attention` is the mean of the sampled maps."""
+    def sample(self, x: torch.Tensor, num_avg: int = 1, generator: torch.Generator | None = None) -> SampledOutputs:
+        """Draw num_avg attention maps per image, then num_avg latents per attended map.
+
+        In training mode the anchor snap passes gradients straight through, as
+        the original VectorQuantizer does.
+        """
         batch = x.shape[0]
         features = self.extract_features(x)
         attention_mean = self.att_module_mu(features)
         attention_scale = F.softplus(self.att_module_std(attention_mean) - SCALE_SHIFT)
         noise = torch.randn((num_avg, *attention_mean.shape), generator=generator, dtype=x.dtype, device=x.device)
-        samples = (attention_mean + noise * attention_scale).flatten(0, 1)
-        samples, _ = self._quantize(samples)
-        attended = self._attend(features.repeat(num_avg, 1, 1, 1), samples)
+        attention_samples = (attention_mean + noise * attention_scale).flatten(0, 1)
+        attention, _ = self._quantize(attention_samples)
+        attended = self._attend(features.repeat(num_avg, 1, 1, 1), attention)
         statistics = self._encoder_head(self._encode_trunk(attended))
-        mean, raw_scale = statistics[:, : self.arch.K], statistics[:, self.arch.K :]
-        scale = F.softplus(raw_scale - SCALE_SHIFT)
-        noise = torch.randn((num_avg, *mean.shape), generator=generator, dtype=x.dtype, device=x.device)
-        latents = (mean + noise * scale).view(num_avg, num_avg, batch, self.arch.K)
-        logits = self.decode(latents).mean(dim=(0, 1))
-        attention = samples.view(num_avg, *attention_mean.shape).mean(dim=0)
-        return AibOutputs(logits, attention_mean, attention, None)
+        latent_mean, raw_scale = statistics[:, : self.arch.K], statistics[:, self.arch.K :]
+        latent_scale = F.softplus(raw_scale - SCALE_SHIFT)
+        noise = torch.randn((num_avg, *latent_mean.shape), generator=generator, dtype=x.dtype, device=x.device)
+        latents = (latent_mean + noise * latent_scale).view(num_avg, num_avg, batch, self.arch.K)
+        return SampledOutputs(
+            self.decode(latents), attention_mean, attention_samples, attention, latent_mean, latent_scale
+        )
+
+    def stochastic(self, x: torch.Tensor, num_avg: int, generator: torch.Generator | None = None) -> AibOutputs:
+        """The paper's sampled evaluation; `attention` is the mean of the sampled maps."""
+        sampled = self.sample(x, num_avg, generator)
+        attention = sampled.attention.view(num_avg, *sampled.attention_mean.shape).mean(dim=0)
+        return AibOutputs(sampled.logits.mean(dim=(0, 1)), sampled.attention_mean, attention, None)
 
     def _quantize(self, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not self.arch.quantized:
             return attention, None
-        return self.emb.snap(attention)
+        snapped, index = self.emb.snap(attention)
+        if self.training:
+            snapped = attention + (snapped - attention).detach()
+        return snapped, index
 
     @staticmethod
     def _attend(features: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,100 @@
+"""`aib demo`: the whole path on the bundled demo model, end to end.
+
+Export the bundled checkpoint (a WRN-AIB-qt trained on synthetic glyphs) to
+ONNX, draw a synthetic video with per-frame ground truth, run every frame
+through the predictor, and score classes and attention against the truth.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .localization import score_localization
+
+DEMO_CHECKPOINT = "wrn_aib_qt_glyphs.pth"
+VIDEO_FRAMES = 300
+VIDEO_SIZE = 256
+VIDEO_SEED = 2021
+
+
+def bundled_checkpoint() -> Path:
+    return Path(str(resources.files("aib_deploy") / "data" / DEMO_CHECKPOINT))
+
+
+def export_demo_model(output: Path) -> Path:
+    """The bundled checkpoint as ONNX, with the glyph labels in its card."""
+    from .cards import card_from_checkpoint
+    from .checkpoint import load_model
+    from .export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
+
+    loaded = load_model(bundled_checkpoint())
+    path = output / "demo_model.onnx"
+    card = export_onnx(loaded, card_from_checkpoint(loaded, dataset="glyphs"), path, opset=18, max_batch=32)
+    check_onnx(path)
+    for batch, comparison in compare_with_pytorch(path, loaded.model, card, list(PARITY_BATCHES)):
+        print(f"export parity batch {batch}: {'ok' if comparison.passed else 'FAILED'}: {comparison.summary()}")
+    return path
+
+
+def summarize(predictions: list, truth, latencies_ms: list[float], elapsed_s: float) -> dict:
+    answered = [p for p in predictions if p.ok]
+    hits = [p.top_k[0].class_index == label for p, label in zip(predictions, truth.labels) if p.ok]
+    maps = [p.attention for p in predictions if p.ok]
+    boxes = [box.as_list() for p, box in zip(predictions, truth.boxes) if p.ok]
+    scores = score_localization(maps, boxes, VIDEO_SIZE, VIDEO_SIZE)
+    return {
+        "frames_sent": len(predictions),
+        "frames_answered": len(answered),
+        "errors": len(predictions) - len(answered),
+        "accuracy": float(np.mean(hits)) if hits else 0.0,
+        "attention_max_in_box": scores.max_in_box,
+        "attention_max_in_box_chance": scores.chance,
+        "attention_min_in_box": scores.min_in_box,
+        "attention_inside_outside_ratio": scores.inside_outside_ratio,
+        "latency_ms_p50": statistics.median(latencies_ms),
+        "latency_ms_p99": float(np.percentile(latencies_ms, 99)),
+        "fps": len(predictions) / elapsed_s,
+    }
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    from .annotate import annotate
+    from .media import VideoReader, VideoWriter
+    from .progress import Progress
+    from .runtime import load_predictor
+    from .synthetic import write_video
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    model = export_demo_model(output)
+    video = output / "demo_input.mp4"
+    truth = write_video(video, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SEED)
+    predictor = load_predictor(model, threads=args.threads)
+    writer = VideoWriter(output / "demo_annotated.mp4", fps=15)
+    predictions, latencies = [], []
+    progress = Progress(VIDEO_FRAMES)
+    started = time.perf_counter()
+    with open(output / "results.jsonl", "w", encoding="utf-8") as results:
+        for index, frame in enumerate(VideoReader(video)):
+            frame_started = time.perf_counter()
+            prediction = predictor.predict_one(frame)
+            latencies.append((time.perf_counter() - frame_started) * 1e3)
+            predictions.append(prediction)
+            record = {"index": index, "label": truth.labels[index], "box": truth.boxes[index].as_list()}
+            results.write(json.dumps({**record, **prediction.to_dict()}) + "\n")
+            writer.write(annotate(frame, prediction, fps=progress.rate))
+            progress.update()
+    elapsed = time.perf_counter() - started
+    writer.close()
+    progress.close()
+    summary = summarize(predictions, truth, latencies, elapsed)
+    (output / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for key, value in summary.items():
+        print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")
+    print(f"wrote {output}/summary.json, demo_annotated.mp4, results.jsonl")

@@ -1,0 +1,59 @@
+"""PyTorch backend: run a checkpoint directly, without exporting it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import AibError
+from ...modelcard import ModelCard
+from .base import Runner
+
+
+class TorchRunner(Runner):
+    """The deterministic path of a checkpoint, in eager mode; `auto` takes CUDA when present."""
+
+    name = "pytorch"
+
+    def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
+                 labels: tuple[str, ...] | None = None, device: str = "auto",
+                 threads: int | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.checkpoint = Path(checkpoint)
+        self.weights = weights
+        self.dataset = dataset
+        self.labels = labels
+        self.device = device
+        self.threads = threads
+        self.model = None
+
+    def activate_impl(self) -> ModelCard:
+        import torch
+
+        from ...cards import card_from_checkpoint
+        from ...checkpoint import load_model
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif self.device != "cpu":
+            if not torch.cuda.is_available():
+                raise AibError(f"--device {self.device}: this PyTorch has no CUDA device")
+            self.device = "cuda"  # "tensorrt" names an ONNX Runtime provider; CUDA is PyTorch's nearest
+        loaded = load_model(self.checkpoint, self.weights)
+        self.model = loaded.model.to(self.device)
+        return card_from_checkpoint(loaded, dataset=self.dataset, labels=self.labels)
+
+    def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            outputs = self.model.deterministic(torch.from_numpy(np.ascontiguousarray(images)).to(self.device))
+        result = {"logits": outputs.logits.cpu().numpy(), "attention": outputs.attention.cpu().numpy()}
+        if outputs.anchor_index is not None:
+            result["attention_index"] = outputs.anchor_index.to(torch.int32).cpu().numpy()
+        return result
+
+    def deactivate_impl(self) -> None:
+        self.model = None
