@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import AibError
 
+# Optional heavy modules and the extra that installs each.
+EXTRAS = {"torch": "export", "onnx": "export", "onnxscript": "export"}
+
 
 def _add_export_onnx(commands: argparse._SubParsersAction) -> None:
     from .presets import DATASETS
@@ -108,6 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve(args.handler)(args)
     except AibError as error:
         print(f"aib: error: {error}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as error:
+        if error.name not in EXTRAS:
+            raise
+        print(
+            f"aib: error: this command needs {error.name}, which is not installed here; "
+            f"install it with: pip install 'aib-deploy[{EXTRAS[error.name]}]'",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("aib: interrupted", file=sys.stderr)

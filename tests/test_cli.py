@@ -118,3 +118,19 @@ def test_wrong_label_count_gets_one_line(case_checkpoint, tmp_path):
     labels.write_text("a\nb\n")
     result = run_aib("export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", tmp_path / "m.onnx", "--labels", labels)
     assert_one_line_error(result, "--labels: 2 labels given but the model predicts 10 classes")
+
+
+def test_a_missing_extra_is_one_line(case_checkpoint, tmp_path):
+    """As on a serving-only install: torch cannot be imported."""
+    code = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from aib_deploy.cli import main\n"
+        f"sys.exit(main(['export', 'onnx', {str(case_checkpoint('wrn_aib_16_2_cifar10'))!r}, '-o', {str(tmp_path / 'm.onnx')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert_one_line_error(result, "needs torch", "pip install 'aib-deploy[export]'")
