@@ -10,6 +10,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 from .localization import score_localization
 
 DEMO_CHECKPOINT = "wrn_aib_qt_glyphs.pth"
+DEMO_METRICS = "wrn_aib_qt_glyphs.metrics.json"
 VIDEO_FRAMES = 300
 VIDEO_SIZE = 256
 VIDEO_SEED = 2021
@@ -27,15 +29,21 @@ def bundled_checkpoint() -> Path:
     return Path(str(resources.files("aib_deploy") / "data" / DEMO_CHECKPOINT))
 
 
+def bundled_metrics() -> dict:
+    """The figures scripts/train_demo_model.py measured on held-out images."""
+    return json.loads((resources.files("aib_deploy") / "data" / DEMO_METRICS).read_text())
+
+
 def export_demo_model(output: Path) -> Path:
-    """The bundled checkpoint as ONNX, with the glyph labels in its card."""
+    """The bundled checkpoint as ONNX, with the glyph labels and its measured figures in its card."""
     from .cards import card_from_checkpoint
     from .checkpoint import load_model
     from .export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
 
     loaded = load_model(bundled_checkpoint())
     path = output / "demo_model.onnx"
-    card = export_onnx(loaded, card_from_checkpoint(loaded, dataset="glyphs"), path, opset=18, max_batch=32)
+    card = card_from_checkpoint(loaded, dataset="glyphs")
+    card = export_onnx(loaded, replace(card, extra={"evaluation": bundled_metrics()}), path, opset=18, max_batch=32)
     check_onnx(path)
     for batch, comparison in compare_with_pytorch(path, loaded.model, card, list(PARITY_BATCHES)):
         print(f"export parity batch {batch}: {'ok' if comparison.passed else 'FAILED'}: {comparison.summary()}")

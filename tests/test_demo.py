@@ -25,3 +25,8 @@ def test_demo_writes_summary_video_and_results(tmp_path):
     capture = cv2.VideoCapture(str(tmp_path / "demo_annotated.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 300
     assert "export parity batch 1: ok" in result.stdout
+    from aib_deploy.runtime import load_predictor
+
+    with load_predictor(tmp_path / "demo_model.onnx") as predictor:
+        evaluation = predictor.card.extra["evaluation"]
+    assert evaluation["accuracy_deterministic"] >= 0.95 and evaluation["test_images"] == 2000
