@@ -134,3 +134,18 @@ def test_a_missing_extra_is_one_line(case_checkpoint, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert_one_line_error(result, "needs torch", "pip install 'aib-deploy[export]'")
+
+
+def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
+    marker = tmp_path / "pwned"
+    code = (
+        "import os, torch\n"
+        "class Payload:\n"
+        f"    def __reduce__(self): return (os.system, ('touch {marker}',))\n"
+        f"torch.save({{'state_dict': {{}}, 'args': Payload()}}, {str(tmp_path / 'evil.pth')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert not marker.exists()
+    result = run_aib("export", "onnx", tmp_path / "evil.pth", "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, "refused to load the object", "never runs code")
+    assert not marker.exists()
