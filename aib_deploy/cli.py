@@ -87,6 +87,33 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    import os
+
+    parser = commands.add_parser(
+        "serve",
+        help="serve a model over gRPC: predictions and attention masks for frames",
+        description="gRPC service aib.v1.AttentionService (GetModelInfo, Predict, StreamFrames) with health "
+        "checking and reflection, micro-batching across streams, and graceful shutdown on SIGTERM/SIGINT. "
+        "Binds to loopback unless --host says otherwise.",
+    )
+    parser.add_argument("model", help="an exported .onnx file, or a checkpoint for the PyTorch backend")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=50051, help="port (default 50051; 0 picks a free one)")
+    parser.add_argument("--backend", choices=["onnxruntime", "pytorch"], help="default: by the model's file type")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
+    parser.add_argument("--threads", type=int, help="intra-op threads of the backend")
+    parser.add_argument("--max-batch", type=int, default=8, help="largest micro-batch (default 8)")
+    parser.add_argument("--max-delay-ms", type=float, default=2.0, help="longest wait to fill a batch (default 2)")
+    parser.add_argument("--max-streams", type=int, default=64, help="concurrent calls before RESOURCE_EXHAUSTED")
+    parser.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest frame in pixels")
+    parser.add_argument("--token", default=os.environ.get("AIB_TOKEN"),
+                        help="require `authorization: Bearer TOKEN` (default: $AIB_TOKEN, else no token)")
+    parser.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
+    parser.add_argument("--tls-key", help="PEM private key")
+    parser.set_defaults(handler="aib_deploy.serving.server:run_serve")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
@@ -96,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_bench(commands)
     _add_demo(commands)
+    _add_serve(commands)
     return parser
 
 

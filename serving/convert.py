@@ -1,0 +1,83 @@
+"""Messages <-> arrays: the only place that knows both the wire format and the runtime types."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .. import __version__
+from ..modelcard import ModelCard
+from ..runtime.preprocess import FrameError
+from ..runtime.result import Prediction
+from .generated import attention_pb2 as pb
+
+RAW_CHANNELS = (1, 3, 4)
+
+
+def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
+    """The frame's image as a uint8 array, or a FrameError naming what is wrong with it."""
+    kind = frame.WhichOneof("image")
+    if kind is None:
+        raise FrameError("frame: no image (set `encoded` or `raw`)")
+    if kind == "raw":
+        raw = frame.raw
+        if raw.channels not in RAW_CHANNELS:
+            raise FrameError(f"raw image: channels must be 1, 3 or 4, got {raw.channels}")
+        if raw.height * raw.width > max_pixels:
+            raise FrameError(f"raw image: {raw.width}x{raw.height} exceeds the server limit of {max_pixels} pixels")
+        expected = raw.height * raw.width * raw.channels
+        if len(raw.data) != expected or expected == 0:
+            raise FrameError(
+                f"raw image: {raw.height}x{raw.width}x{raw.channels} needs {expected} bytes, got {len(raw.data)}"
+            )
+        return np.frombuffer(raw.data, np.uint8).reshape(raw.height, raw.width, raw.channels)
+    if not frame.encoded:
+        raise FrameError("encoded image: empty bytes")
+    image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FrameError(f"encoded image: cannot decode {len(frame.encoded)} bytes as JPEG or PNG")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise FrameError(
+            f"encoded image: {image.shape[1]}x{image.shape[0]} exceeds the server limit of {max_pixels} pixels"
+        )
+    if image.dtype != np.uint8:
+        raise FrameError(f"encoded image: expected 8-bit samples, got {image.dtype}")
+    return image
+
+
+def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0, queue_ms: float = 0.0) -> pb.FrameResult:
+    result = pb.FrameResult(stream_id=frame.stream_id, frame_index=frame.frame_index,
+                            capture_time_ns=frame.capture_time_ns, error=prediction.error)  # fmt: skip
+    if not prediction.ok:
+        return result
+    for score in prediction.top_k:
+        result.top_k.add(class_index=score.class_index, label=score.label, score=score.score)
+    attention = prediction.attention
+    result.attention.height, result.attention.width = attention.shape
+    result.attention.values.extend(attention.ravel().tolist())
+    if prediction.anchor_index is not None:
+        result.attention.anchors.extend(prediction.anchors)
+        result.attention.indices = prediction.anchor_index.astype(np.uint8).tobytes()
+    timings = prediction.timings_ms
+    result.timings.CopyFrom(pb.StageTimings(
+        decode_ms=decode_ms, queue_ms=queue_ms, preprocess_ms=timings.get("preprocess", 0.0),
+        inference_ms=timings.get("inference", 0.0), postprocess_ms=timings.get("postprocess", 0.0),
+        batch_size=int(timings.get("batch_size", 0)),
+    ))  # fmt: skip
+    return result
+
+
+def error_result(frame: pb.Frame, message: str) -> pb.FrameResult:
+    return pb.FrameResult(stream_id=frame.stream_id, frame_index=frame.frame_index,
+                          capture_time_ns=frame.capture_time_ns, error=message)  # fmt: skip
+
+
+def model_info(card: ModelCard, backend: str) -> pb.ModelInfo:
+    import onnxruntime
+
+    return pb.ModelInfo(
+        architecture=card.architecture.name, labels=list(card.labels), input_height=card.input_size,
+        input_width=card.input_size, att_dim=card.att_dim, anchors=list(card.anchors or ()), backend=backend,
+        versions={"aib_deploy": __version__, "onnxruntime": onnxruntime.__version__,
+                  "model_aib_deploy": card.aib_deploy_version},
+        model_card_json=card.to_json(),
+    )  # fmt: skip

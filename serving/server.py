@@ -1,0 +1,131 @@
+"""Server lifecycle: build, warm up, report SERVING, stop gracefully on SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..errors import AibError
+from ..runtime import Predictor, load_predictor
+from .batcher import MicroBatcher
+from .generated import attention_pb2 as pb
+from .generated import attention_pb2_grpc as pb_grpc
+from .service import AttentionService, BearerTokenInterceptor
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
+MESSAGE_BYTES = 32 * 1024 * 1024  # a raw 1080p frame is ~6 MB, above gRPC's 4 MB default
+WARMUP_FRAMES = 3
+
+
+@dataclass
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_batch: int = 8
+    max_delay_ms: float = 2.0
+    max_streams: int = 64
+    max_pixels: int = 4096 * 4096
+    max_message_bytes: int = MESSAGE_BYTES
+    stream_window: int = 4
+    token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    grace_s: float = 10.0
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    batcher: MicroBatcher
+    health: health.aio.HealthServicer
+
+    async def stop(self, grace_s: float) -> None:
+        """Refuse new calls, let calls in flight finish (up to grace_s), then stop the batcher."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        await self.batcher.stop()
+
+
+def warm_up(predictor: Predictor) -> None:
+    size = predictor.card.input_size
+    predictor.predict([np.zeros((size, size, 3), np.uint8)] * WARMUP_FRAMES)
+
+
+def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
+    if options.tls_cert is None and options.tls_key is None:
+        return None
+    if options.tls_cert is None or options.tls_key is None:
+        raise AibError("--tls-cert and --tls-key go together")
+    try:
+        return grpc.ssl_server_credentials([(Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())])
+    except OSError as error:
+        raise AibError(f"TLS: cannot read {error.filename}: {error.strerror}") from None
+
+
+async def create_server(predictor: Predictor, options: ServerOptions) -> RunningServer:
+    """A started server on options.host:options.port (0 picks a free port), reporting SERVING."""
+    interceptors = [BearerTokenInterceptor(options.token)] if options.token else []
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        maximum_concurrent_rpcs=options.max_streams,
+        options=[
+            ("grpc.max_receive_message_length", options.max_message_bytes),
+            ("grpc.max_send_message_length", options.max_message_bytes),
+        ],
+    )
+    batcher = MicroBatcher(predictor, options.max_batch, options.max_delay_ms / 1e3)
+    batcher.start()
+    service = AttentionService(batcher, predictor.card, predictor.backend, options.max_pixels,
+                               stream_window=options.stream_window)  # fmt: skip
+    pb_grpc.add_AttentionServiceServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    address = f"{options.host}:{options.port}"
+    credentials = server_credentials(options)
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise AibError(f"serve: cannot listen on {address}: {error}") from None
+    await server.start()
+    warm_up(predictor)
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, batcher, health_servicer)
+
+
+async def serve_until_signalled(predictor: Predictor, options: ServerOptions) -> None:
+    running = await create_server(predictor, options)
+    scheme = "tls" if options.tls_cert else "insecure"
+    auth = "bearer token" if options.token else "no token"
+    print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
+          f"{predictor.card.architecture.name})", flush=True)  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    print("aib serve: stopping; answering the frames already received", flush=True)
+    await running.stop(options.grace_s)
+    print("aib serve: stopped", flush=True)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    options = ServerOptions(
+        host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
+        max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
+        tls_cert=args.tls_cert, tls_key=args.tls_key,
+    )  # fmt: skip
+    predictor = load_predictor(args.model, backend=args.backend, device=args.device, threads=args.threads)
+    try:
+        asyncio.run(serve_until_signalled(predictor, options))
+    finally:
+        predictor.close()

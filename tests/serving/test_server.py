@@ -1,0 +1,222 @@
+"""The real gRPC server on a loopback port, driven by real clients."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from aib_deploy.serving.generated import attention_pb2 as pb
+from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.synthetic import make_dataset, write_video
+
+AIB = str(Path(sys.executable).with_name("aib"))
+ROOT = Path(__file__).resolve().parents[2]
+MAX_PIXELS = 1_000_000
+
+
+class ServerProcess:
+    def __init__(self, model: Path, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [AIB, "serve", str(model), "--port", "0", "--max-pixels", str(MAX_PIXELS), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise RuntimeError(f"server did not start: {line}{self.process.stderr.read()}")
+        self.address = line.split("listening on ")[1].split()[0]
+        self.channel = grpc.insecure_channel(self.address)
+        self.stub = pb_grpc.AttentionServiceStub(self.channel)
+
+    def stop(self) -> tuple[int, str]:
+        self.channel.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=30)
+        return self.process.returncode, out
+
+
+@pytest.fixture(scope="module")
+def server(demo_onnx):
+    running = ServerProcess(demo_onnx)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def images():
+    frames, labels, _ = make_dataset(24, 96, seed=77)
+    return list(frames), labels
+
+
+def encoded(image: np.ndarray, suffix: str = ".jpg") -> bytes:
+    ok, data = cv2.imencode(suffix, image)
+    assert ok
+    return data.tobytes()
+
+
+def raw(image: np.ndarray) -> pb.RawImage:
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return pb.RawImage(data=image.tobytes(), height=height, width=width, channels=channels)
+
+
+def is_serving(channel) -> bool:
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_checked_in_stubs_match_the_proto():
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"], check=True)
+
+
+def test_model_info(server):
+    info = server.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+    assert info.architecture == "wrn_cifar_10_2_qt" and info.backend == "onnxruntime"
+    assert list(info.labels)[:2] == ["disc", "ring"] and info.att_dim == 16 and len(info.anchors) == 8
+    assert (info.input_height, info.input_width) == (32, 32) and "aib_deploy" in info.versions
+
+
+def test_predict_encoded_and_raw_agree(server, images):
+    frames, labels = images
+    by_png = server.stub.Predict(pb.Frame(frame_index=1, encoded=encoded(frames[0], ".png"), top_k=3), timeout=10)
+    by_raw = server.stub.Predict(pb.Frame(frame_index=2, raw=raw(frames[0])), timeout=10)
+    assert by_png.error == "" and len(by_png.top_k) == 3 and len(by_raw.top_k) == 5
+    assert by_png.top_k[0].class_index == by_raw.top_k[0].class_index == labels[0]
+    assert by_png.attention.indices == by_raw.attention.indices and len(by_raw.attention.indices) == 256
+    values = np.asarray(by_raw.attention.values).reshape(16, 16)
+    anchors = np.asarray(by_raw.attention.anchors, dtype=np.float32)
+    assert np.allclose(values, anchors[np.frombuffer(by_raw.attention.indices, np.uint8).reshape(16, 16)])
+
+
+def test_streamed_video_is_answered_frame_by_frame_in_order(server, tmp_path):
+    video = tmp_path / "clip.mp4"
+    truth = write_video(video, frames=60, size=128, seed=3)
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    requests = (pb.Frame(stream_id="cam", frame_index=i, capture_time_ns=i, encoded=encoded(f)) for i, f in enumerate(frames))
+    results = list(server.stub.StreamFrames(requests, timeout=60))
+    assert [r.frame_index for r in results] == list(range(60))
+    assert all(r.stream_id == "cam" and r.error == "" for r in results)
+    correct = sum(r.top_k[0].class_index == label for r, label in zip(results, truth.labels))
+    assert correct >= 54
+
+
+def test_eight_concurrent_streams_of_100_frames_each_answered_once(server, images):
+    frames, _ = images
+    answers: dict[str, list[int]] = {}
+
+    def stream(name: str) -> None:
+        requests = (pb.Frame(stream_id=name, frame_index=i, raw=raw(frames[i % len(frames)])) for i in range(100))
+        answers[name] = [r.frame_index for r in server.stub.StreamFrames(requests, timeout=120) if r.error == ""]
+
+    threads = [threading.Thread(target=stream, args=(f"s{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {name: indices for name, indices in answers.items()} == {f"s{i}": list(range(100)) for i in range(8)}
+
+
+def test_bad_frames_get_in_band_errors_and_the_stream_goes_on(server, images):
+    frames, _ = images
+    good = frames[0]
+    bad = [
+        pb.Frame(encoded=encoded(good)[:40]),
+        pb.Frame(encoded=b""),
+        pb.Frame(raw=pb.RawImage(data=b"\0" * 10, height=4, width=4, channels=3)),
+        pb.Frame(raw=pb.RawImage(data=b"\0" * (1200 * 1000), height=1000, width=1200, channels=1)),
+        pb.Frame(raw=pb.RawImage(data=b"\0" * 32, height=4, width=4, channels=2)),
+        pb.Frame(),
+    ]
+    requests = []
+    for index, frame in enumerate(bad):
+        requests.append(pb.Frame(frame_index=2 * index, raw=raw(good)))
+        frame.frame_index = 2 * index + 1
+        requests.append(frame)
+    results = list(server.stub.StreamFrames(iter(requests), timeout=60))
+    assert [r.frame_index for r in results] == list(range(12))
+    assert all(r.error == "" and r.top_k for r in results[0::2])
+    errors = [r.error for r in results[1::2]]
+    assert "cannot decode 40 bytes" in errors[0]
+    assert "empty bytes" in errors[1]
+    assert "needs 48 bytes, got 10" in errors[2]
+    assert f"exceeds the server limit of {MAX_PIXELS} pixels" in errors[3]
+    assert "channels must be 1, 3 or 4, got 2" in errors[4]
+    assert "no image" in errors[5]
+    assert is_serving(server.channel)
+
+
+def test_client_cancelling_mid_stream_leaves_the_server_healthy(server, images):
+    frames, _ = images
+
+    def endless():
+        index = 0
+        while True:
+            yield pb.Frame(frame_index=index, raw=raw(frames[0]))
+            index += 1
+            time.sleep(0.01)
+
+    call = server.stub.StreamFrames(endless(), timeout=60)
+    received = [next(call).frame_index for _ in range(3)]
+    call.cancel()
+    assert received == [0, 1, 2]
+    with pytest.raises(grpc.RpcError) as error:
+        next(call)
+    assert error.value.code() == grpc.StatusCode.CANCELLED
+    assert is_serving(server.channel)
+    assert server.stub.Predict(pb.Frame(raw=raw(frames[1])), timeout=10).error == ""
+
+
+def test_health_and_reflection_answer_stock_clients(server):
+    assert is_serving(server.channel)
+    reply = health_pb2_grpc.HealthStub(server.channel).Check(
+        health_pb2.HealthCheckRequest(service="aib.v1.AttentionService"), timeout=5
+    )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    database = ProtoReflectionDescriptorDatabase(server.channel)
+    services = set(database.get_services())
+    assert {"aib.v1.AttentionService", "grpc.health.v1.Health"} <= services
+    descriptor = database.FindFileContainingSymbol("aib.v1.AttentionService")
+    assert descriptor.package == "aib.v1"
+
+
+def test_wrong_token_is_unauthenticated(demo_onnx, images):
+    running = ServerProcess(demo_onnx, "--token", "s3cret")
+    try:
+        frame = pb.Frame(raw=raw(images[0][0]))
+        for metadata in ([], [("authorization", "Bearer wrong")]):
+            with pytest.raises(grpc.RpcError) as error:
+                running.stub.Predict(frame, metadata=metadata, timeout=10)
+            assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as error:
+            list(running.stub.StreamFrames(iter([frame]), metadata=[("authorization", "Bearer wrong")], timeout=10))
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        ok = running.stub.Predict(frame, metadata=[("authorization", "Bearer s3cret")], timeout=10)
+        assert ok.error == "" and is_serving(running.channel)
+    finally:
+        running.stop()
+
+
+def test_sigterm_during_a_stream_answers_frames_already_received(demo_onnx, images):
+    running = ServerProcess(demo_onnx)
+    frames, _ = images
+    requests = [pb.Frame(frame_index=i, raw=raw(frames[i % len(frames)])) for i in range(40)]
+    call = running.stub.StreamFrames(iter(requests), timeout=60)
+    first = next(call)
+    os.kill(running.process.pid, signal.SIGTERM)
+    rest = list(call)
+    assert [first.frame_index] + [r.frame_index for r in rest] == list(range(40))
+    code, out = running.stop()
+    assert code == 0 and "stopping; answering the frames already received" in out and "stopped" in out
