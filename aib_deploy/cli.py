@@ -114,6 +114,26 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler="aib_deploy.serving.server:run_serve")
 
 
+def _add_stream(commands: argparse._SubParsersAction) -> None:
+    import os
+
+    parser = commands.add_parser(
+        "stream",
+        help="stream a video or camera to an aib server; write the annotated video and JSON lines",
+        description="Reads frames with OpenCV, streams them to SERVER (host:port), writes the annotated video "
+        "and per-frame JSON lines, shows progress, and reports end-to-end latency percentiles. "
+        "Reconnects when the server restarts and goes on with the next frame.",
+    )
+    parser.add_argument("server", help="host:port of `aib serve`")
+    parser.add_argument("source", help="a video file, or a camera index such as 0")
+    parser.add_argument("-o", "--output", help="annotated .mp4 to write")
+    parser.add_argument("--results", help="JSON-lines file of the FrameResults")
+    parser.add_argument("--token", default=os.environ.get("AIB_TOKEN"), help="bearer token (default: $AIB_TOKEN)")
+    parser.add_argument("--tls-ca", help="PEM root certificate: connect with TLS")
+    parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
+    parser.set_defaults(handler="aib_deploy.serving.stream_command:run_stream")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
@@ -124,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     _add_demo(commands)
     _add_serve(commands)
+    _add_stream(commands)
     return parser
 
 

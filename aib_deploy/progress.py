@@ -29,7 +29,9 @@ class Progress:
             self._draw(final=False)
 
     def close(self) -> None:
-        self._draw(final=True)
+        """Print the final line, unless nothing was counted (an error line says why)."""
+        if self.count:
+            self._draw(final=True)
 
     def _draw(self, final: bool) -> None:
         if self.total:

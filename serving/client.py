@@ -1,0 +1,151 @@
+"""`aib stream`: send a video or camera to a server, get predictions and attention back.
+
+Frames go out on one bidirectional stream with at most `window` in flight; a
+server restart is survived by reconnecting (waiting for it to be ready) and
+going on with the next frame of the source; frames that were in flight when
+the connection broke are recorded as errors, never silently dropped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+
+from ..errors import AibError
+from .generated import attention_pb2 as pb
+from .generated import attention_pb2_grpc as pb_grpc
+
+RECONNECT_TIMEOUT_S = 30.0
+JPEG_QUALITY = 90
+
+
+@dataclass
+class StreamStats:
+    sent: int = 0
+    answered: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
+    options = [("grpc.max_send_message_length", 32 << 20), ("grpc.max_receive_message_length", 32 << 20)]
+    if tls_ca:
+        credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
+
+
+def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
+    frame = pb.Frame(stream_id=stream_id, frame_index=index, capture_time_ns=time.time_ns())
+    if raw:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        frame.raw.CopyFrom(pb.RawImage(data=image.tobytes(), height=image.shape[0], width=image.shape[1], channels=channels))
+    else:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        frame.encoded = data.tobytes()
+    return frame
+
+
+class FrameStreamer:
+    """Streams (index, image) pairs and calls `on_result(image, result, latency_ms)` in order."""
+
+    def __init__(self, address: str, token: str | None = None, tls_ca: str | None = None, window: int = 8,
+                 raw: bool = False, stream_id: str = "aib-stream") -> None:  # fmt: skip
+        self.address = address
+        self.metadata = [("authorization", f"Bearer {token}")] if token else []
+        self.tls_ca = tls_ca
+        self.window = window
+        self.raw = raw
+        self.stream_id = stream_id
+        self.stats = StreamStats()
+        self._carry: tuple[int, np.ndarray] | None = None
+
+    def run(self, source: Iterator[tuple[int, np.ndarray]], on_result) -> StreamStats:
+        channel = open_channel(self.address, self.tls_ca)
+        stub = pb_grpc.AttentionServiceStub(channel)
+        try:
+            self._wait_ready(channel)
+            exhausted = False
+            while not exhausted:
+                exhausted = self._one_call(stub, source, on_result)
+                if not exhausted:
+                    self.stats.reconnects += 1
+                    self._wait_ready(channel)
+        finally:
+            channel.close()
+        return self.stats
+
+    def _wait_ready(self, channel: grpc.Channel) -> None:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=RECONNECT_TIMEOUT_S)
+        except grpc.FutureTimeoutError:
+            raise AibError(f"server {self.address}: not reachable within {RECONNECT_TIMEOUT_S:.0f} s") from None
+
+    def _one_call(self, stub, source, on_result) -> bool:
+        """One StreamFrames call; True when the source ran out, False when the connection broke."""
+        slots = threading.Semaphore(self.window)
+        in_flight: dict[int, tuple[np.ndarray, float]] = {}
+        lock = threading.Lock()
+        finished, broken, generator_done = threading.Event(), threading.Event(), threading.Event()
+
+        def requests():
+            try:
+                while True:
+                    if self._carry is not None:
+                        (index, image), self._carry = self._carry, None
+                    else:
+                        try:
+                            index, image = next(source)
+                        except StopIteration:
+                            finished.set()
+                            return
+                    while not slots.acquire(timeout=0.1):
+                        if broken.is_set():
+                            self._carry = (index, image)  # the next call sends it first
+                            return
+                    with lock:
+                        in_flight[index] = (image, time.perf_counter())
+                    self.stats.sent += 1
+                    yield frame_message(self.stream_id, index, image, self.raw)
+            finally:
+                generator_done.set()
+
+        call = stub.StreamFrames(requests(), metadata=self.metadata)
+        try:
+            for result in call:
+                with lock:
+                    image, sent_at = in_flight.pop(result.frame_index)
+                slots.release()
+                latency = (time.perf_counter() - sent_at) * 1e3
+                self.stats.answered += 1
+                self.stats.errors += bool(result.error)
+                self.stats.latencies_ms.append(latency)
+                on_result(image, result, latency)
+        except grpc.RpcError as error:
+            broken.set()
+            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise AibError(f"server {self.address}: refused the token (UNAUTHENTICATED)") from None
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                raise AibError(f"server {self.address}: {error.code().name}: {error.details()}") from None
+            generator_done.wait(timeout=1.0)
+            with lock:
+                lost = sorted(in_flight)
+                in_flight.clear()
+            for index in lost:
+                self.stats.errors += 1
+                on_result(None, pb.FrameResult(stream_id=self.stream_id, frame_index=index,
+                                               error="connection lost before the answer"), 0.0)  # fmt: skip
+            return False
+        return finished.is_set()

@@ -1,0 +1,87 @@
+"""`aib stream` and its client against a real server: output files, reconnects, tokens."""
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import cv2
+import pytest
+
+from aib_deploy.errors import AibError
+from aib_deploy.serving.client import FrameStreamer
+from aib_deploy.synthetic import make_dataset, write_video
+from test_cli import assert_one_line_error, run_aib
+from test_server import AIB, ServerProcess
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_stream_command_writes_video_results_and_latency(demo_onnx, tmp_path):
+    server = ServerProcess(demo_onnx)
+    try:
+        video = tmp_path / "clip.mp4"
+        truth = write_video(video, frames=40, size=128, seed=8)
+        output, results = tmp_path / "annotated.mp4", tmp_path / "results.jsonl"
+        run = run_aib("stream", server.address, video, "-o", output, "--results", results)
+        assert run.returncode == 0, run.stderr
+        assert "frames sent 40, answered 40, errors 0, reconnects 0" in run.stdout
+        assert "end-to-end latency ms: p50" in run.stdout
+        records = [json.loads(line) for line in results.read_text().splitlines()]
+        assert [r["frame_index"] for r in records] == list(range(40))
+        assert sum(r["top_k"][0]["class_index"] == label for r, label in zip(records, truth.labels)) >= 36
+        assert int(cv2.VideoCapture(str(output)).get(cv2.CAP_PROP_FRAME_COUNT)) == 40
+    finally:
+        server.stop()
+
+
+def test_client_survives_a_server_restart_and_goes_on(demo_onnx):
+    port = free_port()
+    frames, _, _ = make_dataset(8, 64, seed=1)
+    total = 150
+
+    def paced():
+        for index in range(total):
+            time.sleep(0.01)
+            yield index, frames[index % len(frames)]
+
+    first = ServerProcess(demo_onnx, "--port", str(port))
+    answered: list[int] = []
+    lost: list[int] = []
+
+    def on_result(image, result, latency):
+        (lost if result.error else answered).append(result.frame_index)
+
+    streamer = FrameStreamer(f"127.0.0.1:{port}", raw=True)
+    worker = threading.Thread(target=lambda: streamer.run(paced(), on_result))
+    worker.start()
+    while len(answered) < 30:
+        time.sleep(0.01)
+    first.process.kill()
+    first.process.wait()
+    time.sleep(0.5)
+    second = ServerProcess(demo_onnx, "--port", str(port))
+    try:
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        assert streamer.stats.reconnects == 1
+        assert sorted(answered + lost) == list(range(total)), "every frame is answered or reported lost"
+        assert len(lost) <= streamer.window and answered[-1] == total - 1
+    finally:
+        second.stop()
+
+
+def test_wrong_token_is_one_line(demo_onnx, tmp_path):
+    server = ServerProcess(demo_onnx, "--token", "right")
+    try:
+        video = tmp_path / "clip.mp4"
+        write_video(video, frames=5, size=64, seed=2)
+        result = run_aib("stream", server.address, video, "--token", "wrong")
+        assert_one_line_error(result, "refused the token (UNAUTHENTICATED)")
+    finally:
+        server.stop()
