@@ -103,15 +103,15 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
 
 
 async def serve_until_signalled(predictor: Predictor, options: ServerOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     running = await create_server(predictor, options)
     scheme = "tls" if options.tls_cert else "insecure"
     auth = "bearer token" if options.token else "no token"
     print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
           f"{predictor.card.architecture.name})", flush=True)  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     print("aib serve: stopping; answering the frames already received", flush=True)
     await running.stop(options.grace_s)

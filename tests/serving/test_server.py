@@ -37,9 +37,10 @@ class ServerProcess:
         self.channel = grpc.insecure_channel(self.address)
         self.stub = pb_grpc.AttentionServiceStub(self.channel)
 
-    def stop(self) -> tuple[int, str]:
+    def stop(self, signalled: bool = False) -> tuple[int, str]:
+        """SIGTERM (unless the test already sent it) and wait for the exit."""
         self.channel.close()
-        if self.process.poll() is None:
+        if not signalled and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         out, _ = self.process.communicate(timeout=30)
         return self.process.returncode, out
@@ -218,5 +219,5 @@ def test_sigterm_during_a_stream_answers_frames_already_received(demo_onnx, imag
     os.kill(running.process.pid, signal.SIGTERM)
     rest = list(call)
     assert [first.frame_index] + [r.frame_index for r in rest] == list(range(40))
-    code, out = running.stop()
+    code, out = running.stop(signalled=True)
     assert code == 0 and "stopping; answering the frames already received" in out and "stopped" in out
