@@ -1,8 +1,9 @@
 """`aib demo`: the whole path on the bundled demo model, end to end.
 
 Export the bundled checkpoint (a WRN-AIB-qt trained on synthetic glyphs) to
-ONNX, draw a synthetic video with per-frame ground truth, run every frame
-through the predictor, and score classes and attention against the truth.
+ONNX, draw a synthetic video with per-frame ground truth, serve the model on
+loopback, stream every frame through the gRPC client, and score classes and
+attention against the truth.
 """
 from __future__ import annotations
 
@@ -72,10 +73,14 @@ def summarize(predictions: list, truth, latencies_ms: list[float], elapsed_s: fl
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    """Serve the exported model on loopback and stream the video through it, as `aib stream` does."""
     from .annotate import annotate
     from .media import VideoReader, VideoWriter
     from .progress import Progress
     from .runtime import load_predictor
+    from .serving.client import FrameStreamer
+    from .serving.server import BackgroundServer, ServerOptions
+    from .serving.stream_command import as_prediction
     from .synthetic import write_video
 
     output = Path(args.output)
@@ -84,24 +89,36 @@ def run_demo(args: argparse.Namespace) -> None:
     video = output / "demo_input.mp4"
     truth = write_video(video, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SEED)
     predictor = load_predictor(model, threads=args.threads)
+    server = BackgroundServer(predictor, ServerOptions(port=0))
+    print(f"serving {model.name} on {server.address}; streaming {video.name}")
     writer = VideoWriter(output / "demo_annotated.mp4", fps=15)
-    predictions, latencies = [], []
+    predictions: dict[int, object] = {}
+    latencies: list[float] = []
     progress = Progress(VIDEO_FRAMES)
     started = time.perf_counter()
     with open(output / "results.jsonl", "w", encoding="utf-8") as results:
-        for index, frame in enumerate(VideoReader(video)):
-            frame_started = time.perf_counter()
-            prediction = predictor.predict_one(frame)
-            latencies.append((time.perf_counter() - frame_started) * 1e3)
-            predictions.append(prediction)
-            record = {"index": index, "label": truth.labels[index], "box": truth.boxes[index].as_list()}
+
+        def on_result(image, result, latency_ms: float) -> None:
+            prediction = as_prediction(result)
+            predictions[result.frame_index] = prediction
+            latencies.append(latency_ms)
+            record = {"index": result.frame_index, "label": truth.labels[result.frame_index],
+                      "box": truth.boxes[result.frame_index].as_list(), "latency_ms": round(latency_ms, 3)}  # fmt: skip
             results.write(json.dumps({**record, **prediction.to_dict()}) + "\n")
-            writer.write(annotate(frame, prediction, fps=progress.rate))
+            if image is not None:
+                writer.write(annotate(image, prediction, fps=progress.rate))
             progress.update()
-    elapsed = time.perf_counter() - started
-    writer.close()
-    progress.close()
-    summary = summarize(predictions, truth, latencies, elapsed)
+
+        try:
+            FrameStreamer(server.address, stream_id="demo").run(enumerate(VideoReader(video)), on_result)
+        finally:
+            elapsed = time.perf_counter() - started
+            writer.close()
+            progress.close()
+            server.stop()
+            predictor.close()
+    ordered = [predictions[index] for index in sorted(predictions)]
+    summary = summarize(ordered, truth, latencies, elapsed)
     (output / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     for key, value in summary.items():
         print(f"{key:>32}: {value:.4g}" if isinstance(value, float) else f"{key:>32}: {value}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +117,23 @@ async def serve_until_signalled(predictor: Predictor, options: ServerOptions) ->
     print("aib serve: stopping; answering the frames already received", flush=True)
     await running.stop(options.grace_s)
     print("aib serve: stopped", flush=True)
+
+
+class BackgroundServer:
+    """A server on its own event-loop thread, for callers that are not async (the demo, benchmarks)."""
+
+    def __init__(self, predictor: Predictor, options: ServerOptions) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="aib-server", daemon=True)
+        self.thread.start()
+        self.running = asyncio.run_coroutine_threadsafe(create_server(predictor, options), self.loop).result()
+        self.address = f"{options.host}:{self.running.port}"
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        asyncio.run_coroutine_threadsafe(self.running.stop(grace_s), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
 
 
 def run_serve(args: argparse.Namespace) -> None:
