@@ -111,6 +111,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
                         help="require `authorization: Bearer TOKEN` (default: $AIB_TOKEN, else no token)")
     parser.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
     parser.add_argument("--tls-key", help="PEM private key")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: a free one)")
     parser.set_defaults(handler="aib_deploy.serving.server:run_serve")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..runtime import Prediction, Predictor
+from .metrics import ServerMetrics
 
 
 @dataclass
@@ -27,8 +28,10 @@ class _Request:
 
 
 class MicroBatcher:
-    def __init__(self, predictor: Predictor, max_batch: int = 8, max_delay_s: float = 0.002) -> None:
+    def __init__(self, predictor: Predictor, max_batch: int = 8, max_delay_s: float = 0.002,
+                 metrics: ServerMetrics | None = None) -> None:  # fmt: skip
         self.predictor = predictor
+        self.metrics = metrics
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
@@ -78,6 +81,11 @@ class MicroBatcher:
             except Exception as error:  # a backend failure answers this batch, the server goes on
                 predictions = [Prediction(error=f"inference failed: {error}") for _ in batch]
             self._outstanding -= len(batch)
+            if self.metrics is not None:
+                self.metrics.batch_size.observe(len(batch))
+                self.metrics.compute_seconds.observe(time.perf_counter() - started)
+                for request in batch:
+                    self.metrics.queue_seconds.observe(started - request.enqueued)
             for request, prediction in zip(batch, predictions):
                 prediction.top_k = prediction.top_k[: request.top_k]
                 if not request.future.done():

@@ -18,6 +18,7 @@ from ..runtime import Predictor, load_predictor
 from .batcher import MicroBatcher
 from .generated import attention_pb2 as pb
 from .generated import attention_pb2_grpc as pb_grpc
+from .metrics import ServerMetrics
 from .service import AttentionService, BearerTokenInterceptor
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
@@ -39,6 +40,7 @@ class ServerOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_s: float = 10.0
+    metrics_port: int | None = None  # None: no /metrics endpoint; 0 picks a free port
 
 
 @dataclass
@@ -47,6 +49,7 @@ class RunningServer:
     port: int
     batcher: MicroBatcher
     health: health.aio.HealthServicer
+    metrics_port: int | None = None
 
     async def stop(self, grace_s: float) -> None:
         """Refuse new calls, let calls in flight finish (up to grace_s), then stop the batcher."""
@@ -82,9 +85,10 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
             ("grpc.max_send_message_length", options.max_message_bytes),
         ],
     )
-    batcher = MicroBatcher(predictor, options.max_batch, options.max_delay_ms / 1e3)
+    metrics = ServerMetrics()
+    batcher = MicroBatcher(predictor, options.max_batch, options.max_delay_ms / 1e3, metrics)
     batcher.start()
-    service = AttentionService(batcher, predictor.card, predictor.backend, options.max_pixels,
+    service = AttentionService(batcher, predictor.card, predictor.backend, options.max_pixels, metrics,
                                stream_window=options.stream_window)  # fmt: skip
     pb_grpc.add_AttentionServiceServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
@@ -97,10 +101,16 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
     except RuntimeError as error:
         raise AibError(f"serve: cannot listen on {address}: {error}") from None
     await server.start()
+    metrics_port = None
+    if options.metrics_port is not None:
+        try:
+            metrics_port = metrics.serve(options.host, options.metrics_port)
+        except OSError as error:
+            raise AibError(f"serve: cannot serve metrics on {options.host}:{options.metrics_port}: {error.strerror}") from None
     warm_up(predictor)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, batcher, health_servicer)
+    return RunningServer(server, port, batcher, health_servicer, metrics_port)
 
 
 async def serve_until_signalled(predictor: Predictor, options: ServerOptions) -> None:
@@ -111,8 +121,9 @@ async def serve_until_signalled(predictor: Predictor, options: ServerOptions) ->
     running = await create_server(predictor, options)
     scheme = "tls" if options.tls_cert else "insecure"
     auth = "bearer token" if options.token else "no token"
+    metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port else ""
     print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
-          f"{predictor.card.architecture.name})", flush=True)  # fmt: skip
+          f"{predictor.card.architecture.name}{metrics})", flush=True)  # fmt: skip
     await stop.wait()
     print("aib serve: stopping; answering the frames already received", flush=True)
     await running.stop(options.grace_s)
@@ -140,7 +151,7 @@ def run_serve(args: argparse.Namespace) -> None:
     options = ServerOptions(
         host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
         max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
-        tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
     )  # fmt: skip
     predictor = load_predictor(args.model, backend=args.backend, device=args.device, threads=args.threads)
     try:

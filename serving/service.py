@@ -13,12 +13,14 @@ from .batcher import MicroBatcher
 from .convert import decode_frame, error_result, frame_result, model_info
 from .generated import attention_pb2 as pb
 from .generated import attention_pb2_grpc as pb_grpc
+from .metrics import ServerMetrics
 
 
 class AttentionService(pb_grpc.AttentionServiceServicer):
     def __init__(self, batcher: MicroBatcher, card: ModelCard, backend: str, max_pixels: int,
-                 default_top_k: int = 5, stream_window: int = 4) -> None:  # fmt: skip
+                 metrics: ServerMetrics, default_top_k: int = 5, stream_window: int = 4) -> None:  # fmt: skip
         self.batcher = batcher
+        self.metrics = metrics
         self.info = model_info(card, backend)
         self.max_pixels = max_pixels
         self.default_top_k = default_top_k
@@ -56,9 +58,11 @@ class AttentionService(pb_grpc.AttentionServiceServicer):
         try:
             image = decode_frame(frame, self.max_pixels)
         except FrameError as error:
+            self.metrics.frame(ok=False)
             return error_result(frame, str(error))
         decode_ms = (time.perf_counter() - started) * 1e3
         prediction, queue_ms = await self.batcher.submit(image, frame.top_k or self.default_top_k)
+        self.metrics.frame(ok=prediction.ok)
         return frame_result(frame, prediction, decode_ms, queue_ms)
 
 

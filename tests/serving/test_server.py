@@ -33,6 +33,7 @@ class ServerProcess:
         if "listening on" not in line:
             self.process.kill()
             raise RuntimeError(f"server did not start: {line}{self.process.stderr.read()}")
+        self.banner = line
         self.address = line.split("listening on ")[1].split()[0]
         self.channel = grpc.insecure_channel(self.address)
         self.stub = pb_grpc.AttentionServiceStub(self.channel)
@@ -221,3 +222,23 @@ def test_sigterm_during_a_stream_answers_frames_already_received(demo_onnx, imag
     assert [first.frame_index] + [r.frame_index for r in rest] == list(range(40))
     code, out = running.stop(signalled=True)
     assert code == 0 and "stopping; answering the frames already received" in out and "stopped" in out
+
+
+def test_prometheus_metrics_count_frames_and_batches(demo_onnx, images):
+    import urllib.request
+
+    running = ServerProcess(demo_onnx, "--metrics-port", "0")
+    try:
+        frames, _ = images
+        requests = [pb.Frame(frame_index=i, raw=raw(frames[i])) for i in range(10)] + [pb.Frame(frame_index=10)]
+        results = list(running.stub.StreamFrames(iter(requests), timeout=30))
+        assert len(results) == 11
+        port = int(running.banner.split("metrics on :")[1].split("/")[0])
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'aib_frames_total{outcome="ok"} 10.0' in text
+        assert 'aib_frames_total{outcome="error"} 1.0' in text
+        batched = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("aib_batch_size_sum"))
+        assert batched == 10  # the bad frame never reaches the batcher
+        assert "aib_queue_seconds_bucket" in text and "aib_compute_seconds_count" in text
+    finally:
+        running.stop()
