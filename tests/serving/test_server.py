@@ -1,5 +1,6 @@
 """The real gRPC server on a loopback port, driven by real clients."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,5 +241,27 @@ def test_prometheus_metrics_count_frames_and_batches(demo_onnx, images):
         batched = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("aib_batch_size_sum"))
         assert batched == 10  # the bad frame never reaches the batcher
         assert "aib_queue_seconds_bucket" in text and "aib_compute_seconds_count" in text
+    finally:
+        running.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a test certificate")
+def test_tls_with_a_self_signed_certificate(demo_onnx, images, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    running = ServerProcess(demo_onnx, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert "(tls," in running.banner
+        secure = grpc.secure_channel(running.address, grpc.ssl_channel_credentials(cert.read_bytes()))
+        reply = pb_grpc.AttentionServiceStub(secure).Predict(pb.Frame(raw=raw(images[0][0])), timeout=10)
+        assert reply.error == "" and reply.top_k
+        secure.close()
+        with pytest.raises(grpc.RpcError) as error:
+            running.stub.Predict(pb.Frame(raw=raw(images[0][0])), timeout=5)  # plaintext to a TLS port
+        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         running.stop()
