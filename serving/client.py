@@ -7,8 +7,6 @@ the connection broke are recorded as errors, never silently dropped.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import threading
 import time
 from collections.abc import Iterator
