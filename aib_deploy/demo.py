@@ -39,15 +39,14 @@ def export_demo_model(output: Path) -> Path:
     """The bundled checkpoint as ONNX, with the glyph labels and its measured figures in its card."""
     from .cards import card_from_checkpoint
     from .checkpoint import load_model
-    from .export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
+    from .export.onnx_export import check_onnx, export_onnx, report_parity
 
     loaded = load_model(bundled_checkpoint())
     path = output / "demo_model.onnx"
     card = card_from_checkpoint(loaded, dataset="glyphs")
     card = export_onnx(loaded, replace(card, extra={"evaluation": bundled_metrics()}), path, opset=18, max_batch=32)
     check_onnx(path)
-    for batch, comparison in compare_with_pytorch(path, loaded.model, card, list(PARITY_BATCHES)):
-        print(f"export parity batch {batch}: {'ok' if comparison.passed else 'FAILED'}: {comparison.summary()}")
+    report_parity(path, loaded.model, card, label="export parity")
     return path
 
 

@@ -27,7 +27,7 @@ def model_card_for(loaded: LoadedModel, args: argparse.Namespace) -> ModelCard:
 
 def export_onnx_command(args: argparse.Namespace) -> None:
     from ..checkpoint import load_model
-    from .onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
+    from .onnx_export import check_onnx, export_onnx, report_parity
 
     started = time.perf_counter()
     loaded = load_model(args.checkpoint, args.weights)
@@ -41,12 +41,7 @@ def export_onnx_command(args: argparse.Namespace) -> None:
     export_onnx(loaded, card, output, args.opset, args.max_batch)
     check_onnx(output)
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opset {args.opset}); onnx.checker full check passed")
-    failures = []
-    for batch, comparison in compare_with_pytorch(output, loaded.model, card, list(PARITY_BATCHES)):
-        verdict = "ok" if comparison.passed else "FAILED"
-        print(f"parity batch {batch}: {verdict}: {comparison.summary()}")
-        if not comparison.passed:
-            failures.append(batch)
+    failures = report_parity(output, loaded.model, card)
     print(f"export took {time.perf_counter() - started:.1f} s")
     if failures:
         raise AibError(

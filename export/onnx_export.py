@@ -139,3 +139,13 @@ def compare_with_pytorch(
         )
         results.append((batch, comparison))
     return results
+
+
+def report_parity(path: Path, model: AibNet, card: ModelCard, label: str = "parity") -> list[int]:
+    """Print one verdict line per parity batch size; return the batch sizes that failed."""
+    failures = []
+    for batch, comparison in compare_with_pytorch(path, model, card, list(PARITY_BATCHES)):
+        print(f"{label} batch {batch}: {'ok' if comparison.passed else 'FAILED'}: {comparison.summary()}")
+        if not comparison.passed:
+            failures.append(batch)
+    return failures
