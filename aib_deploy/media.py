@@ -83,21 +83,17 @@ class VideoReader:
             raise AibError(f"video {self.path}: no frame could be decoded (corrupt or empty)")
 
 
-def iter_inputs(path: str | Path) -> Iterator[InputItem]:
-    """Items of an image, a folder of images (a bad file fails alone) or a video."""
+def iter_images(path: str | Path) -> Iterator[InputItem]:
+    """Items of an image, or of a folder of images where a bad file fails alone (videos: VideoReader)."""
     path = Path(path)
-    kind = input_kind(path)
-    if kind == "image":
+    if input_kind(path) != "folder":
         yield InputItem(path.name, 0, read_image(path))
-    elif kind == "folder":
-        for index, image_path in enumerate(folder_images(path)):
-            try:
-                yield InputItem(image_path.name, index, read_image(image_path))
-            except AibError as error:
-                yield InputItem(image_path.name, index, None, str(error))
-    else:
-        for index, frame in enumerate(VideoReader(path)):
-            yield InputItem(f"{path.name}#{index}", index, frame)
+        return
+    for index, image_path in enumerate(folder_images(path)):
+        try:
+            yield InputItem(image_path.name, index, read_image(image_path))
+        except AibError as error:
+            yield InputItem(image_path.name, index, None, str(error))
 
 
 class VideoWriter:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .annotate import annotate
 from .errors import AibError
-from .media import InputItem, VideoReader, input_kind, iter_inputs
+from .media import InputItem, VideoReader, input_kind, iter_images
 from .progress import Progress
 from .runtime import Prediction, load_predictor
 
@@ -47,7 +47,7 @@ def run_images(predictor, source: Path, output: Path, results_path: Path, kind: 
     results_path.parent.mkdir(parents=True, exist_ok=True)
     errors = 0
     with open(results_path, "w", encoding="utf-8") as results:
-        for item in iter_inputs(source):
+        for item in iter_images(source):
             prediction = Prediction(error=item.error) if item.frame is None else predictor.predict_one(item.frame)
             results.write(json.dumps(result_record(item, prediction)) + "\n")
             if not prediction.ok:

@@ -62,10 +62,6 @@ class Predictor:
     def predict_one(self, frame: np.ndarray, top_k: int | None = None) -> Prediction:
         return self.predict([frame], top_k)[0]
 
-    def run_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """The raw contract outputs for already-normalized inputs (benchmarks, parity checks)."""
-        return self.runner.infer(inputs)
-
     def _predict_batch(self, frames: Sequence[np.ndarray], top_k: int) -> list[Prediction]:
         results = [Prediction() for _ in frames]
         good, tensors = [], []
