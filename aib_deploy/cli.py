@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -88,8 +89,6 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
-    import os
-
     parser = commands.add_parser(
         "serve",
         help="serve a model over gRPC: predictions and attention masks for frames",
@@ -116,8 +115,6 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_stream(commands: argparse._SubParsersAction) -> None:
-    import os
-
     parser = commands.add_parser(
         "stream",
         help="stream a video or camera to an aib server; write the annotated video and JSON lines",
