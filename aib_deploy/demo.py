@@ -87,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> None:
     model = export_demo_model(output)
     video = output / "demo_input.mp4"
     truth = write_video(video, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SEED)
-    predictor = load_predictor(model, threads=args.threads)
+    predictor = load_predictor(model, threads=args.threads, spinning=False)
     server = BackgroundServer(predictor, ServerOptions(port=0))
     print(f"serving {model.name} on {server.address}; streaming {video.name}")
     writer = VideoWriter(output / "demo_annotated.mp4", fps=15)

@@ -2,18 +2,25 @@
 
     .venv/bin/python benchmarks/streaming.py [--frames 2000] [--soak 10000]
 
-1. in-process: Predictor.predict_one on each frame, one after another;
-2. one stream through the loopback server, window 1 (latency) and window 8 (throughput);
-3. 8 concurrent streams, server micro-batching off (max batch 1) and on (max batch 8);
-4. resident memory before and after --soak streamed frames (server and client share this process).
+1. in-process: Predictor.predict_one on each frame, one after another, in this process;
+2. one stream to `aib serve` in its own process on loopback, window 1 (latency) and 8 (throughput);
+3. 8 concurrent streams, server micro-batching off (--max-batch 1) and on (--max-batch 8);
+4. the server's resident memory before and after --soak streamed frames.
+CPU time per frame is read from /proc for both processes, so the cost of the transport shows.
 Frames are the demo's synthetic 256x256 images sent raw, so JPEG costs are not counted.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import resource
 import statistics
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +28,70 @@ import numpy as np
 from aib_deploy.demo import export_demo_model
 from aib_deploy.runtime import load_predictor
 from aib_deploy.serving.client import FrameStreamer
-from aib_deploy.serving.server import BackgroundServer, ServerOptions
 from aib_deploy.synthetic import make_dataset
 
+AIB = Path(sys.executable).with_name("aib")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+
+@dataclass
+class Row:
+    fps: float
+    p50_ms: float
+    client_cpu_ms: float  # per frame
+    server_cpu_ms: float = float("nan")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def in_process(predictor, frames: list[np.ndarray]) -> tuple[float, float]:
+class ServerProcess:
+    """`aib serve MODEL --port 0 ...` in its own process; the address comes from its banner."""
+
+    def __init__(self, model: Path, *flags: str) -> None:
+        self.process = subprocess.Popen([str(AIB), "serve", str(model), "--port", "0", *flags],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        banner = self.process.stdout.readline()
+        match = re.search(r"listening on (\S+:\d+)", banner)
+        if match is None:
+            self.process.kill()
+            raise SystemExit(f"aib serve did not start: {banner.strip()}")
+        self.address = match.group(1)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def in_process(predictor, frames: list[np.ndarray]) -> Row:
     latencies = []
-    started = time.perf_counter()
+    cpu, started = own_cpu_s(), time.perf_counter()
     for frame in frames:
         t = time.perf_counter()
         predictor.predict_one(frame)
         latencies.append((time.perf_counter() - t) * 1e3)
-    return len(frames) / (time.perf_counter() - started), statistics.median(latencies)
+    elapsed = time.perf_counter() - started
+    return Row(len(frames) / elapsed, statistics.median(latencies), (own_cpu_s() - cpu) / len(frames) * 1e3)
 
 
-def streamed(address: str, frames: list[np.ndarray], streams: int, window: int) -> tuple[float, float]:
+def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, window: int) -> Row:
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -51,54 +100,57 @@ def streamed(address: str, frames: list[np.ndarray], streams: int, window: int) 
             with lock:
                 latencies.append(latency)
 
-        FrameStreamer(address, window=window, raw=True, stream_id=name).run(enumerate(frames), on_result)
+        FrameStreamer(server.address, window=window, raw=True, stream_id=name).run(enumerate(frames), on_result)
 
     threads = [threading.Thread(target=one, args=(f"s{i}",)) for i in range(streams)]
-    started = time.perf_counter()
+    cpu, server_cpu, started = own_cpu_s(), process_cpu_s(server.process.pid), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return streams * len(frames) / (time.perf_counter() - started), statistics.median(latencies)
+    elapsed = time.perf_counter() - started
+    total = streams * len(frames)
+    return Row(total / elapsed, statistics.median(latencies), (own_cpu_s() - cpu) / total * 1e3,
+               (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3)  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--soak", type=int, default=10000)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads, in-process and in the server")
     args = parser.parse_args()
     out = Path("/tmp/aib-streaming-bench")
     out.mkdir(exist_ok=True)
     model = export_demo_model(out)
     images, _, _ = make_dataset(64, 256, seed=5)
     frames = [images[i % len(images)] for i in range(args.frames)]
-    predictor = load_predictor(model, threads=args.threads)
-    in_process(predictor, frames[:200])  # warm-up
-    fps_local, p50_local = in_process(predictor, frames)
-    print(f"in-process          : {fps_local:8.1f} frames/s, p50 {p50_local:.3f} ms")
-    rows = {}
-    for max_batch in (1, 8):
-        server = BackgroundServer(predictor, ServerOptions(port=0, max_batch=max_batch))
-        try:
-            if max_batch == 8:
-                for window in (1, 8):
-                    rows[f"1 stream, window {window}"] = streamed(server.address, frames, 1, window)
-            rows[f"8 streams, max batch {max_batch}"] = streamed(server.address, frames[: args.frames // 4], 8, 4)
-            if max_batch == 8:
-                before = rss_mb()
-                streamed(server.address, [frames[i % len(frames)] for i in range(args.soak)], 1, 8)
-                after = rss_mb()
-        finally:
-            server.stop()
-    for name, (fps, p50) in rows.items():
-        print(f"{name:<20}: {fps:8.1f} frames/s, p50 {p50:.3f} ms end to end")
-    one_fps, one_p50 = rows["1 stream, window 8"]
-    print(f"single stream (window 8) / in-process fps: {one_fps / fps_local:.2f}")
-    print(f"added p50 latency, window 1: {rows['1 stream, window 1'][1] - p50_local:.3f} ms")
-    print(f"8 streams, micro-batching on / off: {rows['8 streams, max batch 8'][0] / rows['8 streams, max batch 1'][0]:.2f}x")
-    print(f"RSS over {args.soak} streamed frames: {before:.1f} MB -> {after:.1f} MB ({after - before:+.1f} MB)")
-    predictor.close()
+    with load_predictor(model, threads=args.threads) as predictor:
+        in_process(predictor, frames[:200])  # warm-up
+        rows = {"in-process": in_process(predictor, frames)}
+    threads = ("--threads", str(args.threads))
+    with ServerProcess(model, "--max-batch", "8", *threads) as server:
+        streamed(server, frames[:200], 1, 8)  # warm-up
+        for window in (1, 8):
+            rows[f"1 stream, window {window}"] = streamed(server, frames, 1, window)
+        rows["8 streams, max batch 8"] = streamed(server, frames[: args.frames // 4], 8, 4)
+        rss_before = process_rss_mb(server.process.pid)
+        streamed(server, [frames[i % len(frames)] for i in range(args.soak)], 1, 8)
+        rss_after = process_rss_mb(server.process.pid)
+    with ServerProcess(model, "--max-batch", "1", *threads) as server:
+        streamed(server, frames[:200], 1, 8)
+        rows["8 streams, max batch 1"] = streamed(server, frames[: args.frames // 4], 8, 4)
+
+    print(f"{'':<24}{'frames/s':>10}{'p50 ms':>9}{'client CPU ms/frame':>21}{'server CPU ms/frame':>21}")
+    for name, row in rows.items():
+        print(f"{name:<24}{row.fps:>10.1f}{row.p50_ms:>9.3f}{row.client_cpu_ms:>21.3f}{row.server_cpu_ms:>21.3f}")
+    local = rows["in-process"]
+    print(f"single stream (window 8) / in-process frames/s: {rows['1 stream, window 8'].fps / local.fps:.2f}")
+    print(f"added p50 latency, window 1: {rows['1 stream, window 1'].p50_ms - local.p50_ms:.3f} ms")
+    batching = rows["8 streams, max batch 8"].fps / rows["8 streams, max batch 1"].fps
+    print(f"8 streams, micro-batching on / off: {batching:.2f}x")
+    print(f"server RSS over {args.soak} streamed frames: {rss_before:.1f} MB -> {rss_after:.1f} MB "
+          f"({rss_after - rss_before:+.1f} MB)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -71,7 +71,11 @@ class MicroBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
+            collected = await self._collect()
+            batch = [request for request in collected if not request.future.done()]  # callers that went away
+            self._outstanding -= len(collected) - len(batch)
+            if not batch:
+                continue
             started = time.perf_counter()
             top_k = max(request.top_k for request in batch)
             try:

@@ -153,7 +153,8 @@ def run_serve(args: argparse.Namespace) -> None:
         max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
     )  # fmt: skip
-    predictor = load_predictor(args.model, backend=args.backend, device=args.device, threads=args.threads)
+    predictor = load_predictor(args.model, backend=args.backend, device=args.device, threads=args.threads,
+                               spinning=False)
     try:
         asyncio.run(serve_until_signalled(predictor, options))
     finally:

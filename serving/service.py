@@ -50,8 +50,11 @@ class AttentionService(pb_grpc.AttentionServiceServicer):
             while (task := await pending.get()) is not None:
                 yield await task
             await reader
-        finally:
+        finally:  # a cancelled call or a passed deadline: frames not yet answered are not computed
             reader.cancel()
+            while not pending.empty():
+                if (task := pending.get_nowait()) is not None:
+                    task.cancel()
 
     async def _answer(self, frame: pb.Frame) -> pb.FrameResult:
         started = time.perf_counter()

@@ -102,14 +102,15 @@ class Predictor:
 
 def open_runner(model: str | Path, backend: str | None = None, device: str = "auto", threads: int | None = None,
                 weights: str = "net", dataset: str | None = None,
-                labels: tuple[str, ...] | None = None) -> Runner:  # fmt: skip
-    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch."""
+                labels: tuple[str, ...] | None = None, spinning: bool = True) -> Runner:  # fmt: skip
+    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch.
+    `spinning` (ONNX Runtime only) lets idle threads busy-wait; servers turn it off."""
     path = Path(model)
     backend = backend or ("pytorch" if path.suffix in CHECKPOINT_SUFFIXES else "onnxruntime")
     if backend == "onnxruntime":
         from .runners.onnxrt import OnnxrtRunner
 
-        return OnnxrtRunner(path, device=device, intra_op_threads=threads)
+        return OnnxrtRunner(path, device=device, intra_op_threads=threads, spinning=spinning)
     if backend == "pytorch":
         from .runners.pytorch import TorchRunner
 

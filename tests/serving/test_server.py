@@ -182,6 +182,29 @@ def test_client_cancelling_mid_stream_leaves_the_server_healthy(server, images):
     assert server.stub.Predict(pb.Frame(raw=raw(frames[1])), timeout=10).error == ""
 
 
+def test_deadlines_end_calls_with_deadline_exceeded_and_the_server_goes_on(server, images):
+    frames, _ = images
+
+    def slow():
+        for index in range(1000):
+            yield pb.Frame(frame_index=index, raw=raw(frames[0]))
+            time.sleep(0.02)
+
+    call = server.stub.StreamFrames(slow(), timeout=0.5)
+    answered = []
+    with pytest.raises(grpc.RpcError) as error:
+        for result in call:
+            answered.append(result.frame_index)
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert answered and answered == list(range(len(answered)))
+    big = np.zeros((2048, 2048, 3), np.uint8)
+    with pytest.raises(grpc.RpcError) as error:
+        server.stub.Predict(pb.Frame(raw=raw(big)), timeout=0.001)
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert is_serving(server.channel)
+    assert server.stub.Predict(pb.Frame(raw=raw(frames[1])), timeout=10).error == ""
+
+
 def test_health_and_reflection_answer_stock_clients(server):
     assert is_serving(server.channel)
     reply = health_pb2_grpc.HealthStub(server.channel).Check(
