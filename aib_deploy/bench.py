@@ -45,7 +45,7 @@ def bench_runner(runner: Runner, batches: list[int], warmup: int, runs: int, see
         timings = time_calls(lambda: runner.infer(images), warmup, runs)
         median = statistics.median(timings)
         rows.append({
-            "backend": runner.name, "model": runner.card.architecture.name, "batch": batch, "runs": runs,
+            "backend": runner.label, "model": runner.card.architecture.name, "batch": batch, "runs": runs,
             "median_ms": median, "p90_ms": percentile(timings, 90), "p99_ms": percentile(timings, 99),
             "images_per_s": batch * 1e3 / median,
         })  # fmt: skip
@@ -75,7 +75,7 @@ def environment() -> dict:
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'model':<18} {'backend':<12} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p99 ms':>8} {'img/s':>9} {'vs first':>9}"
+    header = f"{'model':<18} {'backend':<44} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p99 ms':>8} {'img/s':>9} {'vs first':>9}"
     lines = [header]
     firsts = {}
     for row in rows:
@@ -83,25 +83,24 @@ def format_rows(rows: list[dict]) -> str:
         firsts.setdefault(key, row["median_ms"])
         ratio = firsts[key] / row["median_ms"]
         lines.append(
-            f"{row['model']:<18} {row['backend']:<12} {row['batch']:>5} {row['median_ms']:>10.3f} "
+            f"{row['model']:<18} {row['backend']:<44} {row['batch']:>5} {row['median_ms']:>10.3f} "
             f"{row['p90_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x"
         )
     return "\n".join(lines)
 
 
 def speedups(rows: list[dict]) -> list[str]:
-    """'A is N.NNx faster than B' for each pair of backends at each model and batch."""
+    """'B runs at N.NNx the speed of A' for each backend B after the first backend A, per model and batch."""
     out = []
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["model"], row["batch"]), []).append(row)
     for (model, batch), group in groups.items():
+        first = group[0]
         for other in group[1:]:
-            first = group[0]
             out.append(
-                f"{model} batch {batch}: {first['backend']} median {first['median_ms']:.3f} ms vs "
-                f"{other['backend']} {other['median_ms']:.3f} ms -> {first['backend']} is "
-                f"{other['median_ms'] / first['median_ms']:.2f}x as fast"
+                f"{model} batch {batch}: {other['backend']} {other['median_ms']:.3f} ms vs {first['backend']} "
+                f"{first['median_ms']:.3f} ms: {first['median_ms'] / other['median_ms']:.2f}x the speed"
             )
     return out
 

@@ -36,6 +36,29 @@ def _add_export_onnx(commands: argparse._SubParsersAction) -> None:
 
 
 
+
+def _add_export_int8(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "int8",
+        help="quantize an exported model to INT8 (Q/DQ) for ONNX Runtime CPUs and TensorRT",
+        description="Explicit quantization with ONNX Runtime's tools: symmetric int8 activations, per-channel "
+        "int8 weights, the anchor snap and its table in float32. Reports top-1 and attention-index agreement "
+        "with the float model on held-out frames, and writes them into the model card.",
+    )
+    parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument("--calibration", required=True,
+                        help="'synthetic' (the demo's glyph images), an image, a folder of images or a video")  # fmt: skip
+    parser.add_argument("-o", "--output", required=True, help="the INT8 .onnx file to write")
+    parser.add_argument("--count", type=int, default=256, help="calibration frames (default 256)")
+    parser.add_argument("--held-out", type=int, default=512, help="frames for the agreement check (default 512)")
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"],
+                        help="how activation ranges are calibrated (default minmax)")  # fmt: skip
+    parser.add_argument("--float", dest="float_region", default="attention-path", choices=["attention-path", "head"],
+                        help="what stays float32: every node the attention map depends on (default; indices match "
+                        "the float model) or only the attention head and snap (faster, some indices move)")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
+    parser.set_defaults(handler="aib_deploy.export.commands:export_int8_command")
+
 def _add_predict(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "predict",
@@ -137,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     export = commands.add_parser("export", help="turn checkpoints into deployable artefacts")
-    _add_export_onnx(export.add_subparsers(dest="format", required=True, metavar="FORMAT"))
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    _add_export_onnx(formats)
+    _add_export_int8(formats)
     _add_predict(commands)
     _add_bench(commands)
     _add_demo(commands)

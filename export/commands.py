@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..cards import card_from_checkpoint, read_labels
 from ..errors import AibError
 from ..modelcard import ModelCard
@@ -48,3 +50,26 @@ def export_onnx_command(args: argparse.Namespace) -> None:
             f"{output}: ONNX Runtime disagrees with PyTorch at batch sizes {failures} (see above); "
             "the file is kept for inspection but should not be deployed"
         )
+
+
+def export_int8_command(args: argparse.Namespace) -> None:
+    from ..runtime.preprocess import Preprocessor
+    from ..runtime.runners.onnxrt import OnnxrtRunner
+    from .int8 import export_int8, median_latency_ms
+
+    source, output = Path(args.model), Path(args.output)
+    print(f"quantizing {source.name}: calibration on {args.calibration} ({args.method}, per-channel weights), "
+          f"float region: {args.float_region}")  # fmt: skip
+    result = export_int8(source, output, args.calibration, args.count, args.held_out, args.method, args.float_region,
+                         args.threads)  # fmt: skip
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
+          f"{result.float_nodes} nodes kept float32)")  # fmt: skip
+    print(result.agreement.describe())
+    latencies = []
+    for path in (source, output):
+        with OnnxrtRunner(path, device="cpu", intra_op_threads=args.threads) as runner:
+            size = runner.card.input_size
+            image = Preprocessor(size, runner.card.mean, runner.card.std).batch([np.zeros((size, size, 3), np.uint8)])
+            latencies.append(median_latency_ms(runner.session, image))
+    print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
+          f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip

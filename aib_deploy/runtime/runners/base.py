@@ -24,6 +24,11 @@ class Runner(ABC):
         self._card: ModelCard | None = None
 
     @property
+    def label(self) -> str:
+        """Backend, device and precision (e.g. `onnxruntime-cpu fp32`), for benchmark tables."""
+        return self.name
+
+    @property
     def card(self) -> ModelCard:
         if self._card is None:
             raise RuntimeError(f"{self.name}: activate() the runner before reading its model card")

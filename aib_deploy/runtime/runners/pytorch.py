@@ -15,6 +15,10 @@ class TorchRunner(Runner):
 
     name = "pytorch"
 
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.device} fp32"
+
     def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
                  labels: tuple[str, ...] | None = None, device: str = "auto",
                  threads: int | None = None) -> None:  # fmt: skip

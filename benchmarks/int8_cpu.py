@@ -1,0 +1,67 @@
+"""INT8 (Q/DQ) against float32 on ONNX Runtime CPU, with agreement, side by side in one run.
+
+    .venv/bin/python benchmarks/int8_cpu.py [--runs 50] [--held-out 2000] [--threads 2]
+
+For VGG-CIFAR-10-qt (fresh weights: speed does not depend on them) and the
+demo model, each float region of `aib export int8` is quantized from the same
+synthetic calibration frames; float32 and both INT8 files then run the same
+batches (medians of --runs after warm-up), and the demo model's INT8 files are
+compared with its float32 file on --held-out synthetic frames never calibrated on.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from aib_deploy.architecture import Architecture
+from aib_deploy.bench import bench_runners, format_rows, speedups
+from aib_deploy.demo import bundled_checkpoint
+from aib_deploy.export.int8 import FLOAT_REGIONS, export_int8
+from aib_deploy.models import build_model
+from aib_deploy.runtime.runners.onnxrt import OnnxrtRunner
+from runtime_cpu import exported
+
+CALIBRATION_FRAMES = 128
+
+
+def vgg_cifar_qt_checkpoint(folder: Path) -> Path:
+    model = build_model(Architecture("vgg_cifar", num_classes=10, K=256, quantized=True, qt_num=8))
+    path = folder / "vgg_cifar10_qt.pth"
+    torch.save({"epoch": 0, "model_states": {"net": {"module." + k: v for k, v in model.state_dict().items()}}}, path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--held-out", type=int, default=2000)
+    args = parser.parse_args()
+    rows, agreements = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for checkpoint, dataset in ((vgg_cifar_qt_checkpoint(folder), None), (bundled_checkpoint(), "glyphs")):
+            float_path = exported(checkpoint, folder, dataset)
+            runners = [OnnxrtRunner(float_path, device="cpu", intra_op_threads=args.threads)]
+            for region in FLOAT_REGIONS:
+                path = folder / f"{float_path.stem}.{region}.int8.onnx"
+                held_out = args.held_out if dataset == "glyphs" else 64  # fresh VGG weights: agreement means nothing
+                result = export_int8(float_path, path, "synthetic", CALIBRATION_FRAMES, held_out, "minmax", region, args.threads)
+                if dataset == "glyphs":
+                    agreements.append(f"demo model, float {region}: {result.agreement.describe()}")
+                runners.append(OnnxrtRunner(path, device="cpu", intra_op_threads=args.threads))
+            rows.extend(bench_runners(runners, args.batch, args.warmup, args.runs))
+    print(format_rows(rows))
+    for line in speedups(rows):
+        print(line)
+    for line in agreements:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

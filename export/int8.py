@@ -1,0 +1,253 @@
+"""Explicit INT8 quantization (Q/DQ nodes) with ONNX Runtime's tools; the attention stays float.
+
+The file uses symmetric int8 activations (zero point 0) and per-channel int8
+weights in QDQ form: ONNX Runtime fuses it into integer kernels on CPUs, and
+TensorRT reads it as explicit quantization, so one file serves both.
+
+Which nodes stay float32 is a trade between speed and how often an anchor
+index differs from the float model; the anchor snap and its table are float
+in every choice (quantizing the table would move every anchor value):
+- `attention-path`: every node the attention map depends on; the map and its
+  indices match the float model exactly, only the classifier after it is int8;
+- `head`: the attention head and the snap; the backbone in front of the head is
+  int8 too, which is faster, and some cells near the midpoint between two
+  anchors move to the neighbouring anchor.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AibError
+from ..modelcard import MODEL_CARD_KEY, ModelCard
+
+FLOAT_REGIONS = ("attention-path", "head")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+ATTENTION_OUTPUTS = ("attention", "attention_index")
+CALIBRATION_BATCH = 16
+CHECK_BATCH = 64
+
+
+def ancestors(nodes, outputs: tuple[str, ...], cut: tuple[str, ...] = ()) -> set[str]:
+    """Names of the nodes that `outputs` depend on, not looking behind the tensors in `cut`."""
+    producer = {tensor: node for node in nodes for tensor in node.output}
+    found: set[str] = set()
+    stack = [tensor for tensor in outputs if tensor in producer]
+    while stack:
+        tensor = stack.pop()
+        node = producer.get(tensor)
+        if node is None or node.name in found or tensor in cut:
+            continue
+        found.add(node.name)
+        stack.extend(node.input)
+    return found
+
+
+def float_nodes(model, region: str) -> list[str]:
+    """The nodes of `region` (see the module docstring), in graph order."""
+    nodes = model.graph.node
+    path = ancestors(nodes, ATTENTION_OUTPUTS)
+    if region == "attention-path":
+        keep = path
+    elif region == "head":
+        keep = path - ancestors(nodes, ("logits",), cut=("attention",))
+    else:
+        raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {region!r}")
+    return [node.name for node in nodes if node.name in keep]
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """The quantizer logs advice (pre-processing, per-channel axes of 1-D weights) as root warnings."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: str, region: str) -> list[str]:
+    """Write the Q/DQ model calibrated on `calibration` (preprocessed NCHW); return the float nodes."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}  # fmt: skip
+    if method not in methods:
+        raise AibError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+    model = onnx.load(str(source))
+    keep_float = float_nodes(model, region)
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration[i : i + CALIBRATION_BATCH] for i in range(0, len(calibration), CALIBRATION_BATCH))
+
+        def get_next(self) -> dict | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {"images": batch}
+
+    with quiet_quantizer():
+        quantize_static(
+            model, str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
+            calibrate_method=methods[method],
+            # Symmetric: TensorRT takes only zero points of 0.
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )  # fmt: skip
+    quantized = onnx.load(str(output))
+    reconnect_float(quantized.graph, set(keep_float))
+    onnx.save(quantized, str(output))
+    return keep_float
+
+
+def reconnect_float(graph, keep_float: set[str]) -> None:
+    """Undo the quantizer's Q/DQ round trips where float was asked for.
+
+    ONNX Runtime's quantizer shares one Q/DQ pair among all consumers of a tensor,
+    float ones included, and routes graph outputs through Q/DQ. Here the float
+    nodes read the original tensor again, every graph output is the float tensor
+    itself, and pairs nobody reads any more are removed.
+    """
+    producer = {tensor: node for node in graph.node for tensor in node.output}
+
+    def float_source(tensor: str) -> str | None:
+        dequantize = producer.get(tensor)
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            return None
+        quantize = producer.get(dequantize.input[0])
+        return quantize.input[0] if quantize is not None and quantize.op_type == "QuantizeLinear" else None
+
+    for node in graph.node:
+        if node.name in keep_float:
+            for position, tensor in enumerate(node.input):
+                node.input[position] = float_source(tensor) or tensor
+    for output in graph.output:
+        source = float_source(output.name)
+        if source is None:
+            continue
+        copy = output.name + "_int8_roundtrip"
+        for node in graph.node:
+            node.output[:] = [copy if t == output.name else output.name if t == source else t for t in node.output]
+            node.input[:] = [copy if t == output.name else output.name if t == source else t for t in node.input]
+    remove_unread(graph)
+
+
+def remove_unread(graph) -> None:
+    """Drop nodes whose outputs nobody reads, until none is left, then unread initializers."""
+    while True:
+        read = {tensor for node in graph.node for tensor in node.input} | {output.name for output in graph.output}
+        unread = [node for node in graph.node if not set(node.output) & read]
+        if not unread:
+            break
+        for node in unread:
+            graph.node.remove(node)
+    for initializer in [tensor for tensor in graph.initializer if tensor.name not in read]:
+        graph.initializer.remove(initializer)
+
+
+@dataclass
+class Agreement:
+    """How often the INT8 model says what the float model says, on frames neither was calibrated on."""
+
+    frames: int
+    top1: float
+    index_exact: float | None = None
+    index_within_one_step: float | None = None
+    attention_max_abs_diff: float = 0.0
+
+    def describe(self) -> str:
+        text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
+        if self.index_exact is not None:
+            text += (f", attention-index agreement {self.index_exact:.2%} exact and "
+                     f"{self.index_within_one_step:.2%} within one anchor step")  # fmt: skip
+        return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}"
+
+
+def run_all(session, images: np.ndarray) -> list[np.ndarray]:
+    names = [output.name for output in session.get_outputs()]
+    parts = [session.run(names, {"images": images[i : i + CHECK_BATCH]}) for i in range(0, len(images), CHECK_BATCH)]
+    return [np.concatenate(column) for column in zip(*parts)]
+
+
+def measure_agreement(reference_session, candidate_session, images: np.ndarray, card: ModelCard) -> Agreement:
+    reference, candidate = run_all(reference_session, images), run_all(candidate_session, images)
+    agreement = Agreement(
+        frames=len(images),
+        top1=float((reference[0].argmax(1) == candidate[0].argmax(1)).mean()),
+        attention_max_abs_diff=float(np.abs(reference[1] - candidate[1]).max()),
+    )
+    if card.anchors is not None:
+        rank = np.argsort(np.argsort(np.asarray(card.anchors)))  # an anchor's place in value order
+        agreement.index_exact = float((reference[2] == candidate[2]).mean())
+        agreement.index_within_one_step = float((np.abs(rank[reference[2]] - rank[candidate[2]]) <= 1).mean())
+    return agreement
+
+
+def median_latency_ms(session, image: np.ndarray, runs: int = 30, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        session.run(None, {"images": image})
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        session.run(None, {"images": image})
+        times.append((time.perf_counter() - started) * 1e3)
+    return float(np.median(times))
+
+
+def write_card(path: Path, card: ModelCard) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == MODEL_CARD_KEY:
+            prop.value = card.to_json()
+            break
+    else:
+        model.metadata_props.add(key=MODEL_CARD_KEY, value=card.to_json())
+    onnx.save(model, str(path))
+
+
+def quantization_record(calibration_source: str, frames: int, method: str, region: str, float_nodes: int,
+                        agreement: Agreement) -> dict:  # fmt: skip
+    """What the model card says about how the INT8 file was made and how well it agrees."""
+    return {
+        "precision": "int8", "format": "QDQ", "calibration_source": calibration_source,
+        "calibration_frames": frames, "calibration_method": method, "weights": "per-channel symmetric int8",
+        "activations": "per-tensor symmetric int8", "float_region": region, "float_nodes": float_nodes,
+        "agreement": asdict(agreement),
+    }  # fmt: skip
+
+
+@dataclass
+class Int8Export:
+    calibration_frames: int
+    float_nodes: int
+    agreement: Agreement
+
+
+def export_int8(source: Path, output: Path, calibration_source: str, count: int, held_out: int, method: str,
+                region: str, threads: int | None = None) -> Int8Export:  # fmt: skip
+    """Calibrate, quantize, check agreement on held-out frames, and write the card into the INT8 file."""
+    from ..runtime.preprocess import Preprocessor
+    from ..runtime.runners.onnxrt import OnnxrtRunner
+    from .calibration import calibration_split
+
+    if source.resolve() == output.resolve():
+        raise AibError(f"{output}: the INT8 file must not overwrite its float model")
+    with OnnxrtRunner(source, device="cpu", intra_op_threads=threads) as reference:
+        card = reference.card
+        preprocess = Preprocessor(card.input_size, card.mean, card.std)
+        calibration, checks = calibration_split(calibration_source, count, held_out)
+        kept = quantize_int8(source, output, preprocess.batch(calibration), method, region)
+        with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
+            agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card)
+    record = quantization_record(calibration_source, len(calibration), method, region, len(kept), agreement)
+    write_card(output, replace(card, extra={**card.extra, "quantization": record}))
+    return Int8Export(len(calibration), len(kept), agreement)

@@ -1,0 +1,119 @@
+"""`aib export int8` on the demo model: real calibration, real ONNX Runtime sessions."""
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from aib_deploy.export.calibration import calibration_split
+from aib_deploy.modelcard import MODEL_CARD_KEY
+from aib_deploy.runtime import load_predictor
+from aib_deploy.synthetic import make_dataset, write_video
+from test_cli import assert_one_line_error, run_aib
+
+SMALL = ("--count", "32", "--held-out", "64")
+
+
+def card_of(path):
+    model = onnx.load(str(path))
+    return json.loads({prop.key: prop.value for prop in model.metadata_props}[MODEL_CARD_KEY])
+
+
+def producers(path):
+    model = onnx.load(str(path))
+    return model, {tensor: node for node in model.graph.node for tensor in node.output}
+
+
+@pytest.fixture(scope="module")
+def int8_models(demo_onnx, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("int8")
+    results = {}
+    for region in ("attention-path", "head"):
+        output = folder / f"demo.{region}.int8.onnx"
+        result = run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", region, *SMALL)
+        assert result.returncode == 0, result.stderr
+        results[region] = (output, result.stdout)
+    return results
+
+
+def test_attention_path_region_keeps_the_map_exact_and_quantizes_the_classifier(int8_models):
+    path, stdout = int8_models["attention-path"]
+    assert "attention-index agreement 100.00% exact" in stdout and "64 held-out frames" in stdout
+    record = card_of(path)["extra"]["quantization"]
+    assert record["float_region"] == "attention-path" and record["calibration_frames"] == 32
+    assert record["agreement"]["index_exact"] == 1.0 and record["agreement"]["top1"] >= 0.95
+    model, producer = producers(path)
+    assert sum(node.op_type == "QuantizeLinear" for node in model.graph.node) > 5
+    logits_gemm = producer["logits"]
+    assert logits_gemm.op_type == "Gemm" and producer[logits_gemm.input[1]].op_type == "DequantizeLinear"
+    for output in model.graph.output:  # every output is the float tensor, not a Q/DQ copy
+        assert producer[output.name].op_type != "DequantizeLinear", output.name
+
+
+def test_head_region_quantizes_the_backbone_but_not_the_snap_or_anchor_table(int8_models, demo_onnx):
+    path, stdout = int8_models["head"]
+    assert "within one anchor step" in stdout
+    model, producer = producers(path)
+    gather = producer[producer["attention"].input[0]]
+    assert gather.op_type == "Gather"
+    table = {tensor.name: tensor for tensor in model.graph.initializer}[gather.input[0]]
+    assert table.data_type == onnx.TensorProto.FLOAT  # the anchors themselves stay float32
+    first_conv = next(node for node in model.graph.node if node.op_type == "Conv")
+    assert producer[first_conv.input[0]].op_type == "DequantizeLinear"
+    float_nodes = card_of(path)["extra"]["quantization"]["float_nodes"]
+    assert float_nodes < card_of(int8_models["attention-path"][0])["extra"]["quantization"]["float_nodes"]
+    anchors = card_of(demo_onnx)["anchors"]
+    images, _, _ = make_dataset(8, 96, seed=3)
+    with load_predictor(path) as predictor:
+        for prediction in predictor.predict(list(images)):
+            assert prediction.ok
+            assert set(np.unique(prediction.attention)) <= set(np.float32(anchors))
+
+
+def test_calibration_from_a_video_and_a_folder(tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, 20, 96, seed=1)
+    calibration, held_out = calibration_split(str(video), 12, 100)
+    assert (len(calibration), len(held_out)) == (12, 8)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    images, _, _ = make_dataset(6, 64, seed=2)
+    for index, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    (folder / "broken.png").write_bytes(b"\x89PNG broken")
+    calibration, held_out = calibration_split(str(folder), 100, 100)
+    assert (len(calibration), len(held_out)) == (3, 3)
+
+
+def test_int8_from_a_video_source(demo_onnx, tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, 40, 96, seed=4)
+    output = tmp_path / "video.int8.onnx"
+    result = run_aib("export", "int8", demo_onnx, "--calibration", video, "-o", output, "--count", "24")
+    assert result.returncode == 0, result.stderr
+    assert "16 held-out frames" in result.stdout
+    assert card_of(output)["extra"]["quantization"]["calibration_source"] == str(video)
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        (("--calibration", "missing-folder"), "missing-folder: not found"),
+        (("--calibration", "synthetic", "--count", "0"), "counts must be positive"),
+    ],
+    ids=["missing source", "zero count"],
+)
+def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
+    result = run_aib("export", "int8", demo_onnx, "-o", tmp_path / "out.onnx", *arguments)
+    assert_one_line_error(result, fragment)
+
+
+def test_refuses_to_overwrite_the_float_model(demo_onnx):
+    assert_one_line_error(run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx),
+                          "must not overwrite its float model")  # fmt: skip
+
+
+def test_missing_model_gets_one_line(tmp_path):
+    result = run_aib("export", "int8", tmp_path / "none.onnx", "--calibration", "synthetic", "-o", tmp_path / "o.onnx")
+    assert_one_line_error(result, "none.onnx: file not found")
