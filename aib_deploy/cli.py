@@ -59,6 +59,18 @@ def _add_export_int8(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
     parser.set_defaults(handler="aib_deploy.export.commands:export_int8_command")
 
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="check, without TensorRT or a GPU, that TensorRT's ONNX parser can take a model",
+        description="Every operator in TensorRT's ONNX support table (kept as data, with its source), the opset "
+        "in range, shape-like inputs constant, Q/DQ zero points 0, outputs declared, and the batch dimension "
+        "dynamic (declared, and run at two batch sizes on ONNX Runtime). Exit 1 names what fails.",
+    )
+    parser.add_argument("model", help="an .onnx file (float32 or INT8)")
+    parser.set_defaults(handler="aib_deploy.export.tensorrt_check:run_check")
+
 def _add_predict(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "predict",
@@ -163,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     _add_export_onnx(formats)
     _add_export_int8(formats)
+    _add_check(commands)
     _add_predict(commands)
     _add_bench(commands)
     _add_demo(commands)

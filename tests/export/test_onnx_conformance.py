@@ -94,3 +94,10 @@ def test_model_card_is_stored_in_metadata(exported):
         assert raw["anchors"] == pytest.approx(loaded.model.emb.anchors.tolist())
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert MODEL_CARD_KEY in session.get_modelmeta().custom_metadata_map
+
+
+def test_tensorrt_readiness_check_passes(exported):
+    from aib_deploy.export.tensorrt_check import check_tensorrt_readiness
+
+    findings = check_tensorrt_readiness(exported[3])
+    assert len(findings) == 6 and all(finding.ok for finding in findings), [f for f in findings if not f.ok]

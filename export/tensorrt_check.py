@@ -1,0 +1,153 @@
+"""`aib check`: will TensorRT's ONNX parser take this model? Answered without TensorRT or a GPU.
+
+The operator table is data (`aib_deploy/data/tensorrt_onnx_support.json`,
+with its source); the checks are the parser's documented restrictions that
+can be read off the graph, plus a run at two batch sizes on ONNX Runtime to
+show the batch dimension is really dynamic.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AibError
+
+SUPPORT_TABLE = "tensorrt_onnx_support.json"  # in aib_deploy/data
+DEFAULT_DOMAINS = ("", "ai.onnx")
+BATCH_PROBES = (1, 3)
+
+
+@dataclass
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+
+
+def load_support_table() -> dict:
+    return json.loads((resources.files("aib_deploy") / "data" / SUPPORT_TABLE).read_text())
+
+
+def constant_names(graph) -> set[str]:
+    return {tensor.name for tensor in graph.initializer} | {
+        output for node in graph.node if node.op_type == "Constant" for output in node.output
+    }
+
+
+def check_opset(model, table: dict) -> Finding:
+    opset = next((entry.version for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS), None)
+    low, high = table["opset"]["min"], table["opset"]["max"]
+    ok = opset is not None and low <= opset <= high
+    return Finding("opset", ok, f"opset {opset}; the parser takes {low} to {high}")
+
+
+def check_operators(graph, table: dict) -> Finding:
+    supported = set(table["supported"])
+    counts = Counter(node.op_type for node in graph.node)
+    foreign = sorted({f"{node.domain}.{node.op_type}" for node in graph.node if node.domain not in DEFAULT_DOMAINS})
+    unsupported = sorted(op for op in counts if op not in supported)
+    if foreign or unsupported:
+        names = {op: next(node.name for node in graph.node if node.op_type == op) for op in unsupported}
+        problems = [f"{op} (node {names[op]})" for op in unsupported] + [f"{op} (not an ONNX domain)" for op in foreign]
+        return Finding("operators", False, "not supported by TensorRT's ONNX parser: " + ", ".join(problems))
+    summary = ", ".join(f"{op} x{count}" for op, count in sorted(counts.items()))
+    return Finding("operators", True, f"{len(counts)} kinds, all in the table: {summary}")
+
+
+def check_constant_inputs(graph, table: dict) -> Finding:
+    """Inputs the parser needs as constants (TopK's K, Resize's scales/sizes, axes ...)."""
+    constants = constant_names(graph)
+    problems = []
+    for node in graph.node:
+        for position in table["initializer_inputs"].get(node.op_type, ()):
+            if position < len(node.input) and node.input[position] and node.input[position] not in constants:
+                problems.append(f"{node.op_type} node {node.name}: input {position} ({node.input[position]}) is computed at run time")
+    detail = "; ".join(problems) or "shape-like inputs (TopK K, Resize scales/sizes, axes) are constants"
+    return Finding("constant inputs", not problems, detail)
+
+
+def check_zero_points(graph, table: dict) -> Finding:
+    """TensorRT's explicit quantization takes symmetric scales only (zero point 0)."""
+    from onnx import numpy_helper
+
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    problems, count = [], 0
+    for node in graph.node:
+        position = table["zero_point_inputs"].get(node.op_type)
+        if position is None:
+            continue
+        count += 1
+        if position < len(node.input) and node.input[position]:
+            tensor = initializers.get(node.input[position])
+            if tensor is None or np.any(numpy_helper.to_array(tensor) != 0):
+                problems.append(f"{node.op_type} node {node.name}: zero point {node.input[position]} is not a constant 0")
+    detail = "; ".join(problems) or (f"{count} Q/DQ nodes, all zero points 0" if count else "no Q/DQ nodes")
+    return Finding("quantization zero points", not problems, detail)
+
+
+def check_outputs_declared(graph) -> Finding:
+    from onnx import TensorProto
+
+    problems, described = [], []
+    for output in graph.output:
+        tensor = output.type.tensor_type
+        if tensor.elem_type == TensorProto.UNDEFINED or not tensor.HasField("shape"):
+            problems.append(f"output {output.name}: element type or rank not declared")
+        else:
+            described.append(f"{output.name} {TensorProto.DataType.Name(tensor.elem_type).lower()} rank {len(tensor.shape.dim)}")
+    return Finding("outputs declared", not problems, "; ".join(problems) or ", ".join(described))
+
+
+def check_dynamic_batch(path: Path, graph) -> Finding:
+    """Declared symbolic in every input and output, and running at two batch sizes."""
+    import onnxruntime
+
+    fixed = [value.name for value in [*graph.input, *graph.output]
+             if not value.type.tensor_type.shape.dim or not value.type.tensor_type.shape.dim[0].dim_param]  # fmt: skip
+    if fixed:
+        return Finding("dynamic batch", False, f"first dimension fixed or missing in: {', '.join(fixed)}")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (image_input,) = session.get_inputs()
+    for batch in BATCH_PROBES:
+        shape = [batch, *(dim if isinstance(dim, int) else 1 for dim in image_input.shape[1:])]
+        outputs = session.run(None, {image_input.name: np.zeros(shape, np.float32)})
+        wrong = [output.name for output, value in zip(session.get_outputs(), outputs) if value.shape[0] != batch]
+        if wrong:
+            return Finding("dynamic batch", False, f"at batch {batch}, {', '.join(wrong)} do not follow the batch size")
+    return Finding("dynamic batch", True, f"symbolic in every input and output; ran at batch {' and '.join(map(str, BATCH_PROBES))}")
+
+
+def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Finding]:
+    import onnx
+
+    if not path.is_file():
+        raise AibError(f"model {path}: file not found")
+    try:
+        model = onnx.load(str(path))
+    except Exception as error:  # onnx raises DecodeError and others for files that are not ONNX
+        raise AibError(f"model {path}: not an ONNX file ({type(error).__name__})") from None
+    table = table or load_support_table()
+    graph = model.graph
+    findings = [check_opset(model, table), check_operators(graph, table), check_constant_inputs(graph, table),
+                check_zero_points(graph, table), check_outputs_declared(graph)]  # fmt: skip
+    if findings[1].ok:  # an unsupported op may be one ONNX Runtime cannot run either
+        findings.append(check_dynamic_batch(path, graph))
+    return findings
+
+
+def run_check(args) -> None:
+    path = Path(args.model)
+    table = load_support_table()
+    findings = check_tensorrt_readiness(path, table)
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    print(f"operator table: {table['source']}")
+    failed = [finding for finding in findings if not finding.ok]
+    if failed:
+        raise AibError(f"{path}: not ready for TensorRT: " + "; ".join(f"{f.check}: {f.detail}" for f in failed))
+    print(f"{path}: ready for TensorRT's ONNX parser (checked without TensorRT; build an engine to be sure)")
