@@ -60,6 +60,25 @@ def _add_export_int8(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler="aib_deploy.export.commands:export_int8_command")
 
 
+
+def _add_export_triton(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "triton",
+        help="write a Triton Inference Server model repository entry for an exported model",
+        description="REPOSITORY/NAME/config.pbtxt (inputs and outputs without the batch dimension, max_batch_size, "
+        "dynamic batching, instance group, the model card as a parameter), labels.txt and VERSION/model.onnx.",
+    )
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`")
+    parser.add_argument("--repository", required=True, help="the model repository folder (created if missing)")
+    parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE)")
+    parser.add_argument("--version", type=int, default=1, help="version folder (default 1)")
+    parser.add_argument("--max-batch", type=int, help="max_batch_size (default: the model card's)")
+    parser.add_argument("--max-delay-us", type=int, default=2000,
+                        help="dynamic batching: longest wait to fill a batch, microseconds (default 2000)")  # fmt: skip
+    parser.add_argument("--kind", default="gpu", choices=["gpu", "cpu"], help="instance group kind (default gpu)")
+    parser.add_argument("--instances", type=int, default=1, help="model instances per device (default 1)")
+    parser.set_defaults(handler="aib_deploy.export.commands:export_triton_command")
+
 def _add_check(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "check",
@@ -175,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     _add_export_onnx(formats)
     _add_export_int8(formats)
+    _add_export_triton(formats)
     _add_check(commands)
     _add_predict(commands)
     _add_bench(commands)

@@ -73,3 +73,12 @@ def export_int8_command(args: argparse.Namespace) -> None:
             latencies.append(median_latency_ms(runner.session, image))
     print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
           f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
+
+
+def export_triton_command(args: argparse.Namespace) -> None:
+    from .triton import write_repository
+
+    folder = write_repository(Path(args.model), Path(args.repository), args.name, args.version, args.max_batch,
+                              args.max_delay_us, args.kind, args.instances)  # fmt: skip
+    print(f"wrote {folder}/ (config.pbtxt, labels.txt, {args.version}/)")
+    print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")

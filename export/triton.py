@@ -1,0 +1,116 @@
+"""`aib export triton`: a Triton Inference Server model repository entry for an exported model.
+
+Layout (Triton's model repository convention):
+
+    REPOSITORY/NAME/config.pbtxt
+    REPOSITORY/NAME/labels.txt          class names, for Triton's classification extension
+    REPOSITORY/NAME/VERSION/model.onnx  (or model.plan for a TensorRT engine)
+
+The config declares the contract's tensors without the batch dimension,
+`max_batch_size`, dynamic batching with a maximum queue delay, one instance
+group, and the model card as a parameter, so clients can read labels and
+anchors through Triton's model-config API.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AibError
+from ..modelcard import ModelCard
+
+PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".engine": ("tensorrt_plan", "model.plan"),
+             ".plan": ("tensorrt_plan", "model.plan")}  # fmt: skip
+TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int32": "TYPE_INT32", "int64": "TYPE_INT64",
+                "uint8": "TYPE_UINT8", "int8": "TYPE_INT8"}  # fmt: skip
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+KINDS = ("gpu", "cpu")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy name
+    dims: tuple[int, ...]  # without the batch dimension
+
+
+def text_string(value: str) -> str:
+    """A protobuf text-format string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def tensor_block(spec: TensorSpec, extra: str = "") -> str:
+    dims = ", ".join(map(str, spec.dims))
+    return f"  {{\n    name: {text_string(spec.name)}\n    data_type: {TRITON_TYPES[spec.dtype]}\n    dims: [ {dims} ]\n{extra}  }}"
+
+
+def triton_config(name: str, platform: str, card: ModelCard, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                  max_batch: int, max_delay_us: int, kind: str, instances: int) -> str:  # fmt: skip
+    """config.pbtxt text for one model."""
+    input_blocks = [tensor_block(spec, "    format: FORMAT_NCHW\n") for spec in inputs]
+    output_blocks = [tensor_block(spec, '    label_filename: "labels.txt"\n' if spec.name == "logits" else "")
+                     for spec in outputs]  # fmt: skip
+    return "\n".join([
+        f"name: {text_string(name)}",
+        f"platform: {text_string(platform)}",
+        f"max_batch_size: {max_batch}",
+        "input [\n" + ",\n".join(input_blocks) + "\n]",
+        "output [\n" + ",\n".join(output_blocks) + "\n]",
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {max_delay_us}\n}}",
+        f"instance_group [\n  {{\n    count: {instances}\n    kind: KIND_{kind.upper()}\n  }}\n]",
+        "parameters {\n  key: \"aib_deploy.model_card\"\n  value {\n    string_value: "
+        + text_string(card.to_json()) + "\n  }\n}",
+    ]) + "\n"  # fmt: skip
+
+
+def onnx_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
+    from ..runtime.runners.onnxrt import OnnxrtRunner
+
+    with OnnxrtRunner(path, device="cpu") as runner:
+        session = runner.session
+        card = runner.card
+        dtype = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
+                 "tensor(int64)": "int64"}  # fmt: skip
+        specs = [
+            [TensorSpec(value.name, dtype[value.type], tuple(value.shape[1:])) for value in values]
+            for values in (session.get_inputs(), session.get_outputs())
+        ]
+    return card, specs[0], specs[1]
+
+
+def write_repository(model: Path, repository: Path, name: str | None, version: int, max_batch: int | None,
+                     max_delay_us: int, kind: str, instances: int) -> Path:  # fmt: skip
+    """Write REPOSITORY/NAME for MODEL and return the model's folder."""
+    if not model.is_file():
+        raise AibError(f"model {model}: file not found")
+    if model.suffix not in PLATFORMS:
+        raise AibError(f"model {model}: expected an .onnx file or a TensorRT engine (.engine/.plan), got {model.suffix or 'no suffix'}")
+    if model.suffix != ".onnx":
+        raise AibError(f"model {model}: TensorRT engines are not supported by this command yet; pass the .onnx file")
+    if kind not in KINDS:
+        raise AibError(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    if version < 1 or instances < 1 or max_delay_us < 0:
+        raise AibError("--version and --instances must be >= 1, --max-delay-us >= 0")
+    card, inputs, outputs = onnx_tensors(model)
+    name = name or f"aib_{card.dataset}_{card.architecture.name}"
+    if not NAME_PATTERN.match(name):
+        raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
+    if max_batch is None:
+        max_batch = card.max_batch or 32
+    if max_batch < 1:
+        raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
+    if repository.exists() and not repository.is_dir():
+        raise AibError(f"--repository {repository}: exists and is not a folder")
+    folder = repository / name
+    version_folder = folder / str(version)
+    if version_folder.exists():
+        raise AibError(f"{version_folder}: already exists; pick another --version or remove it")
+    platform, filename = PLATFORMS[model.suffix]
+    version_folder.mkdir(parents=True)
+    shutil.copyfile(model, version_folder / filename)
+    (folder / "labels.txt").write_text("\n".join(card.labels) + "\n", encoding="utf-8")
+    config = triton_config(name, platform, card, inputs, outputs, max_batch, max_delay_us, kind, instances)
+    (folder / "config.pbtxt").write_text(config, encoding="utf-8")
+    return folder

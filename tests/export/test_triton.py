@@ -1,0 +1,78 @@
+"""`aib export triton`: the repository layout, checked against Triton's own ModelConfig schema."""
+import importlib.util
+import json
+from pathlib import Path
+
+import onnxruntime
+import pytest
+from google.protobuf import text_format
+
+from test_cli import assert_one_line_error, run_aib
+
+
+def triton_model_config():
+    """Triton's ModelConfig message, from the model_config_pb2 that tritonclient ships.
+
+    Loaded from its file: `tritonclient.grpc` itself refuses to import without the
+    [grpc] extra, whose protobuf pin conflicts with ours; the schema module needs neither.
+    """
+    package = Path(importlib.util.find_spec("tritonclient").submodule_search_locations[0])
+    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", package / "grpc" / "model_config_pb2.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return triton_model_config()
+
+
+def test_repository_for_the_demo_model_parses_with_tritons_schema(demo_onnx, tmp_path, schema):
+    repository = tmp_path / "models"
+    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--name", "demo", "--max-batch", "16")
+    assert result.returncode == 0, result.stderr
+    folder = repository / "demo"
+    assert (folder / "1" / "model.onnx").read_bytes() == demo_onnx.read_bytes()
+    config = text_format.Parse((folder / "config.pbtxt").read_text(), schema.ModelConfig())
+    assert config.name == "demo" and config.platform == "onnxruntime_onnx" and config.max_batch_size == 16
+    assert config.HasField("dynamic_batching") and config.dynamic_batching.max_queue_delay_microseconds == 2000
+    assert [group.kind for group in config.instance_group] == [schema.ModelInstanceGroup.KIND_GPU]
+    session = onnxruntime.InferenceSession(str(demo_onnx), providers=["CPUExecutionProvider"])
+    declared = {(t.name, schema.DataType.Name(t.data_type), tuple(t.dims)) for t in [*config.input, *config.output]}
+    types = {"tensor(float)": "TYPE_FP32", "tensor(int32)": "TYPE_INT32"}
+    actual = {(v.name, types[v.type], tuple(v.shape[1:])) for v in [*session.get_inputs(), *session.get_outputs()]}
+    assert declared == actual
+    (logits,) = [output for output in config.output if output.name == "logits"]
+    labels = (folder / logits.label_filename).read_text().split()
+    card = json.loads(config.parameters["aib_deploy.model_card"].string_value)
+    assert labels == card["labels"] and len(labels) == 8 and card["anchors"]
+
+
+def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
+    repository = tmp_path / "models"
+    for version in ("1", "2"):
+        result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", version, "--kind", "cpu",
+                         "--instances", "2")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    (folder,) = repository.iterdir()
+    assert folder.name == "aib_glyphs_wrn_cifar_10_2_qt" and {p.name for p in folder.iterdir()} >= {"1", "2"}
+    config = text_format.Parse((folder / "config.pbtxt").read_text(), schema.ModelConfig())
+    assert config.instance_group[0].kind == schema.ModelInstanceGroup.KIND_CPU and config.instance_group[0].count == 2
+    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"),
+                          "already exists")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [(("--name", "bad name!"), "not a usable model name"), (("--max-batch", "0"), "positive batch size")],
+    ids=["name", "max batch"],
+)
+def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
+    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
+
+
+def test_repository_that_is_a_file_gets_one_line(demo_onnx, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", target), "is not a folder")
