@@ -61,6 +61,30 @@ def _add_export_int8(commands: argparse._SubParsersAction) -> None:
 
 
 
+
+def _add_export_engine(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "engine",
+        help="build a TensorRT engine (needs TensorRT and an NVIDIA GPU; not executed in this project's CI)",
+        description="TensorRT 10 builder: one optimization profile over the batch, FP16 and/or INT8 (a Q/DQ file "
+        "from `aib export int8` turns INT8 on), the anchor snap pinned to float32, an optional timing cache. "
+        "Writes ENGINE and ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
+    )
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`")
+    parser.add_argument("-o", "--output", required=True, help="the engine file to write (.engine or .plan)")
+    parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
+    parser.add_argument("--int8", action="store_true", help="allow INT8 kernels (on by itself for Q/DQ files)")
+    parser.add_argument("--min-batch", type=int, default=1)
+    parser.add_argument("--opt-batch", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--workspace", type=int, default=1024, help="builder workspace in MiB (default 1024)")
+    parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
+    parser.add_argument("--version-compatible", action="store_true",
+                        help="runs on later TensorRT versions of the same major version (can be slower)")  # fmt: skip
+    parser.add_argument("--hardware-compatible", action="store_true",
+                        help="runs on any Ampere or newer GPU, for mixed fleets (can be slower)")  # fmt: skip
+    parser.set_defaults(handler="aib_deploy.export.commands:export_engine_command")
+
 def _add_export_triton(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "triton",
@@ -101,7 +125,8 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="an image, a folder of images, or a video file")
     parser.add_argument("-o", "--output", help="annotated image/video, or a folder for folder input (default: INPUT_aib...)")
     parser.add_argument("--results", help="JSON-lines file (default: beside the output)")
-    parser.add_argument("--backend", choices=["onnxruntime", "pytorch"], help="default: by the model's file type")
+    parser.add_argument("--backend", choices=["onnxruntime", "pytorch", "tensorrt"],
+                        help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                         help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime has them, else CPU)")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: the runtime's choice)")
@@ -153,7 +178,8 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="an exported .onnx file, or a checkpoint for the PyTorch backend")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=50051, help="port (default 50051; 0 picks a free one)")
-    parser.add_argument("--backend", choices=["onnxruntime", "pytorch"], help="default: by the model's file type")
+    parser.add_argument("--backend", choices=["onnxruntime", "pytorch", "tensorrt"],
+                        help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
     parser.add_argument("--threads", type=int, help="intra-op threads of the backend")
     parser.add_argument("--max-batch", type=int, default=8, help="largest micro-batch (default 8)")
@@ -194,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     _add_export_onnx(formats)
     _add_export_int8(formats)
+    _add_export_engine(formats)
     _add_export_triton(formats)
     _add_check(commands)
     _add_predict(commands)

@@ -82,3 +82,19 @@ def export_triton_command(args: argparse.Namespace) -> None:
                               args.max_delay_us, args.kind, args.instances)  # fmt: skip
     print(f"wrote {folder}/ (config.pbtxt, labels.txt, {args.version}/)")
     print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")
+
+
+def export_engine_command(args: argparse.Namespace) -> None:
+    from .engine import EngineOptions, build_engine
+
+    options = EngineOptions(
+        fp16=args.fp16, int8=args.int8, min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch,
+        workspace_mib=args.workspace, timing_cache=Path(args.timing_cache) if args.timing_cache else None,
+        version_compatible=args.version_compatible, hardware_compatible=args.hardware_compatible,
+    )  # fmt: skip
+    options.validate()
+    started = time.perf_counter()
+    sidecar = build_engine(Path(args.model), Path(args.output), options)
+    print(f"wrote {args.output} ({sidecar['precision']}, batch {options.min_batch}-{options.max_batch}, "
+          f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
+          f"{len(sidecar['float32_layers_from_onnx_nodes'])} snap nodes pinned to float32; sidecar beside it")  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import AibError
@@ -80,6 +80,23 @@ def onnx_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSp
     return card, specs[0], specs[1]
 
 
+def engine_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
+    """The contract's tensors as the engine's sidecar describes them (no TensorRT needed)."""
+    import json
+
+    from ..runtime.runners.tensorrt import read_sidecar
+
+    sidecar = read_sidecar(path)
+    card = ModelCard.from_json(json.dumps(sidecar["model_card"]), source=f"engine sidecar of {path}")
+    card = replace(card, max_batch=min(card.max_batch or sidecar["profile"]["max"], sidecar["profile"]["max"]))
+    size, att = card.input_size, card.att_dim
+    outputs = [TensorSpec("logits", "float32", (card.architecture.num_classes,)),
+               TensorSpec("attention", "float32", (1, att, att))]  # fmt: skip
+    if card.architecture.quantized:
+        outputs.append(TensorSpec("attention_index", "int32", (1, att, att)))
+    return card, [TensorSpec("images", "float32", (3, size, size))], outputs
+
+
 def write_repository(model: Path, repository: Path, name: str | None, version: int, max_batch: int | None,
                      max_delay_us: int, kind: str, instances: int) -> Path:  # fmt: skip
     """Write REPOSITORY/NAME for MODEL and return the model's folder."""
@@ -87,13 +104,11 @@ def write_repository(model: Path, repository: Path, name: str | None, version: i
         raise AibError(f"model {model}: file not found")
     if model.suffix not in PLATFORMS:
         raise AibError(f"model {model}: expected an .onnx file or a TensorRT engine (.engine/.plan), got {model.suffix or 'no suffix'}")
-    if model.suffix != ".onnx":
-        raise AibError(f"model {model}: TensorRT engines are not supported by this command yet; pass the .onnx file")
     if kind not in KINDS:
         raise AibError(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     if version < 1 or instances < 1 or max_delay_us < 0:
         raise AibError("--version and --instances must be >= 1, --max-delay-us >= 0")
-    card, inputs, outputs = onnx_tensors(model)
+    card, inputs, outputs = onnx_tensors(model) if model.suffix == ".onnx" else engine_tensors(model)
     name = name or f"aib_{card.dataset}_{card.architecture.name}"
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
@@ -101,6 +116,11 @@ def write_repository(model: Path, repository: Path, name: str | None, version: i
         max_batch = card.max_batch or 32
     if max_batch < 1:
         raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
+    if model.suffix != ".onnx":
+        if max_batch > card.max_batch:
+            raise AibError(f"--max-batch {max_batch}: the engine's profile stops at batch {card.max_batch}")
+        if kind != "gpu":
+            raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
     if repository.exists() and not repository.is_dir():
         raise AibError(f"--repository {repository}: exists and is not a folder")
     folder = repository / name

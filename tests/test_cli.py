@@ -18,7 +18,8 @@ TORCH_FREE = ["aib_deploy", "aib_deploy.cli", "aib_deploy.architecture", "aib_de
               "aib_deploy.localization", "aib_deploy.synthetic", "aib_deploy.cards",
               "aib_deploy.runtime.runners.onnxrt", "aib_deploy.runtime.runners.pytorch",
               "aib_deploy.export.int8", "aib_deploy.export.calibration", "aib_deploy.export.tensorrt_check",
-              "aib_deploy.export.triton"]  # fmt: skip
+              "aib_deploy.export.triton", "aib_deploy.export.engine",
+              "aib_deploy.runtime.runners.tensorrt"]  # fmt: skip
 
 
 def run_aib(*args, cwd=None):
@@ -35,7 +36,7 @@ def assert_one_line_error(result, *fragments):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["export"], ["export", "onnx"], ["export", "int8"], ["export", "triton"], ["check"], ["predict"], ["bench"], ["demo"]], ids=" ".join
+    "command", [[], ["export"], ["export", "onnx"], ["export", "int8"], ["export", "triton"], ["export", "engine"], ["check"], ["predict"], ["bench"], ["demo"]], ids=" ".join
 )
 def test_help_works(command):
     result = run_aib(*command, "--help")

@@ -13,7 +13,8 @@ from .preprocess import FrameError, Preprocessor
 from .result import ClassScore, Prediction
 from .runners.base import Runner
 
-BACKENDS = ("onnxruntime", "pytorch")
+BACKENDS = ("onnxruntime", "pytorch", "tensorrt")
+ENGINE_SUFFIXES = (".engine", ".plan")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 
 
@@ -100,13 +101,19 @@ class Predictor:
         return results
 
 
+def backend_for(path: Path) -> str:
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        return "pytorch"
+    return "tensorrt" if path.suffix in ENGINE_SUFFIXES else "onnxruntime"
+
+
 def open_runner(model: str | Path, backend: str | None = None, device: str = "auto", threads: int | None = None,
                 weights: str = "net", dataset: str | None = None,
                 labels: tuple[str, ...] | None = None, spinning: bool = True) -> Runner:  # fmt: skip
-    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch.
+    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch, engines on TensorRT.
     `spinning` (ONNX Runtime only) lets idle threads busy-wait; servers turn it off."""
     path = Path(model)
-    backend = backend or ("pytorch" if path.suffix in CHECKPOINT_SUFFIXES else "onnxruntime")
+    backend = backend or backend_for(path)
     if backend == "onnxruntime":
         from .runners.onnxrt import OnnxrtRunner
 
@@ -115,6 +122,10 @@ def open_runner(model: str | Path, backend: str | None = None, device: str = "au
         from .runners.pytorch import TorchRunner
 
         return TorchRunner(path, weights=weights, dataset=dataset, labels=labels, device=device, threads=threads)
+    if backend == "tensorrt":
+        from .runners.tensorrt import TensorrtRunner
+
+        return TensorrtRunner(path)
     raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
