@@ -1,8 +1,10 @@
 """`aib bench`: latency and throughput of backends side by side, in one run.
 
 Each backend runs the same normalized batch; after warm-up, every batch size is
-timed `runs` times and reported as median, p90 and p99 latency and images per
-second. Ratios compare each backend's median with the first backend's.
+timed `runs` times and reported as median, p90, p95 and p99 latency and images
+per second. Ratios compare each backend's median with the first backend's.
+`--output DIR` writes bench.json (rows and environment), bench.csv and
+bench.png (latency against batch size).
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def bench_runner(runner: Runner, batches: list[int], warmup: int, runs: int, see
         median = statistics.median(timings)
         rows.append({
             "backend": runner.label, "model": runner.card.architecture.name, "batch": batch, "runs": runs,
-            "median_ms": median, "p90_ms": percentile(timings, 90), "p99_ms": percentile(timings, 99),
+            "median_ms": median, "p90_ms": percentile(timings, 90), "p95_ms": percentile(timings, 95),
+            "p99_ms": percentile(timings, 99),
             "images_per_s": batch * 1e3 / median,
         })  # fmt: skip
     return rows
@@ -62,20 +65,36 @@ def bench_runners(runners: list[Runner], batches: list[int], warmup: int, runs: 
 
 
 def environment() -> dict:
-    info = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor()}
-    for module in ("onnxruntime", "torch", "numpy"):
+    """Hardware and library versions, so figures can be compared only where they match."""
+    import os
+
+    info = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "cpu": cpu_model()}  # fmt: skip
+    for module in ("onnxruntime", "torch", "numpy", "tensorrt"):
         try:
             info[module] = __import__(module).__version__
         except ImportError:
             pass
-    import os
-
-    info["cpus"] = os.cpu_count()
+    if "onnxruntime" in info:
+        info["onnxruntime_providers"] = __import__("onnxruntime").get_available_providers()
+    if "torch" in info and __import__("torch").cuda.is_available():
+        info["gpu"] = __import__("torch").cuda.get_device_name(0)
     return info
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'model':<18} {'backend':<44} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p99 ms':>8} {'img/s':>9} {'vs first':>9}"
+    header = (f"{'model':<18} {'backend':<44} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+              f"{'img/s':>9} {'vs first':>9}")  # fmt: skip
     lines = [header]
     firsts = {}
     for row in rows:
@@ -84,7 +103,7 @@ def format_rows(rows: list[dict]) -> str:
         ratio = firsts[key] / row["median_ms"]
         lines.append(
             f"{row['model']:<18} {row['backend']:<44} {row['batch']:>5} {row['median_ms']:>10.3f} "
-            f"{row['p90_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x"
+            f"{row['p90_ms']:>8.3f} {row['p95_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x"
         )
     return "\n".join(lines)
 
@@ -105,22 +124,53 @@ def speedups(rows: list[dict]) -> list[str]:
     return out
 
 
-def run_bench(args: argparse.Namespace) -> None:
-    from .runtime.predictor import open_runner
+CSV_FIELDS = ("model", "backend", "batch", "runs", "median_ms", "p90_ms", "p95_ms", "p99_ms", "images_per_s")
 
-    if not args.onnx and not args.checkpoint:
-        raise AibError("bench: give --onnx MODEL.onnx and/or --checkpoint CHECKPOINT")
+
+def write_results(rows: list[dict], output: Path, skipped: dict[str, str] | None = None) -> list[Path]:
+    """bench.json (rows, environment, skipped backends), bench.csv and bench.png in `output`."""
+    import csv
+
+    from .bench_plot import plot_latency
+
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / "bench.json", output / "bench.csv", output / "bench.png"]
+    document = {"environment": environment(), "rows": rows, "skipped": skipped or {}}
+    paths[0].write_text(json.dumps(document, indent=1) + "\n")
+    with open(paths[1], "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_latency(rows, paths[2], title=f"{document['environment']['cpu']} ({document['environment']['cpus']} CPUs)")
+    return paths
+
+
+def check_counts(args: argparse.Namespace) -> None:
     if args.runs < 1 or args.warmup < 0 or any(b < 1 for b in args.batch):
         raise AibError("bench: --runs must be >= 1, --warmup >= 0 and every --batch >= 1")
-    runners = []
-    if args.onnx:
-        runners.append(open_runner(args.onnx, backend="onnxruntime", threads=args.threads))
-    if args.checkpoint:
-        runners.append(open_runner(args.checkpoint, backend="pytorch", threads=args.threads))
-    rows = bench_runners(runners, args.batch, args.warmup, args.runs)
+
+
+def report(rows: list[dict], output: str | None, skipped: dict[str, str] | None = None) -> None:
     print(format_rows(rows))
     for line in speedups(rows):
         print(line)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"environment": environment(), "rows": rows}, indent=1) + "\n")
-        print(f"wrote {args.json}")
+    for backend, reason in (skipped or {}).items():
+        print(f"skipped {backend}: {reason}")
+    if output:
+        print("wrote " + ", ".join(str(path) for path in write_results(rows, Path(output), skipped)))
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    from .runtime.predictor import open_runner
+
+    check_counts(args)
+    if args.suite:
+        from .bench_suite import run_suite
+
+        rows, skipped = run_suite(args.suite, args.batch, args.warmup, args.runs, args.threads)
+        report(rows, args.output, skipped)
+        return
+    if not args.models:
+        raise AibError("bench: give one or more models (.onnx, checkpoint, .engine), or --suite")
+    runners = [open_runner(model, threads=args.threads) for model in args.models]
+    report(bench_runners(runners, args.batch, args.warmup, args.runs), args.output)

@@ -137,21 +137,24 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_bench(commands: argparse._SubParsersAction) -> None:
+    from .bench_suite import SUITE_MODELS
+
     parser = commands.add_parser(
         "bench",
         help="time backends side by side on the same batches",
-        description="Median, p90 and p99 latency and throughput of ONNX Runtime (CPU) and PyTorch eager "
-        "on the same model and batch sizes, measured in one run, with ratios.",
+        description="Median, p90, p95 and p99 latency and throughput per backend and batch size, measured in one "
+        "run, with ratios. Give models (.onnx on ONNX Runtime, checkpoints on PyTorch, .engine on TensorRT), or "
+        "--suite to build the paper's architectures with fresh weights and run every backend present here.",
     )
-    parser.add_argument("--onnx", help="exported model for ONNX Runtime")
-    parser.add_argument("--checkpoint", help="the same model's checkpoint for PyTorch eager")
+    parser.add_argument("models", nargs="*", help="models to time on the same batches")
+    parser.add_argument("--suite", nargs="+", choices=sorted(SUITE_MODELS), metavar="MODEL",
+                        help=f"architectures to build and time on every backend present ({', '.join(SUITE_MODELS)})")  # fmt: skip
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per backend and batch (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
-    parser.add_argument("--threads", type=int, default=2, help="threads for every backend (default 2)")
-    parser.add_argument("--json", help="also write the figures and the environment to this file")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--output", help="write bench.json, bench.csv and bench.png to this folder")
     parser.set_defaults(handler="aib_deploy.bench:run_bench")
-
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
