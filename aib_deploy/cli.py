@@ -53,9 +53,12 @@ def _add_export_int8(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out", type=int, default=512, help="frames for the agreement check (default 512)")
     parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"],
                         help="how activation ranges are calibrated (default minmax)")  # fmt: skip
-    parser.add_argument("--float", dest="float_region", default="attention-path", choices=["attention-path", "head"],
-                        help="what stays float32: every node the attention map depends on (default; indices match "
-                        "the float model) or only the attention head and snap (faster, some indices move)")  # fmt: skip
+    parser.add_argument("--float", dest="float_region", default="auto", choices=["auto", "attention-path", "head"],
+                        help="what stays float32: `auto` (default) puts as much of the attention path in int8 as "
+                        "keeps --min-index-agreement; `attention-path` keeps every node the attention map depends "
+                        "on (indices match the float model); `head` only the attention head and snap (fastest)")  # fmt: skip
+    parser.add_argument("--min-index-agreement", type=float, default=0.95,
+                        help="--float auto: exact anchor-index agreement to keep on the calibration frames (default 0.95)")  # fmt: skip
     parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
     parser.set_defaults(handler="aib_deploy.export.commands:export_int8_command")
 

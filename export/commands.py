@@ -61,9 +61,9 @@ def export_int8_command(args: argparse.Namespace) -> None:
     print(f"quantizing {source.name}: calibration on {args.calibration} ({args.method}, per-channel weights), "
           f"float region: {args.float_region}")  # fmt: skip
     result = export_int8(source, output, args.calibration, args.count, args.held_out, args.method, args.float_region,
-                         args.threads)  # fmt: skip
+                         args.threads, args.min_index_agreement)  # fmt: skip
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
-          f"{result.float_nodes} nodes kept float32)")  # fmt: skip
+          f"{result.float_nodes} nodes kept float32: {result.choice})")  # fmt: skip
     print(result.agreement.describe())
     latencies = []
     for path in (source, output):

@@ -11,7 +11,11 @@ in every choice (quantizing the table would move every anchor value):
   indices match the float model exactly, only the classifier after it is int8;
 - `head`: the attention head and the snap; the backbone in front of the head is
   int8 too, which is faster, and some cells near the midpoint between two
-  anchors move to the neighbouring anchor.
+  anchors move to the neighbouring anchor;
+- `auto` (accuracy-driven, as Intel Neural Compressor tunes): the first k
+  nodes of the attention path go to int8, with k as large as keeps the exact
+  anchor-index agreement on the calibration frames at or above a target;
+  `head` when even the whole path in int8 meets it.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ import numpy as np
 from ..errors import AibError
 from ..modelcard import MODEL_CARD_KEY, ModelCard
 
-FLOAT_REGIONS = ("attention-path", "head")
+FLOAT_REGIONS = ("auto", "attention-path", "head")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 ATTENTION_OUTPUTS = ("attention", "attention_index")
 CALIBRATION_BATCH = 16
@@ -49,7 +53,7 @@ def ancestors(nodes, outputs: tuple[str, ...], cut: tuple[str, ...] = ()) -> set
 
 
 def float_nodes(model, region: str) -> list[str]:
-    """The nodes of `region` (see the module docstring), in graph order."""
+    """The nodes of a fixed region, `attention-path` or `head` (see the module docstring), in graph order."""
     nodes = model.graph.node
     path = ancestors(nodes, ATTENTION_OUTPUTS)
     if region == "attention-path":
@@ -73,8 +77,8 @@ def quiet_quantizer():
         root.setLevel(level)
 
 
-def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: str, region: str) -> list[str]:
-    """Write the Q/DQ model calibrated on `calibration` (preprocessed NCHW); return the float nodes."""
+def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: str, keep_float: list[str]) -> None:
+    """Write the Q/DQ model calibrated on `calibration` (preprocessed NCHW), `keep_float` nodes in float32."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -83,7 +87,6 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
     if method not in methods:
         raise AibError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
     model = onnx.load(str(source))
-    keep_float = float_nodes(model, region)
 
     class Batches(CalibrationDataReader):
         def __init__(self) -> None:
@@ -104,7 +107,6 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
     quantized = onnx.load(str(output))
     reconnect_float(quantized.graph, set(keep_float))
     onnx.save(quantized, str(output))
-    return keep_float
 
 
 def reconnect_float(graph, keep_float: set[str]) -> None:
@@ -214,14 +216,14 @@ def write_card(path: Path, card: ModelCard) -> None:
     onnx.save(model, str(path))
 
 
-def quantization_record(calibration_source: str, frames: int, method: str, region: str, float_nodes: int,
+def quantization_record(calibration_source: str, frames: int, method: str, region: str, choice: str, float_nodes: int,
                         agreement: Agreement) -> dict:  # fmt: skip
     """What the model card says about how the INT8 file was made and how well it agrees."""
     return {
         "precision": "int8", "format": "QDQ", "calibration_source": calibration_source,
         "calibration_frames": frames, "calibration_method": method, "weights": "per-channel symmetric int8",
-        "activations": "per-tensor symmetric int8", "float_region": region, "float_nodes": float_nodes,
-        "agreement": asdict(agreement),
+        "activations": "per-tensor symmetric int8", "float_region": region, "float_choice": choice,
+        "float_nodes": float_nodes, "agreement": asdict(agreement),
     }  # fmt: skip
 
 
@@ -229,25 +231,74 @@ def quantization_record(calibration_source: str, frames: int, method: str, regio
 class Int8Export:
     calibration_frames: int
     float_nodes: int
+    choice: str
     agreement: Agreement
 
 
+@dataclass
+class FloatSearch:
+    """The `auto` region: how many attention-path nodes may be int8 for a target index agreement."""
+
+    source: Path
+    output: Path
+    calibration: np.ndarray
+    method: str
+    reference: object  # the float model's ONNX Runtime session
+    card: ModelCard
+    target: float
+    threads: int | None = None
+
+    def agreement(self, keep_float: list[str]) -> float:
+        from ..runtime.runners.onnxrt import OnnxrtRunner
+
+        quantize_int8(self.source, self.output, self.calibration, self.method, keep_float)
+        with OnnxrtRunner(self.output, device="cpu", intra_op_threads=self.threads) as candidate:
+            return measure_agreement(self.reference, candidate.session, self.calibration, self.card).index_exact
+
+    def choose(self, model) -> tuple[list[str], str]:
+        head = float_nodes(model, "head")
+        if self.card.anchors is None:
+            return head, "head (a plain model has no anchor indices to protect)"
+        backbone = [name for name in float_nodes(model, "attention-path") if name not in set(head)]
+        whole = self.agreement(head)
+        if whole >= self.target:
+            return head, f"head: all {len(backbone)} attention-path nodes in int8 keep {whole:.2%} >= {self.target:.0%}"
+        low, high, best = 0, len(backbone), 1.0  # k = 0 is the whole path in float: exact by construction
+        while high - low > 1:
+            middle = (low + high) // 2
+            score = self.agreement(head + backbone[middle:])
+            low, high, best = (middle, high, score) if score >= self.target else (low, middle, best)
+        return head + backbone[low:], (f"the first {low} of {len(backbone)} attention-path nodes in int8 keep "
+                                       f"{best:.2%} >= {self.target:.0%} on the calibration frames")  # fmt: skip
+
+
 def export_int8(source: Path, output: Path, calibration_source: str, count: int, held_out: int, method: str,
-                region: str, threads: int | None = None) -> Int8Export:  # fmt: skip
-    """Calibrate, quantize, check agreement on held-out frames, and write the card into the INT8 file."""
+                region: str, threads: int | None = None, target: float = 0.95) -> Int8Export:  # fmt: skip
+    """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, write the card."""
+    import onnx
+
     from ..runtime.preprocess import Preprocessor
     from ..runtime.runners.onnxrt import OnnxrtRunner
     from .calibration import calibration_split
 
     if source.resolve() == output.resolve():
         raise AibError(f"{output}: the INT8 file must not overwrite its float model")
+    if region not in FLOAT_REGIONS:
+        raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {region!r}")
     with OnnxrtRunner(source, device="cpu", intra_op_threads=threads) as reference:
         card = reference.card
         preprocess = Preprocessor(card.input_size, card.mean, card.std)
         calibration, checks = calibration_split(calibration_source, count, held_out)
-        kept = quantize_int8(source, output, preprocess.batch(calibration), method, region)
+        images = preprocess.batch(calibration)
+        model = onnx.load(str(source), load_external_data=False)
+        if region == "auto":
+            search = FloatSearch(source, output, images, method, reference.session, card, target, threads)
+            keep, choice = search.choose(model)
+        else:
+            keep, choice = float_nodes(model, region), region
+        quantize_int8(source, output, images, method, keep)
         with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
             agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card)
-    record = quantization_record(calibration_source, len(calibration), method, region, len(kept), agreement)
+    record = quantization_record(calibration_source, len(calibration), method, region, choice, len(keep), agreement)
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
-    return Int8Export(len(calibration), len(kept), agreement)
+    return Int8Export(len(calibration), len(keep), choice, agreement)

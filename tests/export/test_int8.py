@@ -29,7 +29,7 @@ def producers(path):
 def int8_models(demo_onnx, tmp_path_factory):
     folder = tmp_path_factory.mktemp("int8")
     results = {}
-    for region in ("attention-path", "head"):
+    for region in ("attention-path", "head", "auto"):
         output = folder / f"demo.{region}.int8.onnx"
         result = run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", region, *SMALL)
         assert result.returncode == 0, result.stderr
@@ -69,6 +69,15 @@ def test_head_region_quantizes_the_backbone_but_not_the_snap_or_anchor_table(int
         for prediction in predictor.predict(list(images)):
             assert prediction.ok
             assert set(np.unique(prediction.attention)) <= set(np.float32(anchors))
+
+
+def test_auto_region_lies_between_the_fixed_ones_and_meets_its_target(int8_models):
+    path, stdout = int8_models["auto"]
+    record = card_of(path)["extra"]["quantization"]
+    counts = {region: card_of(int8_models[region][0])["extra"]["quantization"]["float_nodes"]
+              for region in ("head", "attention-path")}  # fmt: skip
+    assert counts["head"] <= record["float_nodes"] <= counts["attention-path"]
+    assert record["float_region"] == "auto" and ">= 95%" in record["float_choice"] and record["float_choice"] in stdout
 
 
 def test_calibration_from_a_video_and_a_folder(tmp_path):
