@@ -9,7 +9,6 @@ allow-list, so a checkpoint can never run code while it is read.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pickle
 import re
 import warnings
@@ -21,6 +20,7 @@ import torch
 
 from .architecture import Architecture
 from .errors import AibError
+from .files import file_sha256
 from .models import AibNet, build_model, family_filter, infer_architecture
 
 WEIGHT_CHOICES = ("net", "net_ema")
@@ -58,14 +58,6 @@ class LoadedModel:
     model: AibNet
     arch: Architecture
     checkpoint: Checkpoint
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _listing(keys: list[str]) -> str:

@@ -14,24 +14,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import torch
-
-from aib_deploy.architecture import Architecture
 from aib_deploy.bench import bench_runners, format_rows, speedups
+from aib_deploy.bench_suite import SUITE_MODELS, fresh_checkpoint
 from aib_deploy.demo import bundled_checkpoint
 from aib_deploy.export.int8 import FLOAT_REGIONS, export_int8
-from aib_deploy.models import build_model
 from aib_deploy.runtime.runners.onnxrt import OnnxrtRunner
 from runtime_cpu import exported
 
 CALIBRATION_FRAMES = 128
-
-
-def vgg_cifar_qt_checkpoint(folder: Path) -> Path:
-    model = build_model(Architecture("vgg_cifar", num_classes=10, K=256, quantized=True, qt_num=8))
-    path = folder / "vgg_cifar10_qt.pth"
-    torch.save({"epoch": 0, "model_states": {"net": {"module." + k: v for k, v in model.state_dict().items()}}}, path)
-    return path
 
 
 def main() -> None:
@@ -45,7 +35,7 @@ def main() -> None:
     rows, agreements = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for checkpoint, dataset in ((vgg_cifar_qt_checkpoint(folder), None), (bundled_checkpoint(), "glyphs")):
+        for checkpoint, dataset in ((fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), None), (bundled_checkpoint(), "glyphs")):
             float_path = exported(checkpoint, folder, dataset)
             runners = [OnnxrtRunner(float_path, device="cpu", intra_op_threads=args.threads)]
             for region in FLOAT_REGIONS:

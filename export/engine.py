@@ -15,12 +15,12 @@ precision constraints the builder must obey.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import AibError
+from ..files import file_sha256
 from ..runtime.runners.tensorrt import current_gpu, import_cudart, import_tensorrt, sidecar_path
 from .int8 import ATTENTION_OUTPUTS, ancestors
 
@@ -64,14 +64,6 @@ def float32_nodes(model) -> list[str]:
 
 def has_qdq(model) -> bool:
     return any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def engine_sidecar(onnx_path: Path, card_json: str, options: EngineOptions, tensorrt_version: str, gpu: str,

@@ -8,7 +8,9 @@ import onnx
 import pytest
 from google.protobuf import text_format
 
-from aib_deploy.export.engine import EngineOptions, engine_sidecar, file_sha256, float32_nodes
+from aib_deploy.errors import AibError
+from aib_deploy.export.engine import EngineOptions, engine_sidecar, float32_nodes
+from aib_deploy.files import file_sha256
 from aib_deploy.modelcard import MODEL_CARD_KEY
 from aib_deploy.runtime import load_predictor
 from aib_deploy.runtime.runners.tensorrt import compatibility_problems, sidecar_path
@@ -90,15 +92,11 @@ def test_without_tensorrt_building_and_running_say_so_in_one_line(demo_onnx, fak
     assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", "--fp16"),
                           "TensorRT is not installed here")  # fmt: skip
     engine, _ = fake_engine
-    from aib_deploy.errors import AibError
-
     with pytest.raises(AibError, match="TensorRT is not installed here"):
         load_predictor(engine)
 
 
 def test_engine_without_sidecar_is_one_line(tmp_path):
-    from aib_deploy.errors import AibError
-
     engine = tmp_path / "lonely.engine"
     engine.write_bytes(b"x")
     with pytest.raises(AibError, match="no sidecar lonely.engine.json beside it; rebuild it"):
