@@ -35,7 +35,7 @@ class ServerOptions:
     max_streams: int = 64
     max_pixels: int = 4096 * 4096
     max_message_bytes: int = MESSAGE_BYTES
-    stream_window: int = 4
+    stream_window: int = 8
     token: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None

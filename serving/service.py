@@ -18,7 +18,7 @@ from .metrics import ServerMetrics
 
 class AttentionService(pb_grpc.AttentionServiceServicer):
     def __init__(self, batcher: MicroBatcher, card: ModelCard, backend: str, max_pixels: int,
-                 metrics: ServerMetrics, default_top_k: int = 5, stream_window: int = 4) -> None:  # fmt: skip
+                 metrics: ServerMetrics, default_top_k: int = 5, stream_window: int = 8) -> None:  # fmt: skip
         self.batcher = batcher
         self.metrics = metrics
         self.info = model_info(card, backend)
