@@ -1,8 +1,8 @@
 """One comparison of AIB outputs between backends, with explicit tolerances.
 
-Used by `aib export onnx` (ONNX Runtime against PyTorch), by the tests
-(against the paper code's reference outputs) and later by other backends, so
-"parity" means the same thing everywhere.
+Used by `aib export onnx` (ONNX Runtime against PyTorch), by `aib export int8`
+(INT8 against float32, as agreement rates), and by the tests (against the paper
+code's reference outputs), so "parity" means the same thing everywhere.
 """
 from __future__ import annotations
 
