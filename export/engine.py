@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import AibError
 from ..files import file_sha256
 from ..runtime.runners.tensorrt import current_gpu, import_cudart, import_tensorrt, sidecar_path
-from .int8 import ATTENTION_OUTPUTS, ancestors
+from .graph import ATTENTION_OUTPUTS, ancestors
 
 SNAP_START = "Sigmoid"  # the attention mean; everything after it up to the outputs is the snap
 

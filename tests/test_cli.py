@@ -18,7 +18,7 @@ TORCH_FREE = ["aib_deploy", "aib_deploy.cli", "aib_deploy.architecture", "aib_de
               "aib_deploy.localization", "aib_deploy.synthetic", "aib_deploy.cards",
               "aib_deploy.runtime.runners.onnxrt", "aib_deploy.runtime.runners.pytorch",
               "aib_deploy.export.int8", "aib_deploy.export.calibration", "aib_deploy.export.tensorrt_check",
-              "aib_deploy.export.triton", "aib_deploy.export.engine",
+              "aib_deploy.export.triton", "aib_deploy.export.engine", "aib_deploy.export.graph",
               "aib_deploy.runtime.runners.tensorrt"]  # fmt: skip
 
 
