@@ -84,7 +84,7 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
 
 @dataclass
 class Agreement:
-    """How often the INT8 model says what the float model says, on frames neither was calibrated on."""
+    """How often the INT8 model says what the float model says (reported on held-out frames)."""
 
     frames: int
     top1: float
