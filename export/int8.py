@@ -212,6 +212,8 @@ def export_int8(source: Path, output: Path, calibration_source: str, count: int,
         raise AibError(f"{output}: the INT8 file must not overwrite its float model")
     if region not in FLOAT_REGIONS:
         raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {region!r}")
+    if not 0 < target <= 1:
+        raise AibError(f"--min-index-agreement: expected a share in (0, 1], got {target}")
     with OnnxrtRunner(source, device="cpu", intra_op_threads=threads) as reference:
         card = reference.card
         preprocess = Preprocessor(card.input_size, card.mean, card.std)
