@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,9 +54,10 @@ def export_onnx_command(args: argparse.Namespace) -> None:
 
 
 def export_int8_command(args: argparse.Namespace) -> None:
+    from ..bench import time_calls
     from ..runtime.preprocess import Preprocessor
     from ..runtime.runners.onnxrt import OnnxrtRunner
-    from .int8 import export_int8, median_latency_ms
+    from .int8 import export_int8
 
     source, output = Path(args.model), Path(args.output)
     print(f"quantizing {source.name}: calibration on {args.calibration} ({args.method}, per-channel weights), "
@@ -70,7 +72,7 @@ def export_int8_command(args: argparse.Namespace) -> None:
         with OnnxrtRunner(path, device="cpu", intra_op_threads=args.threads) as runner:
             size = runner.card.input_size
             image = Preprocessor(size, runner.card.mean, runner.card.std).batch([np.zeros((size, size, 3), np.uint8)])
-            latencies.append(median_latency_ms(runner.session, image))
+            latencies.append(statistics.median(time_calls(lambda: runner.infer(image), warmup=5, runs=30)))
     print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
           f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
 
@@ -92,7 +94,6 @@ def export_engine_command(args: argparse.Namespace) -> None:
         workspace_mib=args.workspace, timing_cache=Path(args.timing_cache) if args.timing_cache else None,
         version_compatible=args.version_compatible, hardware_compatible=args.hardware_compatible,
     )  # fmt: skip
-    options.validate()
     started = time.perf_counter()
     sidecar = build_engine(Path(args.model), Path(args.output), options)
     print(f"wrote {args.output} ({sidecar['precision']}, batch {options.min_batch}-{options.max_batch}, "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -117,17 +116,6 @@ def measure_agreement(reference_session, candidate_session, images: np.ndarray, 
         steps = np.abs(rank[reference["attention_index"]] - rank[candidate["attention_index"]])
         agreement.index_within_one_step = float((steps <= 1).mean())
     return agreement
-
-
-def median_latency_ms(session, image: np.ndarray, runs: int = 30, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        session.run(None, {"images": image})
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        session.run(None, {"images": image})
-        times.append((time.perf_counter() - started) * 1e3)
-    return float(np.median(times))
 
 
 def write_card(path: Path, card: ModelCard) -> None:
