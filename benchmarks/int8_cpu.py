@@ -14,12 +14,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from aib_deploy.bench import bench_runners, format_rows, speedups
-from aib_deploy.bench_suite import SUITE_MODELS, fresh_checkpoint
-from aib_deploy.demo import bundled_checkpoint
-from aib_deploy.export.int8 import FLOAT_REGIONS, export_int8
-from aib_deploy.runtime.runners.onnxrt import OnnxrtRunner
 from runtime_cpu import exported
+
+from aib_deploy.backends.onnxrt import OnnxrtRunner
+from aib_deploy.bench.measure import BenchOptions, bench_runners
+from aib_deploy.bench.report import format_rows, speedups
+from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
+from aib_deploy.demo.run import bundled_checkpoint
+from aib_deploy.export.int8 import FLOAT_REGIONS, Int8Options, export_int8
 
 CALIBRATION_FRAMES = 128
 
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--held-out", type=int, default=2000)
     args = parser.parse_args()
+    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads)
     rows, agreements = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -41,11 +44,12 @@ def main() -> None:
             for region in FLOAT_REGIONS:
                 path = folder / f"{float_path.stem}.{region}.int8.onnx"
                 held_out = args.held_out if dataset == "glyphs" else 64  # fresh VGG weights: agreement means nothing
-                result = export_int8(float_path, path, "synthetic", CALIBRATION_FRAMES, held_out, "minmax", region, args.threads)
+                int8 = Int8Options(count=CALIBRATION_FRAMES, held_out=held_out, float_region=region, threads=args.threads)
+                result = export_int8(float_path, path, int8)
                 if dataset == "glyphs":
                     agreements.append(f"demo model, float {region}: {result.agreement.describe()}")
                 runners.append(OnnxrtRunner(path, device="cpu", intra_op_threads=args.threads))
-            rows.extend(bench_runners(runners, args.batch, args.warmup, args.runs))
+            rows.extend(bench_runners(runners, options))
     print(format_rows(rows))
     for line in speedups(rows):
         print(line)

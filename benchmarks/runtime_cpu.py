@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from aib_deploy.architecture import Architecture
-from aib_deploy.bench import bench_runners, environment, format_rows, speedups
-from aib_deploy.cards import card_from_checkpoint
-from aib_deploy.checkpoint import load_model
-from aib_deploy.demo import bundled_checkpoint
-from aib_deploy.export.onnx_export import export_onnx
+from aib_deploy.bench.environment import environment
+from aib_deploy.bench.measure import BenchOptions, bench_runners
+from aib_deploy.bench.report import format_rows, speedups
+from aib_deploy.card.architecture import Architecture
+from aib_deploy.demo.run import bundled_checkpoint
+from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 from aib_deploy.models import build_model
-from aib_deploy.runtime.predictor import open_runner
+from aib_deploy.runtime import RunnerOptions, open_runner
 
 
 def vgg_cifar_checkpoint(folder: Path) -> Path:
@@ -34,9 +34,8 @@ def vgg_cifar_checkpoint(folder: Path) -> Path:
 
 
 def exported(checkpoint: Path, folder: Path, dataset: str | None) -> Path:
-    loaded = load_model(checkpoint)
     path = folder / (checkpoint.stem + ".onnx")
-    export_onnx(loaded, card_from_checkpoint(loaded, dataset=dataset), path, opset=18, max_batch=64)
+    export_checkpoint(checkpoint, path, OnnxExportOptions(dataset=dataset))
     return path
 
 
@@ -48,14 +47,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for checkpoint, dataset in ((vgg_cifar_checkpoint(folder), None), (bundled_checkpoint(), "glyphs")):
             onnx = exported(checkpoint, folder, dataset)
-            runners = [open_runner(onnx, "onnxruntime", threads=args.threads),
-                       open_runner(checkpoint, "pytorch", threads=args.threads, dataset=dataset)]  # fmt: skip
-            rows.extend(bench_runners(runners, args.batch, args.warmup, args.runs))
+            runners = [open_runner(onnx, RunnerOptions(backend="onnxruntime", threads=args.threads)),
+                       open_runner(checkpoint, RunnerOptions(backend="pytorch", threads=args.threads, dataset=dataset))]  # fmt: skip
+            rows.extend(bench_runners(runners, options))
     print(format_rows(rows))
     for line in speedups(rows):
         print(line)

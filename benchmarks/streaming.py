@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aib_deploy.demo import export_demo_model
-from aib_deploy.runtime import load_predictor
+from aib_deploy.demo.run import export_demo_model
+from aib_deploy.media.synthetic import make_dataset
+from aib_deploy.runtime import RunnerOptions, load_predictor
 from aib_deploy.serving.client import FrameStreamer
-from aib_deploy.synthetic import make_dataset
 
 AIB = Path(sys.executable).with_name("aib")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -125,7 +125,7 @@ def main() -> None:
     model = export_demo_model(out)
     images, _, _ = make_dataset(64, 256, seed=5)
     frames = [images[i % len(images)] for i in range(args.frames)]
-    with load_predictor(model, threads=args.threads) as predictor:
+    with load_predictor(model, RunnerOptions(threads=args.threads)) as predictor:
         in_process(predictor, frames[:200])  # warm-up
         rows = {"in-process": in_process(predictor, frames)}
     threads = ("--threads", str(args.threads))

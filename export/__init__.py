@@ -1,5 +1,6 @@
-"""Export and engine-building code (installed as `aib_deploy.export`).
+"""Turning checkpoints into deployable files (installed as `aib_deploy.export`): ONNX,
+INT8 Q/DQ, the TensorRT readiness check and Triton model repositories.
 
-Needs the `export` extra (torch, onnx, onnxscript); nothing here is imported by
-the serving path.
+Exporting needs the `export` extra (torch, onnx, onnxscript), imported only
+where used; nothing here is imported by the serving path.
 """

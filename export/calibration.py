@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AibError
-from ..media import VideoReader, input_kind, iter_images
-from ..synthetic import make_dataset
+from ..media.io import VideoReader, input_kind, iter_images
+from ..media.synthetic import make_dataset
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = 96  # drawn as the demo model was trained: larger, then shrunk by preprocessing

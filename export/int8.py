@@ -26,10 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends.graph_regions import FIXED_REGIONS, float_nodes
+from ..backends.onnxrt import OnnxrtRunner
+from ..card.model_card import ModelCard
 from ..compare import compare_outputs
+from ..contract import INPUT_NAME, MODEL_CARD_KEY
 from ..errors import AibError
-from ..modelcard import MODEL_CARD_KEY, ModelCard
-from .graph import FIXED_REGIONS, float_nodes, reconnect_float
+from ..runtime.preprocess import Preprocessor
+from .calibration import calibration_split
+from .qdq import reconnect_float
 
 FLOAT_REGIONS = ("auto", *FIXED_REGIONS)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -56,8 +61,6 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}  # fmt: skip
-    if method not in methods:
-        raise AibError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
     model = onnx.load(str(source))
 
     class Batches(CalibrationDataReader):
@@ -66,7 +69,7 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
 
         def get_next(self) -> dict | None:
             batch = next(self.batches, None)
-            return None if batch is None else {"images": batch}
+            return None if batch is None else {INPUT_NAME: batch}
 
     with quiet_quantizer():
         quantize_static(
@@ -101,7 +104,7 @@ class Agreement:
 
 def run_all(session, images: np.ndarray) -> dict[str, np.ndarray]:
     names = [output.name for output in session.get_outputs()]
-    parts = [session.run(names, {"images": images[i : i + CHECK_BATCH]}) for i in range(0, len(images), CHECK_BATCH)]
+    parts = [session.run(names, {INPUT_NAME: images[i : i + CHECK_BATCH]}) for i in range(0, len(images), CHECK_BATCH)]
     return {name: np.concatenate(column) for name, column in zip(names, zip(*parts))}
 
 
@@ -164,8 +167,6 @@ class FloatSearch:
     threads: int | None = None
 
     def agreement(self, keep_float: list[str]) -> float:
-        from ..runtime.runners.onnxrt import OnnxrtRunner
-
         quantize_int8(self.source, self.output, self.calibration, self.method, keep_float)
         with OnnxrtRunner(self.output, device="cpu", intra_op_threads=self.threads) as candidate:
             return measure_agreement(self.reference, candidate.session, self.calibration, self.card).index_exact
@@ -187,35 +188,51 @@ class FloatSearch:
                                        f"{best:.2%} >= {self.target:.0%} on the calibration frames")  # fmt: skip
 
 
-def export_int8(source: Path, output: Path, calibration_source: str, count: int, held_out: int, method: str,
-                region: str, threads: int | None = None, target: float = 0.95) -> Int8Export:  # fmt: skip
+@dataclass(frozen=True)
+class Int8Options:
+    """What `aib export int8` takes besides the two files; `export_int8` takes the same object."""
+
+    calibration: str = "synthetic"
+    count: int = 256
+    held_out: int = 512
+    method: str = "minmax"
+    float_region: str = "auto"
+    min_index_agreement: float = 0.95
+    threads: int | None = None
+
+    def validate(self) -> None:
+        if self.float_region not in FLOAT_REGIONS:
+            raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {self.float_region!r}")
+        if self.method not in CALIBRATION_METHODS:
+            raise AibError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {self.method!r}")
+        if not 0 < self.min_index_agreement <= 1:
+            raise AibError(f"--min-index-agreement: expected a share in (0, 1], got {self.min_index_agreement}")
+
+
+def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()) -> Int8Export:
     """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, write the card."""
     import onnx
 
-    from ..runtime.preprocess import Preprocessor
-    from ..runtime.runners.onnxrt import OnnxrtRunner
-    from .calibration import calibration_split
-
+    options.validate()
     if source.resolve() == output.resolve():
         raise AibError(f"{output}: the INT8 file must not overwrite its float model")
-    if region not in FLOAT_REGIONS:
-        raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {region!r}")
-    if not 0 < target <= 1:
-        raise AibError(f"--min-index-agreement: expected a share in (0, 1], got {target}")
+    threads = options.threads
     with OnnxrtRunner(source, device="cpu", intra_op_threads=threads) as reference:
         card = reference.card
         preprocess = Preprocessor(card.input_size, card.mean, card.std)
-        calibration, checks = calibration_split(calibration_source, count, held_out)
+        calibration, checks = calibration_split(options.calibration, options.count, options.held_out)
         images = preprocess.batch(calibration)
         model = onnx.load(str(source), load_external_data=False)
-        if region == "auto":
-            search = FloatSearch(source, output, images, method, reference.session, card, target, threads)
+        if options.float_region == "auto":
+            search = FloatSearch(source, output, images, options.method, reference.session, card,
+                                 options.min_index_agreement, threads)  # fmt: skip
             keep, choice = search.choose(model)
         else:
-            keep, choice = float_nodes(model, region), region
-        quantize_int8(source, output, images, method, keep)
+            keep, choice = float_nodes(model, options.float_region), options.float_region
+        quantize_int8(source, output, images, options.method, keep)
         with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
             agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card)
-    record = quantization_record(calibration_source, len(calibration), method, region, choice, len(keep), agreement)
+    record = quantization_record(options.calibration, len(calibration), options.method, options.float_region, choice,
+                                 len(keep), agreement)  # fmt: skip
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
     return Int8Export(len(calibration), len(keep), choice, agreement)

@@ -1,11 +1,7 @@
 """Export an AIB model's deterministic inference path to ONNX, then prove it.
 
-The ONNX contract (serving and the engine builder rely on it):
-- input `images`: float32 [N, 3, H, W], normalized RGB, dynamic N;
-- output `logits`: float32 [N, num_classes];
-- output `attention`: float32 [N, 1, A, A], anchor values for quantized models;
-- output `attention_index`: int32 [N, 1, A, A], quantized models only;
-- `metadata_props[MODEL_CARD_KEY]`: the JSON model card.
+The file follows the ONNX contract of `aib_deploy.contract`; serving, the
+engine builder and Triton rely on it.
 """
 from __future__ import annotations
 
@@ -13,23 +9,20 @@ import contextlib
 import io
 import logging
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import LoadedModel
+from ..card.model_card import ModelCard
 from ..compare import Comparison, Tolerances, compare_outputs
+from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
 from ..errors import AibError
-from ..modelcard import MODEL_CARD_KEY, ModelCard
 from ..models import AibNet
+from ..models.checkpoint import LoadedModel, card_from_checkpoint, load_model
 
-INPUT_NAME = "images"
-OUTPUT_NAMES = ("logits", "attention", "attention_index")
-DEFAULT_OPSET = 18
-MIN_OPSET = 18  # the torch.export-based exporter emits opset 18 and newer
 TRACE_BATCH = 2
 PARITY_BATCHES = (1, 3)  # both differ from TRACE_BATCH, so a frozen batch size fails
 # Fold every constant expression, however large: it drops the unused scale half
@@ -51,8 +44,26 @@ class DeploymentGraph(nn.Module):
         return outputs.logits, outputs.attention, outputs.anchor_index.to(torch.int32)
 
 
-def output_names(quantized: bool) -> list[str]:
-    return list(OUTPUT_NAMES if quantized else OUTPUT_NAMES[:2])
+@dataclass(frozen=True)
+class OnnxExportOptions:
+    """What `aib export onnx` takes besides the checkpoint: the card's presets and overrides, the graph's opset
+    and the batch the card advertises. `extra` goes into the card as it is (the demo's measured figures)."""
+
+    weights: str = "net"
+    dataset: str | None = None
+    labels: tuple[str, ...] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    opset: int = DEFAULT_OPSET
+    max_batch: int = DEFAULT_MAX_BATCH
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    loaded: LoadedModel
+    card: ModelCard
+    path: Path
 
 
 @contextlib.contextmanager
@@ -86,10 +97,10 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
             DeploymentGraph(loaded.model).eval(),
             (example,),
             input_names=[INPUT_NAME],
-            output_names=output_names(loaded.arch.quantized),
+            output_names=list(output_names(loaded.arch.quantized)),
             opset_version=opset,
             dynamo=True,
-            dynamic_shapes={"images": {0: batch}},
+            dynamic_shapes={INPUT_NAME: {0: batch}},
         )
         onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
     program.model.metadata_props[MODEL_CARD_KEY] = card.to_json()
@@ -98,6 +109,16 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
     output.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(output), external_data=False)
     return card
+
+
+def export_checkpoint(checkpoint: str | Path, output: Path, options: OnnxExportOptions = OnnxExportOptions()) -> ExportedModel:
+    """Load a checkpoint, build its card from the options and write the ONNX file."""
+    loaded = load_model(checkpoint, options.weights)
+    card = card_from_checkpoint(loaded, dataset=options.dataset, labels=options.labels, mean=options.mean,
+                                std=options.std)  # fmt: skip
+    if options.extra:
+        card = replace(card, extra={**card.extra, **options.extra})
+    return ExportedModel(loaded, export_onnx(loaded, card, output, options.opset, options.max_batch), output)
 
 
 def check_onnx(path: Path) -> None:
@@ -123,7 +144,7 @@ def compare_with_pytorch(
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = output_names(card.architecture.quantized)
+    names = list(output_names(card.architecture.quantized))
     anchors = np.asarray(card.anchors) if card.anchors is not None else None
     results = []
     for seed, batch in enumerate(batch_sizes):
@@ -131,9 +152,7 @@ def compare_with_pytorch(
         candidate = dict(zip(names, session.run(names, {INPUT_NAME: images})))
         with torch.no_grad():
             outputs = model.deterministic(torch.from_numpy(images))
-        reference = {"logits": outputs.logits.numpy(), "attention": outputs.attention.numpy()}
-        if outputs.anchor_index is not None:
-            reference["attention_index"] = outputs.anchor_index.numpy()
+        reference = outputs.as_arrays()
         comparison = compare_outputs(
             reference, candidate, tolerances, attention_mean=outputs.attention_mean.numpy(), anchors=anchors
         )

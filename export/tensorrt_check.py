@@ -8,9 +8,9 @@ show the batch dimension is really dynamic.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from collections import Counter
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -138,16 +138,3 @@ def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Find
     if findings[1].ok:  # an unsupported op may be one ONNX Runtime cannot run either
         findings.append(check_dynamic_batch(path, graph))
     return findings
-
-
-def run_check(args) -> None:
-    path = Path(args.model)
-    table = load_support_table()
-    findings = check_tensorrt_readiness(path, table)
-    for finding in findings:
-        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
-    print(f"operator table: {table['source']}")
-    failed = [finding for finding in findings if not finding.ok]
-    if failed:
-        raise AibError(f"{path}: not ready for TensorRT: " + "; ".join(f"{f.check}: {f.detail}" for f in failed))
-    print(f"{path}: ready for TensorRT's ONNX parser (checked without TensorRT; build an engine to be sure)")

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..card.model_card import ModelCard
+from ..contract import BATCH_DELAY_MS, INPUT_NAME, MODEL_CARD_KEY, output_names
 from ..errors import AibError
-from ..modelcard import ModelCard
 
 PLATFORMS = {".onnx": ("onnxruntime_onnx", "model.onnx"), ".engine": ("tensorrt_plan", "model.plan"),
              ".plan": ("tensorrt_plan", "model.plan")}  # fmt: skip
@@ -27,6 +28,25 @@ TRITON_TYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "int32": "TYPE_I
                 "uint8": "TYPE_UINT8", "int8": "TYPE_INT8"}  # fmt: skip
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 KINDS = ("gpu", "cpu")
+LABELS_FILE = "labels.txt"
+
+
+@dataclass(frozen=True)
+class TritonOptions:
+    """What `aib export triton` takes besides the model and the repository; `max_batch` None: the model's."""
+
+    name: str | None = None
+    version: int = 1
+    max_batch: int | None = None
+    max_delay_us: int = round(BATCH_DELAY_MS * 1000)
+    kind: str = "gpu"
+    instances: int = 1
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise AibError(f"--kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.version < 1 or self.instances < 1 or self.max_delay_us < 0:
+            raise AibError("--version and --instances must be >= 1, --max-delay-us >= 0")
 
 
 @dataclass(frozen=True)
@@ -47,10 +67,10 @@ def tensor_block(spec: TensorSpec, extra: str = "") -> str:
 
 
 def triton_config(name: str, platform: str, card: ModelCard, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                  max_batch: int, max_delay_us: int, kind: str, instances: int) -> str:  # fmt: skip
+                  max_batch: int, options: TritonOptions) -> str:  # fmt: skip
     """config.pbtxt text for one model."""
     input_blocks = [tensor_block(spec, "    format: FORMAT_NCHW\n") for spec in inputs]
-    output_blocks = [tensor_block(spec, '    label_filename: "labels.txt"\n' if spec.name == "logits" else "")
+    output_blocks = [tensor_block(spec, f"    label_filename: {text_string(LABELS_FILE)}\n" if spec.name == "logits" else "")
                      for spec in outputs]  # fmt: skip
     return "\n".join([
         f"name: {text_string(name)}",
@@ -58,15 +78,15 @@ def triton_config(name: str, platform: str, card: ModelCard, inputs: list[Tensor
         f"max_batch_size: {max_batch}",
         "input [\n" + ",\n".join(input_blocks) + "\n]",
         "output [\n" + ",\n".join(output_blocks) + "\n]",
-        f"dynamic_batching {{\n  max_queue_delay_microseconds: {max_delay_us}\n}}",
-        f"instance_group [\n  {{\n    count: {instances}\n    kind: KIND_{kind.upper()}\n  }}\n]",
-        "parameters {\n  key: \"aib_deploy.model_card\"\n  value {\n    string_value: "
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {options.max_delay_us}\n}}",
+        f"instance_group [\n  {{\n    count: {options.instances}\n    kind: KIND_{options.kind.upper()}\n  }}\n]",
+        f"parameters {{\n  key: {text_string(MODEL_CARD_KEY)}\n  value {{\n    string_value: "
         + text_string(card.to_json()) + "\n  }\n}",
     ]) + "\n"  # fmt: skip
 
 
 def onnx_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
-    from ..runtime.runners.onnxrt import OnnxrtRunner
+    from ..backends.onnxrt import OnnxrtRunner
 
     with OnnxrtRunner(path, device="cpu") as runner:
         session = runner.session
@@ -82,55 +102,45 @@ def onnx_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSp
 
 def engine_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
     """The contract's tensors as the engine's sidecar describes them (no TensorRT needed)."""
-    import json
+    from ..backends.tensorrt.sidecar import read_sidecar, sidecar_card
 
-    from ..runtime.runners.tensorrt import read_sidecar
-
-    sidecar = read_sidecar(path)
-    card = ModelCard.from_json(json.dumps(sidecar["model_card"]), source=f"engine sidecar of {path}")
-    card = replace(card, max_batch=min(card.max_batch or sidecar["profile"]["max"], sidecar["profile"]["max"]))
+    card = sidecar_card(path, read_sidecar(path))
     size, att = card.input_size, card.att_dim
-    outputs = [TensorSpec("logits", "float32", (card.architecture.num_classes,)),
-               TensorSpec("attention", "float32", (1, att, att))]  # fmt: skip
-    if card.architecture.quantized:
-        outputs.append(TensorSpec("attention_index", "int32", (1, att, att)))
-    return card, [TensorSpec("images", "float32", (3, size, size))], outputs
+    shapes = {"logits": (card.architecture.num_classes,), "attention": (1, att, att), "attention_index": (1, att, att)}
+    types = {"attention_index": "int32"}
+    outputs = [TensorSpec(name, types.get(name, "float32"), shapes[name]) for name in output_names(card.architecture.quantized)]
+    return card, [TensorSpec(INPUT_NAME, "float32", (3, size, size))], outputs
 
 
-def write_repository(model: Path, repository: Path, name: str | None, version: int, max_batch: int | None,
-                     max_delay_us: int, kind: str, instances: int) -> Path:  # fmt: skip
+def write_repository(model: Path, repository: Path, options: TritonOptions = TritonOptions()) -> Path:
     """Write REPOSITORY/NAME for MODEL and return the model's folder."""
+    options.validate()
     if not model.is_file():
         raise AibError(f"model {model}: file not found")
     if model.suffix not in PLATFORMS:
         raise AibError(f"model {model}: expected an .onnx file or a TensorRT engine (.engine/.plan), got {model.suffix or 'no suffix'}")
-    if kind not in KINDS:
-        raise AibError(f"--kind: expected one of {', '.join(KINDS)}, got {kind!r}")
-    if version < 1 or instances < 1 or max_delay_us < 0:
-        raise AibError("--version and --instances must be >= 1, --max-delay-us >= 0")
-    card, inputs, outputs = onnx_tensors(model) if model.suffix == ".onnx" else engine_tensors(model)
-    name = name or f"aib_{card.dataset}_{card.architecture.name}"
+    engine = model.suffix != ".onnx"
+    if engine and options.kind != "gpu":
+        raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
+    card, inputs, outputs = engine_tensors(model) if engine else onnx_tensors(model)
+    name = options.name or f"aib_{card.dataset}_{card.architecture.name}"
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
-    if max_batch is None:
-        max_batch = card.max_batch or 32
+    max_batch = card.batch_limit if options.max_batch is None else options.max_batch
+    if engine and not 1 <= max_batch <= card.batch_limit:
+        raise AibError(f"--max-batch {max_batch}: the engine's profile takes batches 1 to {card.batch_limit}")
     if max_batch < 1:
         raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
-    if model.suffix != ".onnx":
-        if max_batch > card.max_batch:
-            raise AibError(f"--max-batch {max_batch}: the engine's profile stops at batch {card.max_batch}")
-        if kind != "gpu":
-            raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
     if repository.exists() and not repository.is_dir():
         raise AibError(f"--repository {repository}: exists and is not a folder")
     folder = repository / name
-    version_folder = folder / str(version)
+    version_folder = folder / str(options.version)
     if version_folder.exists():
         raise AibError(f"{version_folder}: already exists; pick another --version or remove it")
     platform, filename = PLATFORMS[model.suffix]
     version_folder.mkdir(parents=True)
     shutil.copyfile(model, version_folder / filename)
-    (folder / "labels.txt").write_text("\n".join(card.labels) + "\n", encoding="utf-8")
-    config = triton_config(name, platform, card, inputs, outputs, max_batch, max_delay_us, kind, instances)
+    (folder / LABELS_FILE).write_text("\n".join(card.labels) + "\n", encoding="utf-8")
+    config = triton_config(name, platform, card, inputs, outputs, max_batch, options)
     (folder / "config.pbtxt").write_text(config, encoding="utf-8")
     return folder

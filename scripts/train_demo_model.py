@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aib_deploy.architecture import Architecture
-from aib_deploy.checkpoint import load_model
-from aib_deploy.localization import score_localization
+from aib_deploy.card.architecture import Architecture
+from aib_deploy.card.presets import NORMALIZATION
+from aib_deploy.demo.localization import score_localization
+from aib_deploy.demo.training import aib_loss, init_like_wrn_original
+from aib_deploy.media.synthetic import GLYPH_CLASSES, make_dataset
 from aib_deploy.models import AibNet, build_model
-from aib_deploy.presets import NORMALIZATION
+from aib_deploy.models.checkpoint import load_model
 from aib_deploy.runtime.preprocess import Preprocessor
-from aib_deploy.synthetic import GLYPH_CLASSES, make_dataset
-from aib_deploy.training import aib_loss, init_like_wrn_original
 
 OUTPUT = Path(__file__).resolve().parent.parent / "aib_deploy" / "data"
 CHECKPOINT_NAME = "wrn_aib_qt_glyphs.pth"

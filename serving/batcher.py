@@ -9,6 +9,7 @@ no batching delay.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import numpy as np
 
 from ..runtime import Prediction, Predictor
 from .metrics import ServerMetrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,7 +86,8 @@ class MicroBatcher:
                     self._executor, self.predictor.predict, [request.image for request in batch], top_k
                 )
             except Exception as error:  # a backend failure answers this batch, the server goes on
-                predictions = [Prediction(error=f"inference failed: {error}") for _ in batch]
+                log.exception("inference failed on a batch of %d frames", len(batch))
+                predictions = [Prediction(error=f"inference failed: {type(error).__name__}: {error}") for _ in batch]
             self._outstanding -= len(batch)
             if self.metrics is not None:
                 self.metrics.batch_size.observe(len(batch))

@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import grpc
 import numpy as np
 
+from ..contract import MAX_MESSAGE_BYTES, STREAM_WINDOW
 from ..errors import AibError
+from .convert import frame_message
 from .generated import attention_pb2 as pb
 from .generated import attention_pb2_grpc as pb_grpc
 
 RECONNECT_TIMEOUT_S = 30.0
-JPEG_QUALITY = 90
 
 
 @dataclass
@@ -38,28 +38,17 @@ class StreamStats:
 
 
 def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
-    options = [("grpc.max_send_message_length", 32 << 20), ("grpc.max_receive_message_length", 32 << 20)]
+    options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
     if tls_ca:
         credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
         return grpc.secure_channel(address, credentials, options=options)
     return grpc.insecure_channel(address, options=options)
 
 
-def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
-    frame = pb.Frame(stream_id=stream_id, frame_index=index, capture_time_ns=time.time_ns())
-    if raw:
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        frame.raw.CopyFrom(pb.RawImage(data=image.tobytes(), height=image.shape[0], width=image.shape[1], channels=channels))
-    else:
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        frame.encoded = data.tobytes()
-    return frame
-
-
 class FrameStreamer:
     """Streams (index, image) pairs and calls `on_result(image, result, latency_ms)` in order."""
 
-    def __init__(self, address: str, token: str | None = None, tls_ca: str | None = None, window: int = 8,
+    def __init__(self, address: str, token: str | None = None, tls_ca: str | None = None, window: int = STREAM_WINDOW,
                  raw: bool = False, stream_id: str = "aib-stream") -> None:  # fmt: skip
         self.address = address
         self.metadata = [("authorization", f"Bearer {token}")] if token else []

@@ -1,16 +1,32 @@
-"""Messages <-> arrays: the only place that knows both the wire format and the runtime types."""
+"""Messages <-> arrays: the only place that knows both the wire format and the runtime types,
+for the server (frames in, results out) and the client (frames out, results in)."""
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
 
 from .. import __version__
-from ..modelcard import ModelCard
+from ..card.model_card import ModelCard
 from ..runtime.preprocess import FrameError
-from ..runtime.result import Prediction
+from ..runtime.result import ClassScore, Prediction
 from .generated import attention_pb2 as pb
 
 RAW_CHANNELS = (1, 3, 4)
+JPEG_QUALITY = 90
+
+
+def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
+    """A client's Frame: the image as JPEG, or as raw pixels with `raw`."""
+    frame = pb.Frame(stream_id=stream_id, frame_index=index, capture_time_ns=time.time_ns())
+    if raw:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        frame.raw.CopyFrom(pb.RawImage(data=image.tobytes(), height=image.shape[0], width=image.shape[1], channels=channels))
+    else:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        frame.encoded = data.tobytes()
+    return frame
 
 
 def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
@@ -81,3 +97,21 @@ def model_info(card: ModelCard, backend: str) -> pb.ModelInfo:
                   "model_aib_deploy": card.aib_deploy_version},
         model_card_json=card.to_json(),
     )  # fmt: skip
+
+
+def prediction_from_result(result: pb.FrameResult) -> Prediction:
+    """A client's view of a FrameResult as the runtime's Prediction (what annotation and scoring read)."""
+    if result.error:
+        return Prediction(error=result.error)
+    shape = (result.attention.height, result.attention.width)
+    prediction = Prediction(
+        top_k=[ClassScore(c.class_index, c.label, c.score) for c in result.top_k],
+        attention=np.asarray(result.attention.values, np.float32).reshape(shape),
+        timings_ms={"decode": result.timings.decode_ms, "queue": result.timings.queue_ms,
+                    "preprocess": result.timings.preprocess_ms, "inference": result.timings.inference_ms,
+                    "postprocess": result.timings.postprocess_ms, "batch_size": float(result.timings.batch_size)},
+    )  # fmt: skip
+    if result.attention.indices:
+        prediction.anchor_index = np.frombuffer(result.attention.indices, np.uint8).reshape(shape)
+        prediction.anchors = tuple(result.attention.anchors)
+    return prediction

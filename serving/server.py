@@ -1,7 +1,6 @@
 """Server lifecycle: build, warm up, report SERVING, stop gracefully on SIGTERM/SIGINT."""
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import threading
@@ -14,33 +13,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import AibError
-from ..runtime import Predictor, load_predictor
+from ..runtime import Predictor
+from ..runtime.predictor import check_batch_limit
 from .batcher import MicroBatcher
 from .generated import attention_pb2 as pb
 from .generated import attention_pb2_grpc as pb_grpc
 from .metrics import ServerMetrics
+from .options import ServerOptions
 from .service import AttentionService, BearerTokenInterceptor
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
-MESSAGE_BYTES = 32 * 1024 * 1024  # a raw 1080p frame is ~6 MB, above gRPC's 4 MB default
 WARMUP_FRAMES = 3
-
-
-@dataclass
-class ServerOptions:
-    host: str = "127.0.0.1"
-    port: int = 50051
-    max_batch: int = 8
-    max_delay_ms: float = 2.0
-    max_streams: int = 64
-    max_pixels: int = 4096 * 4096
-    max_message_bytes: int = MESSAGE_BYTES
-    stream_window: int = 8
-    token: str | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    grace_s: float = 10.0
-    metrics_port: int | None = None  # None: no /metrics endpoint; 0 picks a free port
 
 
 @dataclass
@@ -76,6 +59,7 @@ def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
 
 async def create_server(predictor: Predictor, options: ServerOptions) -> RunningServer:
     """A started server on options.host:options.port (0 picks a free port), reporting SERVING."""
+    max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
     interceptors = [BearerTokenInterceptor(options.token)] if options.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -86,7 +70,7 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
         ],
     )
     metrics = ServerMetrics()
-    batcher = MicroBatcher(predictor, options.max_batch, options.max_delay_ms / 1e3, metrics)
+    batcher = MicroBatcher(predictor, max_batch, options.max_delay_ms / 1e3, metrics)
     batcher.start()
     service = AttentionService(batcher, predictor.card, predictor.backend, options.max_pixels, metrics,
                                stream_window=options.stream_window)  # fmt: skip
@@ -145,17 +129,3 @@ class BackgroundServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
-
-
-def run_serve(args: argparse.Namespace) -> None:
-    options = ServerOptions(
-        host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
-        max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
-    )  # fmt: skip
-    predictor = load_predictor(args.model, backend=args.backend, device=args.device, threads=args.threads,
-                               spinning=False)
-    try:
-        asyncio.run(serve_until_signalled(predictor, options))
-    finally:
-        predictor.close()

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from ..modelcard import ModelCard
+from ..card.model_card import ModelCard
+from ..contract import STREAM_WINDOW
+from ..runtime.predictor import DEFAULT_TOP_K
 from ..runtime.preprocess import FrameError
 from .batcher import MicroBatcher
 from .convert import decode_frame, error_result, frame_result, model_info
@@ -18,7 +20,8 @@ from .metrics import ServerMetrics
 
 class AttentionService(pb_grpc.AttentionServiceServicer):
     def __init__(self, batcher: MicroBatcher, card: ModelCard, backend: str, max_pixels: int,
-                 metrics: ServerMetrics, default_top_k: int = 5, stream_window: int = 8) -> None:  # fmt: skip
+                 metrics: ServerMetrics, default_top_k: int = DEFAULT_TOP_K,
+                 stream_window: int = STREAM_WINDOW) -> None:  # fmt: skip
         self.batcher = batcher
         self.metrics = metrics
         self.info = model_info(card, backend)

@@ -1,19 +1,14 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from checkpoint_files import CASES, write_case_checkpoint  # noqa: E402
+from tests.helpers.checkpoint_files import CASES, write_case_checkpoint
 
 
 @pytest.fixture(scope="session")
 def case_checkpoint(tmp_path_factory):
     """Path of a conformance case saved in its family's original checkpoint layout (written once)."""
-    written: dict[str, Path] = {}
+    written: dict = {}
 
-    def get(name: str) -> Path:
+    def get(name: str):
         if name not in written:
             written[name] = write_case_checkpoint(name, tmp_path_factory.mktemp("ckpt") / f"{name}.pth")
         return written[name]
@@ -25,17 +20,12 @@ def pytest_report_header(config):
     return f"conformance cases: {', '.join(CASES)}"
 
 
-DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "aib_deploy" / "data" / "wrn_aib_qt_glyphs.pth"
-
-
 @pytest.fixture(scope="session")
 def demo_onnx(tmp_path_factory):
     """The committed demo model, exported once per test session."""
-    from aib_deploy.cards import card_from_checkpoint
-    from aib_deploy.checkpoint import load_model
-    from aib_deploy.export.onnx_export import export_onnx
+    from aib_deploy.demo.run import bundled_checkpoint
+    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 
-    loaded = load_model(DEMO_CHECKPOINT)
     path = tmp_path_factory.mktemp("demo") / "demo.onnx"
-    export_onnx(loaded, card_from_checkpoint(loaded, dataset="glyphs"), path, opset=18, max_batch=32)
+    export_checkpoint(bundled_checkpoint(), path, OnnxExportOptions(dataset="glyphs"))
     return path

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from ..architecture import Architecture
+from ..card.architecture import Architecture
 from . import cub_vgg16, cub_wrn50_2, vgg_cifar, wrn_cifar
 from .aib import AibNet, AibOutputs
 

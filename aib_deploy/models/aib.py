@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..architecture import Architecture
+from ..card.architecture import Architecture
+from ..contract import OUTPUT_NAMES
 
 # The original code shifts every raw scale by this before softplus.
 SCALE_SHIFT = 5.0
@@ -37,6 +39,13 @@ class AibOutputs(NamedTuple):
     attention_mean: torch.Tensor
     attention: torch.Tensor
     anchor_index: torch.Tensor | None
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        """The ONNX contract's outputs by name, as numpy arrays (the index as int32, as exported)."""
+        tensors = [self.logits, self.attention]
+        if self.anchor_index is not None:
+            tensors.append(self.anchor_index.to(torch.int32))
+        return {name: tensor.detach().cpu().numpy() for name, tensor in zip(OUTPUT_NAMES, tensors)}
 
 
 class SampledOutputs(NamedTuple):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ..architecture import Architecture
+from ..card.architecture import Architecture
 from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head
 
 STEM_CHANNELS = 16

@@ -3,19 +3,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import Runner
+from ..card.model_card import ModelCard
 from ..errors import AibError
-from ..modelcard import ModelCard
 from .preprocess import FrameError, Preprocessor
 from .result import ClassScore, Prediction
-from .runners.base import Runner
 
-BACKENDS = ("onnxruntime", "pytorch", "tensorrt")
-ENGINE_SUFFIXES = (".engine", ".plan")
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
+DEFAULT_TOP_K = 5
+
+
+def check_batch_limit(requested: int | None, model_max: int, flag: str = "--max-batch") -> int:
+    """The batch to run at most: `requested` (default: the model's limit), within the model's limit."""
+    if requested is None:
+        return model_max
+    if not 1 <= requested <= model_max:
+        raise AibError(f"{flag}: expected 1 to {model_max} (the model's largest batch), got {requested}")
+    return requested
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -31,13 +37,15 @@ class Predictor:
     `error` set; the others are unaffected.
     """
 
-    def __init__(self, runner: Runner, top_k: int = 5, max_batch: int = 32) -> None:
+    def __init__(self, runner: Runner, top_k: int = DEFAULT_TOP_K, max_batch: int | None = None) -> None:
+        if top_k < 1:
+            raise AibError(f"--top-k: expected at least 1 class per result, got {top_k}")
         runner.activate()
         self.runner = runner
         self.card: ModelCard = runner.card
         self.preprocessor = Preprocessor(self.card.input_size, self.card.mean, self.card.std)
         self.top_k = top_k
-        self.max_batch = max_batch
+        self.max_batch = check_batch_limit(max_batch, runner.max_batch)
         quantized = self.card.architecture.quantized
         self.index_dtype = np.uint8 if quantized and self.card.architecture.qt_num <= 256 else np.int32
 
@@ -99,38 +107,3 @@ class Predictor:
                 "batch_size": float(len(good)),
             }
         return results
-
-
-def backend_for(path: Path) -> str:
-    if path.suffix in CHECKPOINT_SUFFIXES:
-        return "pytorch"
-    return "tensorrt" if path.suffix in ENGINE_SUFFIXES else "onnxruntime"
-
-
-def open_runner(model: str | Path, backend: str | None = None, device: str = "auto", threads: int | None = None,
-                weights: str = "net", dataset: str | None = None,
-                labels: tuple[str, ...] | None = None, spinning: bool = True) -> Runner:  # fmt: skip
-    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch, engines on TensorRT.
-    `spinning` (ONNX Runtime only) lets idle threads busy-wait; servers turn it off."""
-    path = Path(model)
-    backend = backend or backend_for(path)
-    if backend == "onnxruntime":
-        from .runners.onnxrt import OnnxrtRunner
-
-        return OnnxrtRunner(path, device=device, intra_op_threads=threads, spinning=spinning)
-    if backend == "pytorch":
-        from .runners.pytorch import TorchRunner
-
-        return TorchRunner(path, weights=weights, dataset=dataset, labels=labels, device=device, threads=threads)
-    if backend == "tensorrt":
-        from .runners.tensorrt import TensorrtRunner
-
-        return TensorrtRunner(path)
-    raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
-
-
-def load_predictor(model: str | Path, **options) -> Predictor:
-    """Open MODEL with `open_runner(**options)` and wrap it in a Predictor."""
-    top_k = options.pop("top_k", 5)
-    max_batch = options.pop("max_batch", 32)
-    return Predictor(open_runner(model, **options), top_k=top_k, max_batch=max_batch)

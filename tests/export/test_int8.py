@@ -6,11 +6,11 @@ import numpy as np
 import onnx
 import pytest
 
+from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.export.calibration import calibration_split
-from aib_deploy.modelcard import MODEL_CARD_KEY
+from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.runtime import load_predictor
-from aib_deploy.synthetic import make_dataset, write_video
-from test_cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, run_aib
 
 SMALL = ("--count", "32", "--held-out", "64")
 

@@ -1,5 +1,4 @@
 """Every conformance case survives checkpoint file -> ONNX -> ONNX Runtime, and the contract holds."""
-import argparse
 import json
 
 import numpy as np
@@ -7,23 +6,19 @@ import onnx
 import onnxruntime
 import pytest
 
-from aib_deploy.checkpoint import load_model
+from aib_deploy.card.model_card import ModelCard
 from aib_deploy.compare import compare_outputs
-from aib_deploy.export.commands import model_card_for
-from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch, export_onnx
-from aib_deploy.modelcard import MODEL_CARD_KEY, ModelCard
-from checkpoint_files import CASES, case_reference
-
-CARD_OPTIONS = argparse.Namespace(dataset=None, mean=None, std=None, labels=None)
+from aib_deploy.contract import MODEL_CARD_KEY
+from aib_deploy.export.onnx_export import PARITY_BATCHES, OnnxExportOptions, check_onnx, compare_with_pytorch, export_checkpoint
+from tests.helpers.checkpoint_files import CASES, case_reference
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def exported(request, case_checkpoint, tmp_path_factory):
     name = request.param
-    loaded = load_model(case_checkpoint(name))
     path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
-    card = export_onnx(loaded, model_card_for(loaded, CARD_OPTIONS), path, opset=18, max_batch=16)
-    return name, loaded, card, path
+    exported = export_checkpoint(case_checkpoint(name), path, OnnxExportOptions(max_batch=16))
+    return name, exported.loaded, exported.card, path
 
 
 def test_file_passes_the_full_onnx_check(exported):

@@ -4,7 +4,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from test_cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, run_aib
 
 
 def save(tmp_path, nodes, inputs, outputs, initializers=(), name="model.onnx"):

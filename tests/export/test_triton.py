@@ -1,26 +1,12 @@
 """`aib export triton`: the repository layout, checked against Triton's own ModelConfig schema."""
-import importlib.util
 import json
-from pathlib import Path
 
 import onnxruntime
 import pytest
 from google.protobuf import text_format
 
-from test_cli import assert_one_line_error, run_aib
-
-
-def triton_model_config():
-    """Triton's ModelConfig message, from the model_config_pb2 that tritonclient ships.
-
-    Loaded from its file: `tritonclient.grpc` itself refuses to import without the
-    [grpc] extra, whose protobuf pin conflicts with ours; the schema module needs neither.
-    """
-    package = Path(importlib.util.find_spec("tritonclient").submodule_search_locations[0])
-    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", package / "grpc" / "model_config_pb2.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.triton import triton_model_config
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from aib_deploy.architecture import Architecture
+from aib_deploy.card.architecture import Architecture
 from aib_deploy.errors import AibError
 from aib_deploy.models import build_model, infer_architecture
 

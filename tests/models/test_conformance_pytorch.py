@@ -5,7 +5,7 @@ import torch
 
 from aib_deploy.compare import compare_outputs
 from aib_deploy.models import build_model, infer_architecture
-from checkpoint_files import CASES, case_manifest, case_reference, case_state_dict
+from tests.helpers.checkpoint_files import CASES, case_manifest, case_reference, case_state_dict
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
+from aib_deploy.backends.onnxrt import OnnxrtRunner, choose_providers
+from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.errors import AibError
-from aib_deploy.runtime import Predictor, load_predictor
-from aib_deploy.runtime.runners.onnxrt import OnnxrtRunner, choose_providers
-from aib_deploy.synthetic import make_dataset
-from conftest import DEMO_CHECKPOINT
+from aib_deploy.media.synthetic import make_dataset
+from aib_deploy.runtime import Predictor, RunnerOptions, load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def frames():
 @pytest.fixture(scope="module")
 def predictors(demo_onnx):
     onnx = load_predictor(demo_onnx, top_k=3)
-    torch = load_predictor(DEMO_CHECKPOINT, dataset="glyphs", top_k=3)
+    torch = load_predictor(bundled_checkpoint(), RunnerOptions(dataset="glyphs"), top_k=3)
     yield onnx, torch
     onnx.close()
     torch.close()

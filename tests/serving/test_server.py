@@ -15,37 +15,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.serving.generated import attention_pb2 as pb
 from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
-from aib_deploy.synthetic import make_dataset, write_video
+from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.server import MAX_PIXELS, ServerProcess
 
-AIB = str(Path(sys.executable).with_name("aib"))
 ROOT = Path(__file__).resolve().parents[2]
-MAX_PIXELS = 1_000_000
-
-
-class ServerProcess:
-    def __init__(self, model: Path, *extra: str) -> None:
-        self.process = subprocess.Popen(
-            [AIB, "serve", str(model), "--port", "0", "--max-pixels", str(MAX_PIXELS), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
-            self.process.kill()
-            raise RuntimeError(f"server did not start: {line}{self.process.stderr.read()}")
-        self.banner = line
-        self.address = line.split("listening on ")[1].split()[0]
-        self.channel = grpc.insecure_channel(self.address)
-        self.stub = pb_grpc.AttentionServiceStub(self.channel)
-
-    def stop(self, signalled: bool = False) -> tuple[int, str]:
-        """SIGTERM (unless the test already sent it) and wait for the exit."""
-        self.channel.close()
-        if not signalled and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, out
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +264,8 @@ def test_tls_with_a_self_signed_certificate(demo_onnx, images, tmp_path):
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         running.stop()
+
+
+def test_a_micro_batch_above_the_models_largest_batch_is_refused_in_one_line(demo_onnx):
+    result = run_aib("serve", demo_onnx, "--port", "0", "--max-batch", "33")
+    assert_one_line_error(result, "--max-batch: expected 1 to 32 (the model's largest batch), got 33")

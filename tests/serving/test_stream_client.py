@@ -6,10 +6,10 @@ import time
 
 import cv2
 
+from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.serving.client import FrameStreamer
-from aib_deploy.synthetic import make_dataset, write_video
-from test_cli import assert_one_line_error, run_aib
-from test_server import ServerProcess
+from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.server import ServerProcess
 
 
 def free_port() -> int:

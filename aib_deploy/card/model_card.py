@@ -1,0 +1,98 @@
+"""The model card: everything a deployed AIB model needs besides its graph.
+
+One JSON document, stored in the ONNX file's `metadata_props` under
+`MODEL_CARD_KEY`, so the runtime can preprocess frames, name classes and read
+the anchor table without PyTorch or the original checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+
+from ..contract import DEFAULT_MAX_BATCH, INPUT_NAME, MODEL_CARD_KEY
+from ..errors import AibError
+from .architecture import Architecture
+
+SCHEMA_VERSION = 1
+# Which weights of a `model_states` checkpoint (the paper's CUB code keeps an EMA copy).
+WEIGHT_CHOICES = ("net", "net_ema")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    architecture: Architecture
+    dataset: str
+    labels: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    anchors: tuple[float, ...] | None
+    checkpoint_sha256: str
+    checkpoint_weights: str
+    aib_deploy_version: str
+    opset: int | None = None
+    max_batch: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return self.architecture.input_size
+
+    @property
+    def att_dim(self) -> int:
+        return self.architecture.att_dim
+
+    @property
+    def batch_limit(self) -> int:
+        """The largest batch the model takes: the card's max batch, else the contract's default."""
+        return self.max_batch or DEFAULT_MAX_BATCH
+
+    def with_max_batch(self, limit: int) -> "ModelCard":
+        """This card with its max batch bounded by `limit` (an engine's profile, a server's setting)."""
+        return replace(self, max_batch=min(self.max_batch or limit, limit))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["architecture"] = self.architecture.to_dict()
+        data["input"] = {
+            "name": INPUT_NAME,
+            "layout": "NCHW",
+            "color": "RGB",
+            "height": self.input_size,
+            "width": self.input_size,
+            "scale": "1/255",
+        }
+        data["att_dim"] = self.att_dim
+        data["schema_version"] = SCHEMA_VERSION
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model card") -> "ModelCard":
+        try:
+            data = json.loads(text)
+            return cls(
+                architecture=Architecture.from_dict(data["architecture"]),
+                dataset=data["dataset"],
+                labels=tuple(data["labels"]),
+                mean=tuple(data["mean"]),
+                std=tuple(data["std"]),
+                anchors=tuple(data["anchors"]) if data.get("anchors") is not None else None,
+                checkpoint_sha256=data["checkpoint_sha256"],
+                checkpoint_weights=data["checkpoint_weights"],
+                aib_deploy_version=data["aib_deploy_version"],
+                opset=data.get("opset"),
+                max_batch=data.get("max_batch"),
+                extra=data.get("extra", {}),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise AibError(f"{source}: model card is not valid ({type(error).__name__}: {error})") from None
+
+
+def card_from_metadata(metadata: Mapping[str, str], source: str) -> ModelCard:
+    """The card stored in a model's metadata (ONNX `metadata_props`, ONNX Runtime's custom metadata map)."""
+    if MODEL_CARD_KEY not in metadata:
+        raise AibError(f"{source}: no aib-deploy model card; export it with `aib export onnx`")
+    return ModelCard.from_json(metadata[MODEL_CARD_KEY], source=source)

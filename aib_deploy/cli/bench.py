@@ -1,0 +1,49 @@
+"""`aib bench`: models, or the paper's architectures (--suite), timed side by side."""
+from __future__ import annotations
+
+import argparse
+
+from ..bench.measure import BenchOptions
+from ..bench.suite import SUITE_MODELS
+from ..errors import AibError
+from .options import add_runner_options, runner_options
+
+
+def add_bench_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="time backends side by side on the same batches",
+        description="Median, p90, p95 and p99 latency and throughput per backend and batch size, measured in one "
+        "run, with ratios. Give models (.onnx on ONNX Runtime, checkpoints on PyTorch, .engine on TensorRT), or "
+        "--suite to build the paper's architectures with fresh weights and run every backend present here.",
+    )
+    defaults = BenchOptions()
+    parser.add_argument("models", nargs="*", help="models to time on the same batches")
+    parser.add_argument("--suite", nargs="+", choices=sorted(SUITE_MODELS), metavar="MODEL",
+                        help=f"architectures to build and time on every backend present ({', '.join(SUITE_MODELS)})")  # fmt: skip
+    parser.add_argument("--batch", type=int, nargs="+", default=list(defaults.batches),
+                        help=f"batch sizes (default {' '.join(map(str, defaults.batches))})")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
+    add_runner_options(parser, threads_default=defaults.threads)
+    parser.add_argument("--output", help="write bench.json, bench.csv and bench.png to this folder")
+    parser.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    from ..bench.measure import bench_runners
+    from ..bench.report import report
+    from ..bench.suite import run_suite
+    from ..runtime import open_runner
+
+    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads,
+                           suite=tuple(args.suite or ()))  # fmt: skip
+    options.validate()
+    if options.suite:
+        rows, skipped = run_suite(options)
+        report(rows, args.output, skipped)
+        return
+    if not args.models:
+        raise AibError("bench: give one or more models (.onnx, checkpoint, .engine), or --suite")
+    runners = [open_runner(model, runner_options(args)) for model in args.models]
+    report(bench_runners(runners, options), args.output)

@@ -1,0 +1,27 @@
+"""`aib demo`: the bundled model exported, served and streamed end to end."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..demo.run import DemoOptions
+
+
+def add_demo_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "demo",
+        help="export the bundled demo model, run it on a synthetic video, score it",
+        description="Exports the bundled WRN-AIB-qt glyph model, draws a synthetic video with ground truth, "
+        "serves it on loopback, streams every frame through the gRPC client and writes DIR/summary.json, "
+        "the annotated video and per-frame JSON lines.",
+    )
+    parser.add_argument("--output", default=str(DemoOptions.output),
+                        help=f"folder for everything it writes (default {DemoOptions.output})")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.set_defaults(handler=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> None:
+    from ..demo.run import run_demo
+
+    run_demo(DemoOptions(output=Path(args.output), threads=args.threads))

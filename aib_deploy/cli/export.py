@@ -1,0 +1,228 @@
+"""`aib export onnx|int8|engine|triton` and `aib check`: parsers, and handlers that build
+the typed options, call the library and print what it did."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from ..backends.tensorrt.options import EngineOptions
+from ..card.model_card import WEIGHT_CHOICES
+from ..card.presets import DATASETS, read_labels
+from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
+from ..errors import AibError
+from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
+from ..export.triton import KINDS, TritonOptions
+from .options import optional_path
+
+
+def add_export_commands(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser("export", help="turn checkpoints into deployable artefacts")
+    formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    _add_onnx(formats)
+    _add_int8(formats)
+    _add_engine(formats)
+    _add_triton(formats)
+    _add_check(commands)
+
+
+def _add_onnx(formats: argparse._SubParsersAction) -> None:
+    parser = formats.add_parser(
+        "onnx",
+        help="export a checkpoint's deterministic inference path to ONNX and check parity",
+        description="Trace the deterministic path (attention mean snapped to the nearest anchor, latent mean) "
+        "into ONNX, run onnx.checker, and compare ONNX Runtime with PyTorch at two batch sizes.",
+    )
+    parser.add_argument("checkpoint", help="a checkpoint written by the paper's code (any of its three layouts)")
+    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    parser.add_argument("--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)")
+    parser.add_argument("--weights", default=WEIGHT_CHOICES[0], choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, the minimum)")
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                        help=f"largest batch the model card advertises (default {DEFAULT_MAX_BATCH})")  # fmt: skip
+    parser.add_argument("--labels", help="text file with one class label per line")
+    parser.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
+    parser.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
+    parser.set_defaults(handler=export_onnx_command)
+
+
+def export_onnx_command(args: argparse.Namespace) -> None:
+    from ..export.onnx_export import OnnxExportOptions, check_onnx, export_checkpoint, report_parity
+
+    options = OnnxExportOptions(
+        weights=args.weights, dataset=args.dataset, labels=read_labels(args.labels),
+        mean=tuple(args.mean) if args.mean else None, std=tuple(args.std) if args.std else None,
+        opset=args.opset, max_batch=args.max_batch,
+    )  # fmt: skip
+    started = time.perf_counter()
+    output = Path(args.output)
+    exported = export_checkpoint(args.checkpoint, output, options)
+    arch, checkpoint = exported.loaded.arch, exported.loaded.checkpoint
+    print(f"checkpoint {args.checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
+          f"{checkpoint.layout}, weights {checkpoint.weights}, dataset {exported.card.dataset}")  # fmt: skip
+    check_onnx(output)
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opset {args.opset}); onnx.checker full check passed")
+    failures = report_parity(output, exported.loaded.model, exported.card)
+    print(f"export took {time.perf_counter() - started:.1f} s")
+    if failures:
+        raise AibError(
+            f"{output}: ONNX Runtime disagrees with PyTorch at batch sizes {failures} (see above); "
+            "the file is kept for inspection but should not be deployed"
+        )
+
+
+def _add_int8(formats: argparse._SubParsersAction) -> None:
+    parser = formats.add_parser(
+        "int8",
+        help="quantize an exported model to INT8 (Q/DQ) for ONNX Runtime CPUs and TensorRT",
+        description="Explicit quantization with ONNX Runtime's tools: symmetric int8 activations, per-channel "
+        "int8 weights, the anchor snap and its table in float32. Reports top-1 and attention-index agreement "
+        "with the float model on held-out frames, and writes them into the model card.",
+    )
+    defaults = Int8Options()
+    parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument("--calibration", required=True,
+                        help="'synthetic' (the demo's glyph images), an image, a folder of images or a video")  # fmt: skip
+    parser.add_argument("-o", "--output", required=True, help="the INT8 .onnx file to write")
+    parser.add_argument("--count", type=int, default=defaults.count, help=f"calibration frames (default {defaults.count})")
+    parser.add_argument("--held-out", type=int, default=defaults.held_out,
+                        help=f"frames for the agreement check (default {defaults.held_out})")  # fmt: skip
+    parser.add_argument("--method", default=defaults.method, choices=CALIBRATION_METHODS,
+                        help=f"how activation ranges are calibrated (default {defaults.method})")  # fmt: skip
+    parser.add_argument("--float", dest="float_region", default=defaults.float_region, choices=FLOAT_REGIONS,
+                        help="what stays float32: `auto` (default) puts as much of the attention path in int8 as "
+                        "keeps --min-index-agreement; `attention-path` keeps every node the attention map depends "
+                        "on (indices match the float model); `head` only the attention head and snap (fastest)")  # fmt: skip
+    parser.add_argument("--min-index-agreement", type=float, default=defaults.min_index_agreement,
+                        help="--float auto: exact anchor-index agreement to keep on the calibration frames "
+                        f"(default {defaults.min_index_agreement})")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
+    parser.set_defaults(handler=export_int8_command)
+
+
+def export_int8_command(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ..backends.onnxrt import OnnxrtRunner
+    from ..export.int8 import export_int8
+    from ..runtime.preprocess import Preprocessor
+    from ..timing import time_calls
+
+    options = Int8Options(calibration=args.calibration, count=args.count, held_out=args.held_out, method=args.method,
+                          float_region=args.float_region, min_index_agreement=args.min_index_agreement,
+                          threads=args.threads)  # fmt: skip
+    source, output = Path(args.model), Path(args.output)
+    print(f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
+          f"float region: {options.float_region}")  # fmt: skip
+    result = export_int8(source, output, options)
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
+          f"{result.float_nodes} nodes kept float32: {result.choice})")  # fmt: skip
+    print(result.agreement.describe())
+    latencies = []
+    for path in (source, output):
+        with OnnxrtRunner(path, device="cpu", intra_op_threads=options.threads) as runner:
+            size = runner.card.input_size
+            image = Preprocessor(size, runner.card.mean, runner.card.std).batch([np.zeros((size, size, 3), np.uint8)])
+            latencies.append(statistics.median(time_calls(lambda: runner.infer(image), warmup=5, runs=30)))
+    print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
+          f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
+
+
+def _add_engine(formats: argparse._SubParsersAction) -> None:
+    parser = formats.add_parser(
+        "engine",
+        help="build a TensorRT engine (needs TensorRT and an NVIDIA GPU; not executed in this project's CI)",
+        description="TensorRT builder: one optimization profile over the batch, FP16 and/or INT8 (a Q/DQ file "
+        "from `aib export int8` turns INT8 on), the anchor snap pinned to float32, an optional timing cache. "
+        "Writes ENGINE and ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
+    )
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`")
+    parser.add_argument("-o", "--output", required=True, help="the engine file to write (.engine or .plan)")
+    parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
+    parser.add_argument("--int8", action="store_true", help="allow INT8 kernels (on by itself for Q/DQ files)")
+    profile = parser.add_argument_group("batch profile")
+    for name in ("min_batch", "opt_batch", "max_batch"):
+        default = getattr(EngineOptions, name)
+        profile.add_argument(f"--{name.replace('_', '-')}", type=int, default=default, help=f"(default {default})")
+    parser.add_argument("--workspace", type=int, default=EngineOptions.workspace_mib,
+                        help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})")  # fmt: skip
+    parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
+    parser.add_argument("--version-compatible", action="store_true",
+                        help="runs on later TensorRT versions of the same major version (can be slower)")  # fmt: skip
+    parser.add_argument("--hardware-compatible", action="store_true",
+                        help="runs on any Ampere or newer GPU, for mixed fleets (can be slower)")  # fmt: skip
+    parser.set_defaults(handler=export_engine_command)
+
+
+def export_engine_command(args: argparse.Namespace) -> None:
+    from ..backends.tensorrt.builder import build_engine
+
+    options = EngineOptions(
+        fp16=args.fp16, int8=args.int8, min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch,
+        workspace_mib=args.workspace, timing_cache=optional_path(args.timing_cache),
+        version_compatible=args.version_compatible, hardware_compatible=args.hardware_compatible,
+    )  # fmt: skip
+    started = time.perf_counter()
+    sidecar = build_engine(Path(args.model), Path(args.output), options)
+    print(f"wrote {args.output} ({sidecar['precision']}, batch {options.min_batch}-{options.max_batch}, "
+          f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
+          f"{len(sidecar['float32_layers_from_onnx_nodes'])} snap nodes pinned to float32; sidecar beside it")  # fmt: skip
+
+
+def _add_triton(formats: argparse._SubParsersAction) -> None:
+    parser = formats.add_parser(
+        "triton",
+        help="write a Triton Inference Server model repository entry for an exported model",
+        description="REPOSITORY/NAME/config.pbtxt (inputs and outputs without the batch dimension, max_batch_size, "
+        "dynamic batching, instance group, the model card as a parameter), labels.txt and VERSION/model.onnx.",
+    )
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`, or an engine")
+    parser.add_argument("--repository", required=True, help="the model repository folder (created if missing)")
+    parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE)")
+    defaults = TritonOptions()
+    parser.add_argument("--version", type=int, default=defaults.version, help=f"version folder (default {defaults.version})")
+    parser.add_argument("--max-batch", type=int, help="max_batch_size (default: the model card's)")
+    parser.add_argument("--max-delay-us", type=int, default=defaults.max_delay_us,
+                        help=f"dynamic batching: longest wait to fill a batch (default {defaults.max_delay_us} us, as `aib serve`)")  # fmt: skip
+    parser.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"instance group kind (default {defaults.kind})")
+    parser.add_argument("--instances", type=int, default=defaults.instances,
+                        help=f"model instances per device (default {defaults.instances})")  # fmt: skip
+    parser.set_defaults(handler=export_triton_command)
+
+
+def export_triton_command(args: argparse.Namespace) -> None:
+    from ..export.triton import write_repository
+
+    options = TritonOptions(name=args.name, version=args.version, max_batch=args.max_batch,
+                            max_delay_us=args.max_delay_us, kind=args.kind, instances=args.instances)  # fmt: skip
+    folder = write_repository(Path(args.model), Path(args.repository), options)
+    print(f"wrote {folder}/ (config.pbtxt, labels.txt, {options.version}/)")
+    print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="check, without TensorRT or a GPU, that TensorRT's ONNX parser can take a model",
+        description="Every operator in TensorRT's ONNX support table (kept as data, with its source), the opset "
+        "in range, shape-like inputs constant, Q/DQ zero points 0, outputs declared, and the batch dimension "
+        "dynamic (declared, and run at two batch sizes on ONNX Runtime). Exit 1 names what fails.",
+    )
+    parser.add_argument("model", help="an .onnx file (float32 or INT8)")
+    parser.set_defaults(handler=check_command)
+
+
+def check_command(args: argparse.Namespace) -> None:
+    from ..export.tensorrt_check import check_tensorrt_readiness, load_support_table
+
+    path = Path(args.model)
+    table = load_support_table()
+    findings = check_tensorrt_readiness(path, table)
+    for finding in findings:
+        print(f"{'ok  ' if finding.ok else 'FAIL'} {finding.check}: {finding.detail}")
+    print(f"operator table: {table['source']}")
+    failed = [finding for finding in findings if not finding.ok]
+    if failed:
+        raise AibError(f"{path}: not ready for TensorRT: " + "; ".join(f"{f.check}: {f.detail}" for f in failed))
+    print(f"{path}: ready for TensorRT's ONNX parser (checked without TensorRT; build an engine to be sure)")

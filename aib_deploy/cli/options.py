@@ -1,0 +1,55 @@
+"""Option groups shared by several commands (after Polygraphy's argument groups).
+
+Each group adds its flags and turns parsed arguments into the typed options the
+library takes, so a flag is defined once and its default comes from the
+options dataclass it fills.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..backends.onnxrt import DEVICES
+from ..card.presets import read_labels
+from ..runtime.loader import BACKENDS, RunnerOptions
+from ..serving.options import ServerOptions
+
+TOKEN_VARIABLE = "AIB_TOKEN"
+
+
+def add_runner_options(parser: argparse.ArgumentParser, threads_default: int | None = None) -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument("--backend", choices=BACKENDS,
+                       help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")  # fmt: skip
+    group.add_argument("--device", default=RunnerOptions.device, choices=DEVICES,
+                       help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime "
+                       "has them, else CPU); PyTorch: cuda or cpu")  # fmt: skip
+    group.add_argument("--threads", type=int, default=threads_default,
+                       help=f"intra-op threads (default: {threads_default or 'the backend chooses'})")  # fmt: skip
+
+
+def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
+    labels = read_labels(getattr(args, "labels", None))
+    return RunnerOptions(backend=args.backend, device=args.device, threads=args.threads, labels=labels, **overrides)
+
+
+def add_serving_limits(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("serving limits")
+    group.add_argument("--max-batch", type=int, default=ServerOptions.max_batch,
+                       help=f"largest micro-batch, at most the model's (default {ServerOptions.max_batch})")  # fmt: skip
+    group.add_argument("--max-delay-ms", type=float, default=ServerOptions.max_delay_ms,
+                       help=f"longest wait to fill a batch (default {ServerOptions.max_delay_ms:g})")  # fmt: skip
+    group.add_argument("--max-streams", type=int, default=ServerOptions.max_streams,
+                       help=f"concurrent calls before RESOURCE_EXHAUSTED (default {ServerOptions.max_streams})")  # fmt: skip
+    group.add_argument("--max-pixels", type=int, default=ServerOptions.max_pixels,
+                       help=f"largest frame in pixels (default {ServerOptions.max_pixels})")  # fmt: skip
+
+
+def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
+                        help=f"{help_text} (default: ${TOKEN_VARIABLE}, else none)")  # fmt: skip
+
+
+def optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -1,0 +1,46 @@
+"""`aib serve MODEL`: the gRPC server until SIGTERM or SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from ..serving.options import LOOPBACK, ServerOptions
+from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, runner_options
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="serve a model over gRPC: predictions and attention masks for frames",
+        description="gRPC service aib.v1.AttentionService (GetModelInfo, Predict, StreamFrames) with health "
+        "checking and reflection, micro-batching across streams, and graceful shutdown on SIGTERM/SIGINT. "
+        "Binds to loopback unless --host says otherwise.",
+    )
+    parser.add_argument("model", help="an exported .onnx file, a checkpoint for the PyTorch backend, or an engine")
+    parser.add_argument("--host", default=ServerOptions.host, help=f"address to bind (default {LOOPBACK}, loopback only)")
+    parser.add_argument("--port", type=int, default=ServerOptions.port,
+                        help=f"port (default {ServerOptions.port}; 0 picks a free one)")  # fmt: skip
+    add_runner_options(parser)
+    add_serving_limits(parser)
+    security = parser.add_argument_group("security")
+    add_token_option(security, "require `authorization: Bearer TOKEN`")
+    security.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
+    security.add_argument("--tls-key", help="PEM private key")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: a free one)")
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from ..runtime import load_predictor
+    from ..serving.server import serve_until_signalled
+
+    # Backend failures are logged with their traceback; clients get one line in-band.
+    logging.basicConfig(level=logging.INFO, format="aib serve: %(levelname)s %(name)s: %(message)s")
+    options = ServerOptions(
+        host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
+        max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
+        tls_cert=optional_path(args.tls_cert), tls_key=optional_path(args.tls_key), metrics_port=args.metrics_port,
+    )  # fmt: skip
+    with load_predictor(args.model, runner_options(args, spinning=False)) as predictor:
+        asyncio.run(serve_until_signalled(predictor, options))

@@ -1,0 +1,118 @@
+"""Reading images, folders and videos, and writing annotated ones, with OpenCV."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import AibError
+
+# FFmpeg would print its own complaints about a broken file beside our one-line error.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class InputItem:
+    """One image or video frame; `frame` is None and `error` set when it could not be decoded."""
+
+    name: str
+    index: int
+    frame: np.ndarray | None
+    error: str = ""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image as OpenCV decodes it (BGR, BGRA or gray, uint8), or a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise AibError(f"image {path}: file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise AibError(f"image {path}: cannot decode it (empty, corrupt or not an image)")
+    if image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
+    return image
+
+
+def input_kind(path: str | Path) -> str:
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if not path.exists():
+        raise AibError(f"input {path}: not found")
+    return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
+
+
+def folder_images(path: Path) -> list[Path]:
+    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise AibError(f"folder {path}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+class VideoReader:
+    """Frames of a video file; fails with one line when OpenCV cannot decode it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.capture = cv2.VideoCapture(str(self.path))
+        if not self.capture.isOpened():
+            raise AibError(f"video {self.path}: cannot open it (corrupt, or a format OpenCV cannot decode)")
+        self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
+        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        decoded = 0
+        try:
+            while True:
+                ok, frame = self.capture.read()
+                if not ok:
+                    break
+                decoded += 1
+                yield frame
+        finally:
+            self.capture.release()
+        if decoded == 0:
+            raise AibError(f"video {self.path}: no frame could be decoded (corrupt or empty)")
+
+
+def iter_images(path: str | Path) -> Iterator[InputItem]:
+    """Items of an image, or of a folder of images where a bad file fails alone (videos: VideoReader)."""
+    path = Path(path)
+    if input_kind(path) != "folder":
+        yield InputItem(path.name, 0, read_image(path))
+        return
+    for index, image_path in enumerate(folder_images(path)):
+        try:
+            yield InputItem(image_path.name, index, read_image(image_path))
+        except AibError as error:
+            yield InputItem(image_path.name, index, None, str(error))
+
+
+class VideoWriter:
+    """An MP4 writer that opens on the first frame, so it learns the frame size."""
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        self.fps = fps
+        self.writer: cv2.VideoWriter | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            height, width = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise AibError(f"video {self.path}: OpenCV cannot write it (check the folder and the .mp4 suffix)")
+        self.writer.write(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()

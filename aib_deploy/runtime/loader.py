@@ -1,0 +1,63 @@
+"""Opening a model file: which backend runs it and with which settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backends.base import Runner
+from ..errors import AibError
+from .predictor import DEFAULT_TOP_K, Predictor
+
+BACKENDS = ("onnxruntime", "pytorch", "tensorrt")
+ENGINE_SUFFIXES = (".engine", ".plan")
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How to run a model; the CLI's backend option group builds one.
+
+    `backend` None picks by the file's suffix. `spinning` (ONNX Runtime only) lets
+    idle threads busy-wait; servers turn it off. `weights`, `dataset` and `labels`
+    apply to checkpoints (exported files carry their card).
+    """
+
+    backend: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    spinning: bool = True
+    weights: str = "net"
+    dataset: str | None = None
+    labels: tuple[str, ...] | None = None
+
+
+def backend_for(path: Path) -> str:
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        return "pytorch"
+    return "tensorrt" if path.suffix in ENGINE_SUFFIXES else "onnxruntime"
+
+
+def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> Runner:
+    """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch, engines on TensorRT."""
+    path = Path(model)
+    backend = options.backend or backend_for(path)
+    if backend == "onnxruntime":
+        from ..backends.onnxrt import OnnxrtRunner
+
+        return OnnxrtRunner(path, device=options.device, intra_op_threads=options.threads, spinning=options.spinning)
+    if backend == "pytorch":
+        from ..backends.pytorch import TorchRunner
+
+        return TorchRunner(path, weights=options.weights, dataset=options.dataset, labels=options.labels,
+                           device=options.device, threads=options.threads)  # fmt: skip
+    if backend == "tensorrt":
+        from ..backends.tensorrt.runner import TensorrtRunner
+
+        return TensorrtRunner(path)
+    raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def load_predictor(model: str | Path, options: RunnerOptions = RunnerOptions(), top_k: int = DEFAULT_TOP_K,
+                   max_batch: int | None = None) -> Predictor:  # fmt: skip
+    """Open MODEL with `open_runner` and wrap it in a Predictor (max batch: the model's)."""
+    return Predictor(open_runner(model, options), top_k=top_k, max_batch=max_batch)

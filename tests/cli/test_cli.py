@@ -1,0 +1,150 @@
+"""The `aib` command as a user runs it: real processes, real files."""
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from aib_deploy.cli import build_parser
+from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.package import all_modules, needs_torch
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command the parser knows, read off the parser itself."""
+    paths = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths.extend(command_paths(child, (*prefix, name)))
+    return paths
+
+
+COMMANDS = command_paths(build_parser())
+
+
+def test_the_command_list_covers_every_family():
+    assert {path[0] for path in COMMANDS if path} == {"export", "check", "predict", "bench", "demo", "serve", "stream"}
+    assert {path[1] for path in COMMANDS if len(path) == 2} == {"onnx", "int8", "engine", "triton"}
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda path: " ".join(path) or "aib")
+def test_help_works(command):
+    result = run_aib(*command, "--help")
+    assert result.returncode == 0 and "usage: aib" in result.stdout, result.stderr
+
+
+def test_every_module_imports():
+    modules = all_modules()
+    assert {"aib_deploy.export.int8", "aib_deploy.serving.server", "aib_deploy.backends.tensorrt.runner"} <= set(modules)
+    for name in modules:
+        importlib.import_module(name)
+
+
+def test_modules_outside_export_do_not_import_torch():
+    torch_free = [name for name in all_modules() if not needs_torch(name)]
+    code = (
+        "import sys, importlib\n"
+        f"for name in {torch_free!r}: importlib.import_module(name)\n"
+        "from aib_deploy.cli import build_parser; build_parser()\n"
+        "heavy = [m for m in ('torch', 'onnx', 'onnxscript') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_export_writes_a_checked_model_and_reports_parity(case_checkpoint, tmp_path):
+    output = tmp_path / "out" / "vgg.onnx"
+    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)
+    assert result.returncode == 0, result.stderr
+    assert output.is_file()
+    assert "onnx.checker full check passed" in result.stdout
+    assert "parity batch 1: ok" in result.stdout and "parity batch 3: ok" in result.stdout
+    assert "attention-index agreement 100.0000%" in result.stdout
+    assert "dataset cifar100" in result.stdout
+
+
+def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint, tmp_path):
+    import json
+
+    import onnx
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"thing {index}\n" for index in range(10)))
+    output = tmp_path / "wrn.onnx"
+    result = run_aib(
+        "export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", output,
+        "--labels", labels, "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    props = {p.key: p.value for p in onnx.load(str(output), load_external_data=False).metadata_props}
+    card = json.loads(props["aib_deploy.model_card"])
+    assert card["labels"][3] == "thing 3" and card["mean"] == [0.5] * 3 and card["std"] == [0.25] * 3
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--dataset", "cifar10"], ["--dataset: cifar10 has 10 classes but the model predicts 100"]),
+        (["--opset", "13"], ["--opset: the exporter needs opset 18 or newer, got 13"]),
+        (["--std", "0", "1", "1"], ["--std: values must be positive"]),
+        (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"]),
+    ],
+    ids=["dataset", "opset", "std", "weights"],
+)
+def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments):
+    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
+    assert_one_line_error(result, *fragments)
+
+
+def test_bad_checkpoints_get_one_line(tmp_path):
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(b"PK\x03\x04" + os.urandom(64))
+    text = tmp_path / "notes.txt"
+    text.write_text("not weights\n")
+    for path, fragment in [
+        (tmp_path / "missing.pth", "file not found"),
+        (truncated, "not a readable PyTorch checkpoint"),
+        (text, "not a PyTorch checkpoint"),
+    ]:
+        assert_one_line_error(run_aib("export", "onnx", path, "-o", tmp_path / "m.onnx"), str(path), fragment)
+
+
+def test_wrong_label_count_gets_one_line(case_checkpoint, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    result = run_aib("export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", tmp_path / "m.onnx", "--labels", labels)
+    assert_one_line_error(result, "--labels: 2 labels given but the model predicts 10 classes")
+
+
+def test_a_missing_extra_is_one_line(case_checkpoint, tmp_path):
+    """As on a serving-only install: torch cannot be imported."""
+    code = (
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ModuleNotFoundError(f\"No module named '{name}'\", name=name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from aib_deploy.cli import main\n"
+        f"sys.exit(main(['export', 'onnx', {str(case_checkpoint('wrn_aib_16_2_cifar10'))!r}, '-o', {str(tmp_path / 'm.onnx')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert_one_line_error(result, "needs torch", "pip install 'aib-deploy[export]'")
+
+
+def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
+    marker = tmp_path / "pwned"
+    code = (
+        "import os, torch\n"
+        "class Payload:\n"
+        f"    def __reduce__(self): return (os.system, ('touch {marker}',))\n"
+        f"torch.save({{'state_dict': {{}}, 'args': Payload()}}, {str(tmp_path / 'evil.pth')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert not marker.exists()
+    result = run_aib("export", "onnx", tmp_path / "evil.pth", "-o", tmp_path / "m.onnx")
+    assert_one_line_error(result, "refused to load the object", "never runs code")
+    assert not marker.exists()

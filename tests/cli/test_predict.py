@@ -1,0 +1,77 @@
+"""`aib predict` on real image, folder and video files."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from aib_deploy.media.synthetic import make_sample, write_video
+from tests.helpers.cli import assert_one_line_error, run_aib
+
+
+@pytest.fixture(scope="module")
+def glyph_image(tmp_path_factory):
+    sample = make_sample(np.random.default_rng(5), 200)
+    path = tmp_path_factory.mktemp("img") / "glyph.png"
+    cv2.imwrite(str(path), sample.image)
+    return path, sample
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_image(demo_onnx, glyph_image, tmp_path):
+    path, sample = glyph_image
+    output = tmp_path / "out.png"
+    result = run_aib("predict", demo_onnx, path, "-o", output)
+    assert result.returncode == 0, result.stderr
+    annotated = cv2.imread(str(output))
+    assert annotated.shape == sample.image.shape and not np.array_equal(annotated, sample.image)
+    (record,) = read_jsonl(output.with_suffix(".jsonl"))
+    assert record["error"] == "" and len(record["top_k"]) == 5
+    assert record["top_k"][0]["label"] in result.stdout
+    assert np.asarray(record["anchor_index"]).shape == (16, 16)
+
+
+def test_folder_with_a_corrupt_file_goes_on(demo_onnx, glyph_image, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), glyph_image[1].image)
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    cv2.imwrite(str(folder / "c.png"), cv2.cvtColor(glyph_image[1].image, cv2.COLOR_BGR2GRAY))
+    result = run_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated")
+    assert result.returncode == 0, result.stderr
+    records = read_jsonl(tmp_path / "annotated" / "results.jsonl")
+    assert [r["input"] for r in records] == ["a.png", "b.jpg", "c.png"]
+    assert records[0]["error"] == "" and records[2]["error"] == ""
+    assert "b.jpg: cannot decode it" in records[1]["error"]
+    assert sorted(p.name for p in (tmp_path / "annotated").glob("*.png")) == ["a_aib.png", "c_aib.png"]
+
+
+def test_video(demo_onnx, tmp_path):
+    video = tmp_path / "clip.mp4"
+    truth = write_video(video, frames=24, size=128, seed=9)
+    output = tmp_path / "clip_annotated.mp4"
+    result = run_aib("predict", demo_onnx, video, "-o", output)
+    assert result.returncode == 0, result.stderr
+    assert "24/24 frames" in result.stderr
+    records = read_jsonl(output.with_suffix(".jsonl"))
+    assert [r["index"] for r in records] == list(range(24))
+    capture = cv2.VideoCapture(str(output))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    ok, frame = capture.read()
+    assert ok and frame.shape == (128, 128, 3)
+    correct = sum(r["top_k"][0]["class_index"] == label for r, label in zip(records, truth.labels))
+    assert correct >= 18
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [("clip.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video", "video"), ("photo.jpg", b"\xff\xd8 broken", "cannot decode it")],
+    ids=["video", "image"],
+)
+def test_corrupt_inputs_get_one_line(demo_onnx, tmp_path, name, content, fragment):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / ("out" + path.suffix)), str(path), fragment)

@@ -1,0 +1,33 @@
+"""`aib demo`, the README's main job, end to end on the bundled model."""
+import json
+
+import cv2
+
+from aib_deploy.demo.localization import LocalizationScores
+from tests.helpers.cli import run_aib
+
+# The localization keys are the scorer's own, as in the model card's `evaluation` figures.
+SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0).to_dict())
+SUMMARY_KEYS = {"frames_sent", "frames_answered", "errors", "accuracy", "latency_ms_p50", "latency_ms_p99", "fps"} | SCORE_KEYS
+
+
+def test_demo_writes_summary_video_and_results(tmp_path):
+    result = run_aib("demo", "--output", tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["frames_sent"] == summary["frames_answered"] == 300 and summary["errors"] == 0
+    assert summary["accuracy"] >= 0.9
+    # The bundled model marks the glyph by low attention (see README): it is found either way.
+    assert max(summary["attention_max_in_box"], summary["attention_min_in_box"]) > 2 * summary["chance_max_in_box"]
+    assert summary["latency_ms_p99"] >= summary["latency_ms_p50"] > 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 300 and len(records[0]["anchor_index"]) == 16 and records[0]["timings_ms"]["inference"] > 0
+    capture = cv2.VideoCapture(str(tmp_path / "demo_annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 300
+    assert "export parity batch 1: ok" in result.stdout
+    from aib_deploy.runtime import load_predictor
+
+    with load_predictor(tmp_path / "demo_model.onnx") as predictor:
+        evaluation = predictor.card.extra["evaluation"]
+    assert evaluation["accuracy_deterministic"] >= 0.95 and evaluation["test_images"] == 2000

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: conformance checkpoints, the `aib` process, the server process."""
