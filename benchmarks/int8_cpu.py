@@ -17,9 +17,10 @@ from pathlib import Path
 from runtime_cpu import exported
 
 from aib_deploy.backends.onnxrt import OnnxrtRunner
-from aib_deploy.bench.measure import BenchOptions, bench_runners
+from aib_deploy.bench.measure import bench_runners
 from aib_deploy.bench.report import format_rows, speedups
 from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
+from aib_deploy.cli.options import add_timing_options, bench_options
 from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.export.int8 import FLOAT_REGIONS, Int8Options, export_int8
 
@@ -28,13 +29,10 @@ CALIBRATION_FRAMES = 128
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    add_timing_options(parser)
     parser.add_argument("--held-out", type=int, default=2000)
     args = parser.parse_args()
-    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads)
+    options = bench_options(args)
     rows, agreements = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

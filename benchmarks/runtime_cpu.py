@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from aib_deploy.bench.environment import environment
-from aib_deploy.bench.measure import BenchOptions, bench_runners
+from aib_deploy.bench.measure import bench_runners
 from aib_deploy.bench.report import format_rows, speedups
 from aib_deploy.card.architecture import Architecture
+from aib_deploy.cli.options import add_timing_options, bench_options
 from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 from aib_deploy.models import build_model
@@ -41,13 +42,10 @@ def exported(checkpoint: Path, folder: Path, dataset: str | None) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    add_timing_options(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads)
+    options = bench_options(args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..bench.measure import BenchOptions
 from ..bench.suite import SUITE_MODELS
 from ..errors import AibError
-from .options import add_runner_options, runner_options
+from .options import add_runner_options, add_timing_options, bench_options, runner_options
 
 
 def add_bench_command(commands: argparse._SubParsersAction) -> None:
@@ -17,15 +16,11 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         "run, with ratios. Give models (.onnx on ONNX Runtime, checkpoints on PyTorch, .engine on TensorRT), or "
         "--suite to build the paper's architectures with fresh weights and run every backend present here.",
     )
-    defaults = BenchOptions()
     parser.add_argument("models", nargs="*", help="models to time on the same batches")
     parser.add_argument("--suite", nargs="+", choices=sorted(SUITE_MODELS), metavar="MODEL",
                         help=f"architectures to build and time on every backend present ({', '.join(SUITE_MODELS)})")  # fmt: skip
-    parser.add_argument("--batch", type=int, nargs="+", default=list(defaults.batches),
-                        help=f"batch sizes (default {' '.join(map(str, defaults.batches))})")  # fmt: skip
-    parser.add_argument("--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})")
-    parser.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
-    add_runner_options(parser, threads_default=defaults.threads)
+    add_timing_options(parser)
+    add_runner_options(parser, threads=False)
     parser.add_argument("--output", help="write bench.json, bench.csv and bench.png to this folder")
     parser.set_defaults(handler=run_bench)
 
@@ -36,9 +31,7 @@ def run_bench(args: argparse.Namespace) -> None:
     from ..bench.suite import run_suite
     from ..runtime import open_runner
 
-    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads,
-                           suite=tuple(args.suite or ()))  # fmt: skip
-    options.validate()
+    options = bench_options(args, suite=tuple(args.suite or ()))
     if options.suite:
         rows, skipped = run_suite(options)
         report(rows, args.output, skipped)

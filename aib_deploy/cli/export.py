@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ..backends.tensorrt.options import EngineOptions
+from ..backends.tensorrt.options import OPT_BATCH, EngineOptions
 from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
 from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
@@ -142,9 +142,9 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
     parser.add_argument("--int8", action="store_true", help="allow INT8 kernels (on by itself for Q/DQ files)")
     profile = parser.add_argument_group("batch profile")
-    for name in ("min_batch", "opt_batch", "max_batch"):
-        default = getattr(EngineOptions, name)
-        profile.add_argument(f"--{name.replace('_', '-')}", type=int, default=default, help=f"(default {default})")
+    profile.add_argument("--min-batch", type=int, default=EngineOptions.min_batch, help=f"(default {EngineOptions.min_batch})")
+    profile.add_argument("--opt-batch", type=int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)")
+    profile.add_argument("--max-batch", type=int, help="(default: the model card's largest batch)")
     parser.add_argument("--workspace", type=int, default=EngineOptions.workspace_mib,
                         help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})")  # fmt: skip
     parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
@@ -165,7 +165,8 @@ def export_engine_command(args: argparse.Namespace) -> None:
     )  # fmt: skip
     started = time.perf_counter()
     sidecar = build_engine(Path(args.model), Path(args.output), options)
-    print(f"wrote {args.output} ({sidecar['precision']}, batch {options.min_batch}-{options.max_batch}, "
+    profile = sidecar["profile"]
+    print(f"wrote {args.output} ({sidecar['precision']}, batch {profile['min']}-{profile['max']}, "
           f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
           f"{len(sidecar['float32_layers_from_onnx_nodes'])} snap nodes pinned to float32; sidecar beside it")  # fmt: skip
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..backends.onnxrt import DEVICES
+from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
 from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import ServerOptions
@@ -18,20 +19,37 @@ from ..serving.options import ServerOptions
 TOKEN_VARIABLE = "AIB_TOKEN"
 
 
-def add_runner_options(parser: argparse.ArgumentParser, threads_default: int | None = None) -> None:
+def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
     group = parser.add_argument_group("backend")
     group.add_argument("--backend", choices=BACKENDS,
                        help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")  # fmt: skip
     group.add_argument("--device", default=RunnerOptions.device, choices=DEVICES,
                        help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime "
                        "has them, else CPU); PyTorch: cuda or cpu")  # fmt: skip
-    group.add_argument("--threads", type=int, default=threads_default,
-                       help=f"intra-op threads (default: {threads_default or 'the backend chooses'})")  # fmt: skip
+    if threads:
+        group.add_argument("--threads", type=int, help="intra-op threads (default: the backend chooses)")
 
 
 def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
     labels = read_labels(getattr(args, "labels", None))
     return RunnerOptions(backend=args.backend, device=args.device, threads=args.threads, labels=labels, **overrides)
+
+
+def add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """--batch, --runs, --warmup and --threads of `aib bench` and the benchmark scripts."""
+    defaults = BenchOptions()
+    group = parser.add_argument_group("timing")
+    group.add_argument("--batch", type=int, nargs="+", default=list(defaults.batches),
+                       help=f"batch sizes (default {' '.join(map(str, defaults.batches))})")  # fmt: skip
+    group.add_argument("--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})")
+    group.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
+    group.add_argument("--threads", type=int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})")
+
+
+def bench_options(args: argparse.Namespace, suite: tuple[str, ...] = ()) -> BenchOptions:
+    options = BenchOptions(batches=tuple(args.batch), runs=args.runs, warmup=args.warmup, threads=args.threads, suite=suite)
+    options.validate()
+    return options
 
 
 def add_serving_limits(parser: argparse.ArgumentParser) -> None:

@@ -44,11 +44,11 @@ def build_engine(onnx_path: Path, output: Path, options: EngineOptions) -> dict:
     """Parse, configure, build and write the engine and its sidecar; return the sidecar."""
     import onnx
 
-    options.validate()
     if not onnx_path.is_file():
         raise AibError(f"model {onnx_path}: file not found")
     model = onnx.load(str(onnx_path))
     card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {onnx_path}")
+    options = options.for_card(card)
     pinned_nodes = float32_nodes(model)
     options = replace(options, int8=options.int8 or has_qdq(model))  # Q/DQ nodes need the INT8 flag
     trt = import_tensorrt()

@@ -1,11 +1,13 @@
 """What `aib export engine` builds: precision, batch profile, workspace, compatibility."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...contract import DEFAULT_MAX_BATCH
+from ...card.model_card import ModelCard
 from ...errors import AibError
+
+OPT_BATCH = 8  # the batch TensorRT tunes its kernels for, unless the profile stops below it
 
 
 @dataclass
@@ -15,12 +17,19 @@ class EngineOptions:
     fp16: bool = False
     int8: bool = False
     min_batch: int = 1
-    opt_batch: int = 8
-    max_batch: int = DEFAULT_MAX_BATCH
+    opt_batch: int | None = None  # None: OPT_BATCH, within the profile
+    max_batch: int | None = None  # None: the model card's largest batch
     workspace_mib: int = 1024
     timing_cache: Path | None = None
     version_compatible: bool = False
     hardware_compatible: bool = False
+
+    def for_card(self, card: ModelCard) -> "EngineOptions":
+        """These options with the profile filled in from the model's card, checked."""
+        max_batch = self.max_batch or card.batch_limit
+        resolved = replace(self, max_batch=max_batch, opt_batch=self.opt_batch or min(OPT_BATCH, max_batch))
+        resolved.validate()
+        return resolved
 
     def validate(self) -> None:
         if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
