@@ -3,18 +3,62 @@ for the server (frames in, results out) and the client (frames out, results in).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from google.protobuf.message import DecodeError, Message
 
 from .. import __version__
 from ..card.model_card import ModelCard
+from ..media.image_size import WIRE_FORMATS, ImageHeaderError, check_image
 from ..runtime.preprocess import FrameError
 from ..runtime.result import ClassScore, Prediction
 from .generated import attention_pb2 as pb
 
 RAW_CHANNELS = (1, 3, 4)
 JPEG_QUALITY = 90
+DECODED_CHANNELS = 4  # the most an encoded frame can decode to (BGRA), for the byte budget
+
+
+@dataclass(frozen=True)
+class MalformedMessage:
+    """What arrived where a message should be: bytes that do not parse as `expected`."""
+
+    expected: str
+    size: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"a {self.size}-byte message is not a valid {self.expected}: {self.reason}"
+
+
+def tolerant_parser(message: type[Message]) -> Callable[[bytes], Message | MalformedMessage]:
+    """A request deserializer that hands bad bytes to the servicer instead of raising inside gRPC
+    (which would end the call with UNKNOWN and the exception's text)."""
+    name = message.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Message | MalformedMessage:
+        try:
+            return message.FromString(data)
+        except (DecodeError, UnicodeDecodeError, ValueError) as error:
+            return MalformedMessage(name, len(data), str(error) or type(error).__name__)
+
+    return parse
+
+
+def frame_cost(frame: pb.Frame | MalformedMessage, max_pixels: int) -> int:
+    """Bytes a frame holds while in flight: its payload, plus the decoded picture its header declares."""
+    if isinstance(frame, MalformedMessage):
+        return 0
+    if frame.WhichOneof("image") == "raw":
+        return len(frame.raw.data)
+    try:
+        decoded = check_image(frame.encoded, max_pixels).pixels * DECODED_CHANNELS
+    except ImageHeaderError:
+        decoded = 0  # refused before any decoding
+    return len(frame.encoded) + decoded
 
 
 def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
@@ -39,7 +83,7 @@ def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
         if raw.channels not in RAW_CHANNELS:
             raise FrameError(f"raw image: channels must be 1, 3 or 4, got {raw.channels}")
         if raw.height * raw.width > max_pixels:
-            raise FrameError(f"raw image: {raw.width}x{raw.height} exceeds the server limit of {max_pixels} pixels")
+            raise FrameError(f"raw image: {raw.width}x{raw.height} exceeds the limit of {max_pixels} pixels")
         expected = raw.height * raw.width * raw.channels
         if len(raw.data) != expected or expected == 0:
             raise FrameError(
@@ -48,13 +92,12 @@ def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
         return np.frombuffer(raw.data, np.uint8).reshape(raw.height, raw.width, raw.channels)
     if not frame.encoded:
         raise FrameError("encoded image: empty bytes")
+    size = check_image(frame.encoded, max_pixels, WIRE_FORMATS, what="encoded image")
     image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise FrameError(f"encoded image: cannot decode {len(frame.encoded)} bytes as JPEG or PNG")
-    if image.shape[0] * image.shape[1] > max_pixels:
-        raise FrameError(
-            f"encoded image: {image.shape[1]}x{image.shape[0]} exceeds the server limit of {max_pixels} pixels"
-        )
+        raise FrameError(f"encoded image: cannot decode {len(frame.encoded)} bytes as {size.format.upper()}")
+    if image.shape[:2] != (size.height, size.width):
+        raise FrameError(f"encoded image: decoded {image.shape[1]}x{image.shape[0]}, its header says {size.width}x{size.height}")
     if image.dtype != np.uint8:
         raise FrameError(f"encoded image: expected 8-bit samples, got {image.dtype}")
     return image

@@ -5,7 +5,9 @@ the demo) never collide.
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from ..errors import AibError
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
@@ -22,10 +24,31 @@ class ServerMetrics:
         self.compute_seconds = Histogram("aib_compute_seconds", "Time to run one micro-batch",
                                          buckets=LATENCY_BUCKETS_S, registry=self.registry)  # fmt: skip
 
+        self._http = None
+
+    def watch_limits(self, budget, slots) -> None:
+        """Gauges read from the server's byte budget and call slots at each scrape."""
+        for name, text, read in (
+            ("aib_inflight_bytes", "Bytes of frames in flight across all streams", lambda: budget.in_flight),
+            ("aib_inflight_budget_bytes", "The most bytes of frames in flight (--max-inflight-mb)", lambda: budget.limit),
+            ("aib_model_calls", "Streams and unary predictions running", lambda: slots.active),
+            ("aib_model_call_limit", "The most model calls at once (--max-streams)", lambda: slots.limit),
+        ):  # fmt: skip
+            Gauge(name, text, registry=self.registry).set_function(read)
+
     def serve(self, host: str, port: int) -> int:
-        """Start the /metrics HTTP endpoint; returns the port it listens on."""
-        server, _ = start_http_server(port, addr=host, registry=self.registry)
-        return server.server_port
+        """Start the /metrics HTTP endpoint (plain HTTP, no auth); returns the port it listens on."""
+        try:
+            self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as error:
+            raise AibError(f"--metrics-port {port}: cannot listen on {host}:{port} ({error.strerror})") from None
+        return self._http.server_port
+
+    def shutdown(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
 
     def frame(self, ok: bool) -> None:
         self.frames.labels(outcome="ok" if ok else "error").inc()

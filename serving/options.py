@@ -1,18 +1,23 @@
-"""The server's settings, defined once: `aib serve`'s flags take their defaults from here."""
+"""The server's settings, defined once: `aib serve`'s flags take their defaults from here, and
+`validate` turns every impossible value into one line naming the flag."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import BATCH_DELAY_MS, MAX_MESSAGE_BYTES, STREAM_WINDOW
+from ..errors import AibError
 
 DEFAULT_PORT = 50051
 LOOPBACK = "127.0.0.1"
+MAX_PORT = 65535
 
 
 @dataclass
 class ServerOptions:
-    """`max_batch` is the micro-batch: at most the model's largest batch."""
+    """`max_batch` is the micro-batch: at most the model's largest batch. `max_inflight_bytes` bounds the
+    frames held across all streams (payload plus decoded picture); 256 MiB fits a 4 GB edge device."""
 
     host: str = LOOPBACK
     port: int = DEFAULT_PORT
@@ -20,6 +25,9 @@ class ServerOptions:
     max_delay_ms: float = BATCH_DELAY_MS
     max_streams: int = 64
     max_pixels: int = 4096 * 4096
+    max_inflight_bytes: int = 256 << 20
+    idle_timeout_s: float = 30.0
+    decode_threads: int = min(4, os.cpu_count() or 1)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     stream_window: int = STREAM_WINDOW
     token: str | None = None
@@ -27,3 +35,23 @@ class ServerOptions:
     tls_key: Path | None = None
     grace_s: float = 10.0
     metrics_port: int | None = None  # None: no /metrics endpoint; 0 picks a free port
+
+    def validate(self) -> None:
+        for flag, port in (("--port", self.port), ("--metrics-port", self.metrics_port)):
+            if port is not None and not 0 <= port <= MAX_PORT:
+                raise AibError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
+        for flag, value in (("--max-batch", self.max_batch), ("--max-streams", self.max_streams),
+                            ("--max-pixels", self.max_pixels), ("--decode-threads", self.decode_threads)):  # fmt: skip
+            if value < 1:
+                raise AibError(f"{flag}: expected a positive number, got {value}")
+        if self.max_delay_ms < 0:
+            raise AibError(f"--max-delay-ms: expected 0 or more, got {self.max_delay_ms:g}")
+        if self.idle_timeout_s <= 0:
+            raise AibError(f"--idle-timeout-s: expected a positive number of seconds, got {self.idle_timeout_s:g}")
+        if self.max_inflight_bytes < self.max_message_bytes:
+            raise AibError(f"--max-inflight-mb: expected at least one message ({self.max_message_bytes >> 20} MB), "
+                           f"got {self.max_inflight_bytes / (1 << 20):g}")  # fmt: skip
+        if self.token is not None and not self.token.strip():
+            raise AibError("--token: empty; an empty token would turn authentication off (unset it to serve without one)")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise AibError("--tls-cert and --tls-key go together")

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
+import ssl
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,28 +22,34 @@ from ..runtime import Predictor
 from ..runtime.predictor import check_batch_limit
 from .batcher import MicroBatcher
 from .generated import attention_pb2 as pb
-from .generated import attention_pb2_grpc as pb_grpc
 from .metrics import ServerMetrics
 from .options import ServerOptions
-from .service import AttentionService, BearerTokenInterceptor
+from .service import AttentionService, BearerTokenInterceptor, add_attention_service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
 WARMUP_FRAMES = 3
+EXIT_FORCED = 130
 
 
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
     port: int
+    service: AttentionService
     batcher: MicroBatcher
     health: health.aio.HealthServicer
+    decode_pool: ThreadPoolExecutor
+    metrics: ServerMetrics
     metrics_port: int | None = None
 
     async def stop(self, grace_s: float) -> None:
-        """Refuse new calls, let calls in flight finish (up to grace_s), then stop the batcher."""
+        """Report NOT_SERVING, stop reading frames, answer every frame already read (up to grace_s), stop."""
         await self.health.enter_graceful_shutdown()
+        self.service.begin_shutdown()
         await self.server.stop(grace_s)
         await self.batcher.stop()
+        self.decode_pool.shutdown(wait=True)
+        self.metrics.shutdown()
 
 
 def warm_up(predictor: Predictor) -> None:
@@ -46,55 +57,86 @@ def warm_up(predictor: Predictor) -> None:
     predictor.predict([np.zeros((size, size, 3), np.uint8)] * WARMUP_FRAMES)
 
 
-def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
-    if options.tls_cert is None and options.tls_key is None:
-        return None
-    if options.tls_cert is None or options.tls_key is None:
-        raise AibError("--tls-cert and --tls-key go together")
+def read_pem(path: Path, flag: str, marker: bytes, what: str) -> bytes:
     try:
-        return grpc.ssl_server_credentials([(Path(options.tls_key).read_bytes(), Path(options.tls_cert).read_bytes())])
+        data = Path(path).read_bytes()
     except OSError as error:
-        raise AibError(f"TLS: cannot read {error.filename}: {error.strerror}") from None
+        raise AibError(f"{flag} {path}: cannot read it ({error.strerror})") from None
+    if b"-----BEGIN " not in data or marker not in data:
+        raise AibError(f"{flag} {path}: not a PEM {what}")
+    return data
+
+
+def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
+    """TLS credentials, checked here: gRPC itself would only say "Failed to bind" for any bad file."""
+    if options.tls_cert is None:
+        return None
+    certificate = read_pem(options.tls_cert, "--tls-cert", b"CERTIFICATE", "certificate chain")
+    key = read_pem(options.tls_key, "--tls-key", b"PRIVATE KEY", "private key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except ssl.SSLError as error:
+        raise AibError(f"--tls-cert {options.tls_cert} / --tls-key {options.tls_key}: the key does not belong to the "
+                       f"certificate, or one of them is corrupt ({error.reason or error})") from None  # fmt: skip
+    return grpc.ssl_server_credentials([(key, certificate)])
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind the address once ourselves: gRPC would log its own multi-line complaint before failing."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise AibError(f"--host {host}: not an address of this machine ({error.strerror})") from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise AibError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror})") from None
 
 
 async def create_server(predictor: Predictor, options: ServerOptions) -> RunningServer:
-    """A started server on options.host:options.port (0 picks a free port), reporting SERVING."""
+    """A started server on options.host:options.port (0 picks a free port), reporting SERVING.
+
+    Every option is checked before anything listens, so a bad one leaves nothing running."""
+    options.validate()
     max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
+    credentials = server_credentials(options)
+    check_port_free(options.host, options.port)
+    metrics = ServerMetrics()
+    metrics_port = None if options.metrics_port is None else metrics.serve(options.host, options.metrics_port)
     interceptors = [BearerTokenInterceptor(options.token)] if options.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
-        maximum_concurrent_rpcs=options.max_streams,
         options=[
             ("grpc.max_receive_message_length", options.max_message_bytes),
             ("grpc.max_send_message_length", options.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not split the clients
         ],
     )
-    metrics = ServerMetrics()
+    address = f"{options.host}:{options.port}"
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:
+        metrics.shutdown()
+        raise AibError(f"--port {options.port}: cannot listen on {address} (in use, or not an address of this "
+                       "machine)") from None  # fmt: skip
+    decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
     batcher = MicroBatcher(predictor, max_batch, options.max_delay_ms / 1e3, metrics)
-    batcher.start()
-    service = AttentionService(batcher, predictor.card, predictor.backend, options.max_pixels, metrics,
-                               stream_window=options.stream_window)  # fmt: skip
-    pb_grpc.add_AttentionServiceServicer_to_server(service, server)
+    service = AttentionService(batcher, predictor.card, predictor.backend, options, metrics, decode_pool)
+    add_attention_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    address = f"{options.host}:{options.port}"
-    credentials = server_credentials(options)
-    try:
-        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-    except RuntimeError as error:
-        raise AibError(f"serve: cannot listen on {address}: {error}") from None
     await server.start()
-    metrics_port = None
-    if options.metrics_port is not None:
-        try:
-            metrics_port = metrics.serve(options.host, options.metrics_port)
-        except OSError as error:
-            raise AibError(f"serve: cannot serve metrics on {options.host}:{options.metrics_port}: {error.strerror}") from None
+    batcher.start()
     warm_up(predictor)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, batcher, health_servicer, metrics_port)
+    return RunningServer(server, port, service, batcher, health_servicer, decode_pool, metrics, metrics_port)
 
 
 async def serve_until_signalled(predictor: Predictor, options: ServerOptions) -> None:
@@ -105,13 +147,20 @@ async def serve_until_signalled(predictor: Predictor, options: ServerOptions) ->
     running = await create_server(predictor, options)
     scheme = "tls" if options.tls_cert else "insecure"
     auth = "bearer token" if options.token else "no token"
-    metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port else ""
+    metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port is not None else ""
     print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
           f"{predictor.card.architecture.name}{metrics})", flush=True)  # fmt: skip
     await stop.wait()
-    print("aib serve: stopping; answering the frames already received", flush=True)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, force_exit)
+    print("aib serve: stopping; answering the frames already read (a second signal forces the exit)", flush=True)
     await running.stop(options.grace_s)
     print("aib serve: stopped", flush=True)
+
+
+def force_exit() -> None:
+    print("aib serve: forced to exit before every frame was answered", file=sys.stderr, flush=True)
+    os._exit(EXIT_FORCED)
 
 
 class BackgroundServer:

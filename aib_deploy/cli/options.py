@@ -13,6 +13,7 @@ from pathlib import Path
 from ..backends.onnxrt import DEVICES
 from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
+from ..errors import AibError
 from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import ServerOptions
 
@@ -61,12 +62,40 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-streams", type=int, default=ServerOptions.max_streams,
                        help=f"concurrent calls before RESOURCE_EXHAUSTED (default {ServerOptions.max_streams})")  # fmt: skip
     group.add_argument("--max-pixels", type=int, default=ServerOptions.max_pixels,
-                       help=f"largest frame in pixels (default {ServerOptions.max_pixels})")  # fmt: skip
+                       help=f"largest frame in pixels, checked in its header before decoding (default {ServerOptions.max_pixels})")  # fmt: skip
+    group.add_argument("--max-inflight-mb", type=float, default=ServerOptions.max_inflight_bytes / (1 << 20),
+                       help="frames held across all streams, payload plus decoded picture; past it streams are "
+                       f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})")  # fmt: skip
+    group.add_argument("--idle-timeout-s", type=float, default=ServerOptions.idle_timeout_s,
+                       help=f"close a stream that sends no frame for this long (default {ServerOptions.idle_timeout_s:g})")  # fmt: skip
+    group.add_argument("--decode-threads", type=int, default=ServerOptions.decode_threads,
+                       help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})")  # fmt: skip
 
 
 def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
-                        help=f"{help_text} (default: ${TOKEN_VARIABLE}, else none)")  # fmt: skip
+    parser.add_argument("--token", help=f"{help_text}; visible to other users in the process list, so prefer "
+                        f"${TOKEN_VARIABLE} or --token-file")  # fmt: skip
+    parser.add_argument("--token-file", help="read the token from this file (its first line)")
+
+
+def token(args: argparse.Namespace) -> str | None:
+    """--token, else --token-file's first line, else $AIB_TOKEN; an empty token is refused, never ignored."""
+    if args.token is not None and args.token_file is not None:
+        raise AibError("--token and --token-file: give one of them")
+    if args.token_file is not None:
+        try:
+            lines = Path(args.token_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise AibError(f"--token-file {args.token_file}: cannot read it ({type(error).__name__})") from None
+        value = lines[0].strip() if lines else ""
+        if not value:
+            raise AibError(f"--token-file {args.token_file}: empty")
+        return value
+    value = args.token if args.token is not None else os.environ.get(TOKEN_VARIABLE)
+    if value is not None and not value.strip():
+        flag = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
+        raise AibError(f"{flag}: empty; an empty token would turn authentication off (unset it for no token)")
+    return value
 
 
 def optional_path(value: str | None) -> Path | None:

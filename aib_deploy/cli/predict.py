@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import AibError
 from ..media.annotate import annotate
-from ..media.io import InputItem, VideoReader, VideoWriter, input_kind, iter_images
+from ..media.io import InputItem, VideoReader, VideoWriter, folder_images, input_kind, iter_images
 from ..progress import Progress
 from ..runtime import Prediction, Predictor, load_predictor
 from ..runtime.predictor import DEFAULT_TOP_K
@@ -45,6 +45,8 @@ def result_record(item: InputItem, prediction: Prediction) -> dict:
 def run_predict(args: argparse.Namespace) -> None:
     source = Path(args.input)
     kind = input_kind(source)
+    if kind == "folder":
+        folder_images(source)  # an empty folder fails here, before anything is written
     output = Path(args.output) if args.output else default_output(source, kind)
     results_path = Path(args.results) if args.results else (
         output / "results.jsonl" if kind == "folder" else output.with_suffix(".jsonl")
@@ -81,7 +83,6 @@ def run_images(predictor: Predictor, source: Path, output: Path, results_path: P
 
 
 def run_video(predictor: Predictor, source: Path, output: Path, results_path: Path) -> None:
-
     reader = VideoReader(source)
     writer = VideoWriter(output, reader.fps)
     progress = Progress(reader.frame_count)
@@ -97,3 +98,6 @@ def run_video(predictor: Predictor, source: Path, output: Path, results_path: Pa
     finally:
         writer.close()
         progress.close()
+    if reader.missing > 1:  # containers may round their frame count by one
+        raise AibError(f"video {source}: decoded {reader.decoded} of the {reader.frame_count} frames its container "
+                       f"declares; the rest is corrupt or cut off (results for the {reader.decoded} frames were written)")

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from ..serving.options import LOOPBACK, ServerOptions
-from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, runner_options
+from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, runner_options, token
 
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +27,8 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     add_token_option(security, "require `authorization: Bearer TOKEN`")
     security.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
     security.add_argument("--tls-key", help="PEM private key")
-    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: a free one)")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: a free one), on "
+                        "--host, as plain HTTP without auth")  # fmt: skip
     parser.set_defaults(handler=run_serve)
 
 
@@ -39,7 +40,8 @@ def run_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="aib serve: %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(
         host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
-        max_streams=args.max_streams, max_pixels=args.max_pixels, token=args.token,
+        max_streams=args.max_streams, max_pixels=args.max_pixels, max_inflight_bytes=int(args.max_inflight_mb * (1 << 20)),
+        idle_timeout_s=args.idle_timeout_s, decode_threads=args.decode_threads, token=token(args),
         tls_cert=optional_path(args.tls_cert), tls_key=optional_path(args.tls_key), metrics_port=args.metrics_port,
     )  # fmt: skip
     with load_predictor(args.model, runner_options(args, spinning=False)) as predictor:

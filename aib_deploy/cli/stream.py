@@ -13,7 +13,7 @@ from ..errors import AibError
 from ..media.annotate import annotate
 from ..media.io import VideoReader, VideoWriter
 from ..progress import Progress
-from .options import add_token_option
+from .options import add_token_option, token
 
 
 def add_stream_command(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +72,7 @@ def run_stream(args: argparse.Namespace) -> None:
         if writer is not None and image is not None:
             writer.write(annotate(image, prediction_from_result(result), fps=progress.rate))
 
-    streamer = FrameStreamer(args.server, token=args.token, tls_ca=args.tls_ca, raw=args.raw)
+    streamer = FrameStreamer(args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw)
     try:
         stats = streamer.run(enumerate(frames), on_result)
     finally:

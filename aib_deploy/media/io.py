@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 
 from ..errors import AibError
+from ..runtime.preprocess import MAX_FRAME_PIXELS
+from .image_size import check_image
 
 # FFmpeg would print its own complaints about a broken file beside our one-line error.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -33,7 +35,10 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise AibError(f"image {path}: file not found")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if not data.size:
+        raise AibError(f"image {path}: empty file")
+    check_image(data.tobytes(), MAX_FRAME_PIXELS, what=f"image {path}")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise AibError(f"image {path}: cannot decode it (empty, corrupt or not an image)")
     if image.dtype != np.uint8:
@@ -58,7 +63,11 @@ def folder_images(path: Path) -> list[Path]:
 
 
 class VideoReader:
-    """Frames of a video file; fails with one line when OpenCV cannot decode it."""
+    """Frames of a video file; fails with one line when OpenCV cannot decode it or its frames are too large.
+
+    `decoded` counts the frames read; `missing` says how many of the frames the container
+    declares were not, so a file corrupt in the middle is not taken for a short one.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -67,19 +76,28 @@ class VideoReader:
             raise AibError(f"video {self.path}: cannot open it (corrupt, or a format OpenCV cannot decode)")
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = (int(self.capture.get(prop)) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > MAX_FRAME_PIXELS:
+            self.capture.release()
+            raise AibError(f"video {self.path}: {width}x{height} frames exceed the limit of {MAX_FRAME_PIXELS} pixels")
+        self.decoded = 0
+
+    @property
+    def missing(self) -> int:
+        """Frames the container declares that could not be decoded (0 when it declares none)."""
+        return max(self.frame_count - self.decoded, 0)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        decoded = 0
         try:
             while True:
                 ok, frame = self.capture.read()
                 if not ok:
                     break
-                decoded += 1
+                self.decoded += 1
                 yield frame
         finally:
             self.capture.release()
-        if decoded == 0:
+        if self.decoded == 0:
             raise AibError(f"video {self.path}: no frame could be decoded (corrupt or empty)")
 
 

@@ -43,6 +43,11 @@ class Predictor:
         runner.activate()
         self.runner = runner
         self.card: ModelCard = runner.card
+        classes = self.card.architecture.num_classes
+        if len(self.card.labels) != classes:
+            runner.deactivate()
+            raise AibError(f"model card: {len(self.card.labels)} labels for a model of {classes} classes; "
+                           "re-export it with matching --labels")  # fmt: skip
         self.preprocessor = Preprocessor(self.card.input_size, self.card.mean, self.card.std)
         self.top_k = top_k
         self.max_batch = check_batch_limit(max_batch, runner.max_batch)

@@ -1,5 +1,7 @@
 """`aib predict` on real image, folder and video files."""
 import json
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -45,7 +47,7 @@ def test_folder_with_a_corrupt_file_goes_on(demo_onnx, glyph_image, tmp_path):
     records = read_jsonl(tmp_path / "annotated" / "results.jsonl")
     assert [r["input"] for r in records] == ["a.png", "b.jpg", "c.png"]
     assert records[0]["error"] == "" and records[2]["error"] == ""
-    assert "b.jpg: cannot decode it" in records[1]["error"]
+    assert "b.jpg: JPEG: cut short" in records[1]["error"]
     assert sorted(p.name for p in (tmp_path / "annotated").glob("*.png")) == ["a_aib.png", "c_aib.png"]
 
 
@@ -68,10 +70,42 @@ def test_video(demo_onnx, tmp_path):
 
 @pytest.mark.parametrize(
     "name, content, fragment",
-    [("clip.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video", "video"), ("photo.jpg", b"\xff\xd8 broken", "cannot decode it")],
+    [("clip.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video", "video"), ("photo.jpg", b"\xff\xd8 broken", "JPEG: corrupt header")],
     ids=["video", "image"],
 )
 def test_corrupt_inputs_get_one_line(demo_onnx, tmp_path, name, content, fragment):
     path = tmp_path / name
     path.write_bytes(content)
     assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / ("out" + path.suffix)), str(path), fragment)
+
+
+def test_a_video_corrupt_in_the_middle_says_how_many_frames_it_read(demo_onnx, tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=60, size=128, seed=9)
+    data = video.read_bytes()
+    third = len(data) // 3
+    video.write_bytes(data[:third] + bytes(third) + data[2 * third :])  # the container's index survives
+    output = tmp_path / "out.mp4"
+    result = run_aib("predict", demo_onnx, video, "-o", output)
+    *progress, error = result.stderr.strip().splitlines()  # the progress bar's last line, then the error
+    assert result.returncode == 1 and "Traceback" not in result.stderr and len(progress) <= 1
+    assert error.startswith(f"aib: error: video {video}: decoded ") and " of the 60 frames its container declares" in error
+    decoded = int(error.split("decoded ")[1].split()[0])
+    assert 0 < decoded < 60 and len(read_jsonl(output.with_suffix(".jsonl"))) == decoded
+
+
+def test_an_image_bomb_is_refused_before_decoding(demo_onnx, tmp_path):
+    from tests.serving.test_hostile_clients import png_chunk
+
+    header = struct.pack(">IIBBBBB", 30_000, 30_000, 8, 0, 0, 0, 0)  # gray, as reported
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(bytes(1 << 20))))
+    assert_one_line_error(run_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
+                          "30000x30000 exceeds the limit of 67108864 pixels (not decoded)")  # fmt: skip
+
+
+def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_aib("predict", demo_onnx, empty, "-o", tmp_path / "out"), "no images")
+    assert not (tmp_path / "out").exists()

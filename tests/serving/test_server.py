@@ -19,7 +19,7 @@ from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.serving.generated import attention_pb2 as pb
 from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
 from tests.helpers.cli import assert_one_line_error, run_aib
-from tests.helpers.server import MAX_PIXELS, ServerProcess
+from tests.helpers.server import MAX_PIXELS, ServerProcess, encoded, is_serving, raw, self_signed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,23 +35,6 @@ def server(demo_onnx):
 def images():
     frames, labels, _ = make_dataset(24, 96, seed=77)
     return list(frames), labels
-
-
-def encoded(image: np.ndarray, suffix: str = ".jpg") -> bytes:
-    ok, data = cv2.imencode(suffix, image)
-    assert ok
-    return data.tobytes()
-
-
-def raw(image: np.ndarray) -> pb.RawImage:
-    height, width = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    return pb.RawImage(data=image.tobytes(), height=height, width=width, channels=channels)
-
-
-def is_serving(channel) -> bool:
-    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_checked_in_stubs_match_the_proto():
@@ -128,10 +111,10 @@ def test_bad_frames_get_in_band_errors_and_the_stream_goes_on(server, images):
     assert [r.frame_index for r in results] == list(range(12))
     assert all(r.error == "" and r.top_k for r in results[0::2])
     errors = [r.error for r in results[1::2]]
-    assert "cannot decode 40 bytes" in errors[0]
+    assert "encoded image: JPEG: cut short" in errors[0]
     assert "empty bytes" in errors[1]
     assert "needs 48 bytes, got 10" in errors[2]
-    assert f"exceeds the server limit of {MAX_PIXELS} pixels" in errors[3]
+    assert f"exceeds the limit of {MAX_PIXELS} pixels" in errors[3]
     assert "channels must be 1, 3 or 4, got 2" in errors[4]
     assert "no image" in errors[5]
     assert is_serving(server.channel)
@@ -211,17 +194,29 @@ def test_wrong_token_is_unauthenticated(demo_onnx, images):
         running.stop()
 
 
-def test_sigterm_during_a_stream_answers_frames_already_received(demo_onnx, images):
+def test_sigterm_with_a_client_that_keeps_streaming(demo_onnx, images):
+    """The server stops reading, answers every frame it read (a prefix, in order), ends the stream with
+    UNAVAILABLE saying why, and exits 0 long before its 10 s grace."""
     running = ServerProcess(demo_onnx)
     frames, _ = images
-    requests = [pb.Frame(frame_index=i, raw=raw(frames[i % len(frames)])) for i in range(40)]
-    call = running.stub.StreamFrames(iter(requests), timeout=60)
-    first = next(call)
+
+    def endless():
+        for index in range(5000):
+            yield pb.Frame(frame_index=index, raw=raw(frames[index % len(frames)]))
+            time.sleep(0.002)
+
+    call = running.stub.StreamFrames(endless(), timeout=60)
+    answered = [next(call).frame_index]
     os.kill(running.process.pid, signal.SIGTERM)
-    rest = list(call)
-    assert [first.frame_index] + [r.frame_index for r in rest] == list(range(40))
+    signalled = time.monotonic()
+    with pytest.raises(grpc.RpcError) as ended:
+        for result in call:
+            answered.append(result.frame_index)
+    assert ended.value.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in ended.value.details()
+    assert answered == list(range(len(answered))) and len(answered) < 5000
     code, out = running.stop(signalled=True)
-    assert code == 0 and "stopping; answering the frames already received" in out and "stopped" in out
+    assert code == 0 and "stopping; answering the frames already read" in out and "stopped" in out
+    assert time.monotonic() - signalled < 8
 
 
 def test_prometheus_metrics_count_frames_and_batches(demo_onnx, images):
@@ -246,12 +241,7 @@ def test_prometheus_metrics_count_frames_and_batches(demo_onnx, images):
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a test certificate")
 def test_tls_with_a_self_signed_certificate(demo_onnx, images, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     running = ServerProcess(demo_onnx, "--tls-cert", str(cert), "--tls-key", str(key))
     try:
         assert "(tls," in running.banner

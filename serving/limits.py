@@ -1,0 +1,69 @@
+"""Server-wide limits that one client cannot exhaust: bytes in flight and concurrent model calls.
+
+Both are asyncio objects of the server's event loop. A stream that cannot get
+bytes waits before it reads its next frame, so gRPC's flow control slows its
+client down; nothing is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import time
+
+# glibc keeps freed arenas mapped; after a burst of large frames the server would stay at its peak.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if ctypes.util.find_library("c") else None
+TRIM_INTERVAL_S = 1.0
+
+
+def return_free_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim; a no-op elsewhere)."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+class ByteBudget:
+    """At most `limit` bytes of frames in flight across all streams.
+
+    A frame larger than the whole budget is let through when nothing else is in
+    flight, so it is answered (or refused by the other limits) instead of waiting forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._changed = asyncio.Condition()
+        self._last_trim = 0.0
+
+    async def acquire(self, size: int) -> int:
+        """Wait until `size` bytes fit; return what was taken (pass it to `release`)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight == 0 or self.in_flight + size <= self.limit)
+            self.in_flight += size
+        return size
+
+    async def release(self, size: int) -> None:
+        async with self._changed:
+            self.in_flight -= size
+            self._changed.notify_all()
+        if self.in_flight == 0 and time.monotonic() - self._last_trim > TRIM_INTERVAL_S:
+            self._last_trim = time.monotonic()
+            return_free_memory()
+
+
+class CallSlots:
+    """At most `limit` model calls (streams and unary predictions) at once; health and metadata need none."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def try_take(self) -> bool:
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def give_back(self) -> None:
+        self.active -= 1
