@@ -1,13 +1,20 @@
 """In-process predictor against the gRPC server, measured side by side in one run.
 
     .venv/bin/python benchmarks/streaming.py [--frames 2000] [--soak 10000]
+    .venv/bin/python benchmarks/streaming.py --scale [--scale-frames 12]
 
+Demo model (default):
 1. in-process: Predictor.predict_one on each frame, one after another, in this process;
 2. one stream to `aib serve` in its own process on loopback, window 1 (latency) and 8 (throughput);
 3. 8 concurrent streams, server micro-batching off (--max-batch 1) and on (--max-batch 8);
-4. the server's resident memory before and after --soak streamed frames.
+4. load: 8 streams x 200 frames, then a --soak stream; frames sent, answered, errors, and the
+   server's resident memory before and after.
 CPU time per frame is read from /proc for both processes, so the cost of the transport shows.
 Frames are the demo's synthetic 256x256 images sent raw, so JPEG costs are not counted.
+
+--scale: CUB-VGG16-qt (224x224, fresh weights) with 1080p JPEG frames, 8 streams, the server at
+`--instances 1 --threads 2` and `--instances 2 --threads 1`, against in-process inference on the
+same decoded frames.
 """
 from __future__ import annotations
 
@@ -40,6 +47,10 @@ class Row:
     p50_ms: float
     client_cpu_ms: float  # per frame
     server_cpu_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    sent: int = 0
+    answered: int = 0
+    errors: int = 0
 
 
 def own_cpu_s() -> float:
@@ -91,8 +102,9 @@ def in_process(predictor, frames: list[np.ndarray]) -> Row:
     return Row(len(frames) / elapsed, statistics.median(latencies), (own_cpu_s() - cpu) / len(frames) * 1e3)
 
 
-def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, window: int) -> Row:
+def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, window: int, raw: bool = True) -> Row:
     latencies: list[float] = []
+    totals = {"sent": 0, "answered": 0, "errors": 0}
     lock = threading.Lock()
 
     def one(name: str) -> None:
@@ -100,7 +112,10 @@ def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, wind
             with lock:
                 latencies.append(latency)
 
-        FrameStreamer(server.address, window=window, raw=True, stream_id=name).run(enumerate(frames), on_result)
+        stats = FrameStreamer(server.address, window=window, raw=raw, stream_id=name).run(enumerate(frames), on_result)
+        with lock:
+            for key in totals:
+                totals[key] += getattr(stats, key)
 
     threads = [threading.Thread(target=one, args=(f"s{i}",)) for i in range(streams)]
     cpu, server_cpu, started = own_cpu_s(), process_cpu_s(server.process.pid), time.perf_counter()
@@ -111,7 +126,44 @@ def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, wind
     elapsed = time.perf_counter() - started
     total = streams * len(frames)
     return Row(total / elapsed, statistics.median(latencies), (own_cpu_s() - cpu) / total * 1e3,
-               (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3)  # fmt: skip
+               (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3, float(np.percentile(latencies, 99)),
+               **totals)  # fmt: skip
+
+
+def print_rows(rows: dict[str, Row]) -> None:
+    print(f"{'':<30}{'frames/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'client CPU ms/frame':>21}{'server CPU ms/frame':>21}")
+    for name, row in rows.items():
+        print(f"{name:<30}{row.fps:>10.1f}{row.p50_ms:>9.3f}{row.p99_ms:>9.3f}{row.client_cpu_ms:>21.3f}"
+              f"{row.server_cpu_ms:>21.3f}")  # fmt: skip
+
+
+def scale(frames_per_stream: int) -> None:
+    """CUB-VGG16 at 224x224 from 1080p JPEG frames: server instances 1 and 2 against in-process inference."""
+    import cv2
+
+    from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
+    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+
+    out = Path("/tmp/aib-streaming-bench")
+    out.mkdir(exist_ok=True)
+    model = out / "cub_vgg16_qt.onnx"
+    export_checkpoint(fresh_checkpoint(SUITE_MODELS["cub_vgg16"], out, "cub_vgg16_qt"), model, OnnxExportOptions())
+    images, _, _ = make_dataset(8, 256, seed=5)
+    frames = [cv2.resize(image, (1920, 1080), interpolation=cv2.INTER_LINEAR) for image in images]
+    with load_predictor(model, RunnerOptions(threads=2)) as predictor:
+        in_process(predictor, frames[:2])
+        rows = {"in-process, 2 threads": in_process(predictor, frames * 2)}
+    for instances, threads in ((1, 2), (2, 1)):
+        flags = ("--instances", str(instances), "--threads", str(threads), "--max-pixels", str(1920 * 1080))
+        with ServerProcess(model, *flags) as server:
+            streamed(server, frames[:2], 1, 2, raw=False)
+            clip = [frames[i % len(frames)] for i in range(frames_per_stream)]
+            rows[f"8 streams, {instances} inst x {threads} thr"] = streamed(server, clip, 8, 4, raw=False)
+    print_rows(rows)
+    local = rows["in-process, 2 threads"].fps
+    for name, row in rows.items():
+        print(f"{name}: {row.fps / local:.2f} of in-process frames/s; sent {row.sent}, answered {row.answered}, "
+              f"errors {row.errors}")  # fmt: skip
 
 
 def main() -> None:
@@ -119,7 +171,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--soak", type=int, default=10000)
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, in-process and in the server")
+    parser.add_argument("--scale", action="store_true", help="the CUB-VGG16 1080p JPEG run instead")
+    parser.add_argument("--scale-frames", type=int, default=12, help="--scale: frames per stream")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale_frames)
+        return
     out = Path("/tmp/aib-streaming-bench")
     out.mkdir(exist_ok=True)
     model = export_demo_model(out)
@@ -135,22 +192,24 @@ def main() -> None:
             rows[f"1 stream, window {window}"] = streamed(server, frames, 1, window)
         rows["8 streams, max batch 8"] = streamed(server, frames[: args.frames // 4], 8, 4)
         rss_before = process_rss_mb(server.process.pid)
-        streamed(server, [frames[i % len(frames)] for i in range(args.soak)], 1, 8)
+        load = streamed(server, frames[:200], 8, 8)
+        rss_load = process_rss_mb(server.process.pid)
+        soak = streamed(server, [frames[i % len(frames)] for i in range(args.soak)], 1, 8)
         rss_after = process_rss_mb(server.process.pid)
     with ServerProcess(model, "--max-batch", "1", *threads) as server:
         streamed(server, frames[:200], 1, 8)
         rows["8 streams, max batch 1"] = streamed(server, frames[: args.frames // 4], 8, 4)
 
-    print(f"{'':<24}{'frames/s':>10}{'p50 ms':>9}{'client CPU ms/frame':>21}{'server CPU ms/frame':>21}")
-    for name, row in rows.items():
-        print(f"{name:<24}{row.fps:>10.1f}{row.p50_ms:>9.3f}{row.client_cpu_ms:>21.3f}{row.server_cpu_ms:>21.3f}")
+    print_rows(rows)
     local = rows["in-process"]
     print(f"single stream (window 8) / in-process frames/s: {rows['1 stream, window 8'].fps / local.fps:.2f}")
     print(f"added p50 latency, window 1: {rows['1 stream, window 1'].p50_ms - local.p50_ms:.3f} ms")
     batching = rows["8 streams, max batch 8"].fps / rows["8 streams, max batch 1"].fps
     print(f"8 streams, micro-batching on / off: {batching:.2f}x")
-    print(f"server RSS over {args.soak} streamed frames: {rss_before:.1f} MB -> {rss_after:.1f} MB "
-          f"({rss_after - rss_before:+.1f} MB)")  # fmt: skip
+    print(f"load, 8 streams x 200: sent {load.sent}, answered {load.answered}, errors {load.errors}; "
+          f"server RSS {rss_before:.1f} -> {rss_load:.1f} MB")  # fmt: skip
+    print(f"soak, 1 stream x {args.soak}: sent {soak.sent}, answered {soak.answered}, errors {soak.errors}; "
+          f"server RSS {rss_load:.1f} -> {rss_after:.1f} MB ({rss_after - rss_before:+.1f} MB since before the load)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ class ServerOptions:
     max_inflight_bytes: int = 256 << 20
     idle_timeout_s: float = 30.0
     decode_threads: int = min(4, os.cpu_count() or 1)
+    instances: int = 1  # inference sessions sharing the batch queue, as Triton's instance groups
     max_message_bytes: int = MAX_MESSAGE_BYTES
     stream_window: int = STREAM_WINDOW
     token: str | None = None
@@ -41,7 +42,8 @@ class ServerOptions:
             if port is not None and not 0 <= port <= MAX_PORT:
                 raise AibError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
         for flag, value in (("--max-batch", self.max_batch), ("--max-streams", self.max_streams),
-                            ("--max-pixels", self.max_pixels), ("--decode-threads", self.decode_threads)):  # fmt: skip
+                            ("--max-pixels", self.max_pixels), ("--decode-threads", self.decode_threads),
+                            ("--instances", self.instances)):  # fmt: skip
             if value < 1:
                 raise AibError(f"{flag}: expected a positive number, got {value}")
         if self.max_delay_ms < 0:

@@ -98,11 +98,13 @@ def check_port_free(host: str, port: int) -> None:
                 raise AibError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror})") from None
 
 
-async def create_server(predictor: Predictor, options: ServerOptions) -> RunningServer:
+async def create_server(predictors: list[Predictor], options: ServerOptions) -> RunningServer:
     """A started server on options.host:options.port (0 picks a free port), reporting SERVING.
 
-    Every option is checked before anything listens, so a bad one leaves nothing running."""
+    Every option is checked before anything listens, so a bad one leaves nothing running. Several
+    predictors of one model (`--instances`) share the batch queue, each on its own thread."""
     options.validate()
+    predictor = predictors[0]
     max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
     credentials = server_credentials(options)
     check_port_free(options.host, options.port)
@@ -125,7 +127,7 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
         raise AibError(f"--port {options.port}: cannot listen on {address} (in use, or not an address of this "
                        "machine)") from None  # fmt: skip
     decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
-    batcher = MicroBatcher(predictor, max_batch, options.max_delay_ms / 1e3, metrics)
+    batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
     service = AttentionService(batcher, predictor.card, predictor.backend, options, metrics, decode_pool)
     add_attention_service(service, server)
     health_servicer = health.aio.HealthServicer()
@@ -133,23 +135,25 @@ async def create_server(predictor: Predictor, options: ServerOptions) -> Running
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     await server.start()
     batcher.start()
-    warm_up(predictor)
+    for each in predictors:
+        warm_up(each)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, service, batcher, health_servicer, decode_pool, metrics, metrics_port)
 
 
-async def serve_until_signalled(predictor: Predictor, options: ServerOptions) -> None:
+async def serve_until_signalled(predictors: list[Predictor], options: ServerOptions) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    running = await create_server(predictor, options)
+    running = await create_server(predictors, options)
+    predictor = predictors[0]
     scheme = "tls" if options.tls_cert else "insecure"
     auth = "bearer token" if options.token else "no token"
     metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port is not None else ""
     print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
-          f"{predictor.card.architecture.name}{metrics})", flush=True)  # fmt: skip
+          f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics})", flush=True)  # fmt: skip
     await stop.wait()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, force_exit)
@@ -166,11 +170,11 @@ def force_exit() -> None:
 class BackgroundServer:
     """A server on its own event-loop thread, for callers that are not async (the demo, benchmarks)."""
 
-    def __init__(self, predictor: Predictor, options: ServerOptions) -> None:
+    def __init__(self, predictors: list[Predictor], options: ServerOptions) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="aib-server", daemon=True)
         self.thread.start()
-        self.running = asyncio.run_coroutine_threadsafe(create_server(predictor, options), self.loop).result()
+        self.running = asyncio.run_coroutine_threadsafe(create_server(predictors, options), self.loop).result()
         self.address = f"{options.host}:{self.running.port}"
 
     def stop(self, grace_s: float = 5.0) -> None:

@@ -125,17 +125,23 @@ class AttentionService:
 
     async def _answer(self, frame: pb.Frame) -> pb.FrameResult:
         started = time.perf_counter()
+        self.batcher.announce()  # batches being filled may wait for this frame while it decodes
+        submitted = False
         try:
             if frame.WhichOneof("image") == "encoded":
                 loop = asyncio.get_running_loop()
                 image = await loop.run_in_executor(self.decode_pool, decode_frame, frame, self.options.max_pixels)
             else:
                 image = decode_frame(frame, self.options.max_pixels)
+            decode_ms = (time.perf_counter() - started) * 1e3
+            submitted = True
+            prediction, queue_ms = await self.batcher.submit(image, frame.top_k or DEFAULT_TOP_K, announced=True)
         except FrameError as error:
             self.metrics.frame(ok=False)
             return error_result(frame, str(error))
-        decode_ms = (time.perf_counter() - started) * 1e3
-        prediction, queue_ms = await self.batcher.submit(image, frame.top_k or DEFAULT_TOP_K)
+        finally:
+            if not submitted:
+                self.batcher.withdraw()
         self.metrics.frame(ok=prediction.ok)
         return frame_result(frame, prediction, decode_ms, queue_ms)
 

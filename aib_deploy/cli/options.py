@@ -68,6 +68,9 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
                        f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})")  # fmt: skip
     group.add_argument("--idle-timeout-s", type=float, default=ServerOptions.idle_timeout_s,
                        help=f"close a stream that sends no frame for this long (default {ServerOptions.idle_timeout_s:g})")  # fmt: skip
+    group.add_argument("--instances", type=int, default=ServerOptions.instances,
+                       help="inference sessions of the model, each on its own thread, sharing one batch queue "
+                       f"(default {ServerOptions.instances}); with --threads, sessions x threads should fit the cores")  # fmt: skip
     group.add_argument("--decode-threads", type=int, default=ServerOptions.decode_threads,
                        help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})")  # fmt: skip
 

@@ -41,8 +41,13 @@ def run_serve(args: argparse.Namespace) -> None:
     options = ServerOptions(
         host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
         max_streams=args.max_streams, max_pixels=args.max_pixels, max_inflight_bytes=int(args.max_inflight_mb * (1 << 20)),
-        idle_timeout_s=args.idle_timeout_s, decode_threads=args.decode_threads, token=token(args),
+        idle_timeout_s=args.idle_timeout_s, decode_threads=args.decode_threads, instances=args.instances, token=token(args),
         tls_cert=optional_path(args.tls_cert), tls_key=optional_path(args.tls_key), metrics_port=args.metrics_port,
     )  # fmt: skip
-    with load_predictor(args.model, runner_options(args, spinning=False)) as predictor:
-        asyncio.run(serve_until_signalled(predictor, options))
+    options.validate()  # before loading the model, which can take long
+    predictors = [load_predictor(args.model, runner_options(args, spinning=False)) for _ in range(options.instances)]
+    try:
+        asyncio.run(serve_until_signalled(predictors, options))
+    finally:
+        for predictor in predictors:
+            predictor.close()

@@ -88,7 +88,7 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     video = output / "demo_input.mp4"
     truth = write_video(video, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SEED)
     predictor = load_predictor(model, RunnerOptions(threads=options.threads, spinning=False))
-    server = BackgroundServer(predictor, ServerOptions(port=0))
+    server = BackgroundServer([predictor], ServerOptions(port=0))
     print(f"serving {model.name} on {server.address}; streaming {video.name}")
     writer = VideoWriter(output / "demo_annotated.mp4", fps=15)
     predictions: dict[int, object] = {}

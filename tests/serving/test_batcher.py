@@ -34,7 +34,7 @@ def run(coroutine):
 
 def test_batches_never_exceed_max_batch_and_fill_up_when_requests_wait(predictor, frames):
     async def scenario():
-        batcher = MicroBatcher(predictor, max_batch=4, max_delay_s=0.05)
+        batcher = MicroBatcher([predictor], max_batch=4, max_delay_s=0.05)
         batcher.start()
         try:
             return await asyncio.gather(*(batcher.submit(frame, 3) for frame in frames[:10]))
@@ -51,7 +51,7 @@ def test_batches_never_exceed_max_batch_and_fill_up_when_requests_wait(predictor
 
 def test_a_lone_request_does_not_wait_for_company(predictor, frames):
     async def scenario():
-        batcher = MicroBatcher(predictor, max_batch=8, max_delay_s=5.0)
+        batcher = MicroBatcher([predictor], max_batch=8, max_delay_s=5.0)
         batcher.start()
         try:
             return await batcher.submit(frames[0], 1)
@@ -67,11 +67,11 @@ def test_a_cancelled_caller_is_not_computed(predictor, frames):
     metrics = ServerMetrics()
 
     async def scenario():
-        batcher = MicroBatcher(predictor, max_batch=8, max_delay_s=0.0, metrics=metrics)
+        batcher = MicroBatcher([predictor], max_batch=8, max_delay_s=0.0, metrics=metrics)
         batcher.start()
         release = threading.Event()
         # Hold the inference thread, so what is submitted next waits in the queue.
-        blocker = asyncio.get_running_loop().run_in_executor(batcher._executor, release.wait)
+        blocker = asyncio.get_running_loop().run_in_executor(batcher._executors[0], release.wait)
         try:
             first = asyncio.ensure_future(batcher.submit(frames[0], 1))
             await asyncio.sleep(0.05)  # the worker takes `first` and waits for the held thread
@@ -98,7 +98,7 @@ def test_a_backend_failure_answers_the_batch_and_is_logged_with_its_traceback(de
     closed.close()  # its runner now refuses to infer: a real backend failure
 
     async def scenario():
-        batcher = MicroBatcher(closed, max_batch=2, max_delay_s=0.0)
+        batcher = MicroBatcher([closed], max_batch=2, max_delay_s=0.0)
         batcher.start()
         try:
             return await asyncio.gather(batcher.submit(frames[0], 1), batcher.submit(frames[1], 1))
@@ -111,3 +111,49 @@ def test_a_backend_failure_answers_the_batch_and_is_logged_with_its_traceback(de
         "inference failed: RuntimeError: onnxruntime: activate() the runner before infer()"] * 2
     (record,) = caplog.records
     assert "inference failed on a batch of 2 frames" in record.getMessage() and record.exc_info is not None
+
+
+def test_a_batch_waits_for_an_announced_frame_within_the_delay(predictor, frames):
+    async def scenario():
+        batcher = MicroBatcher([predictor], max_batch=8, max_delay_s=2.0)
+        batcher.start()
+        try:
+            batcher.announce()  # as the service does while a frame decodes
+            first = asyncio.ensure_future(batcher.submit(frames[0], 1))
+            await asyncio.sleep(0.1)
+            second = await batcher.submit(frames[1], 1, announced=True)
+            return await first, second
+        finally:
+            await batcher.stop()
+
+    (first, _), (second, _) = run(scenario())
+    assert first.timings_ms["batch_size"] == second.timings_ms["batch_size"] == 2
+
+
+def test_instances_take_batches_from_one_queue(demo_onnx, frames):
+    predictors = [load_predictor(demo_onnx, RunnerOptions(threads=1)) for _ in range(2)]
+    used = []
+
+    async def scenario():
+        batcher = MicroBatcher(predictors, max_batch=2, max_delay_s=0.0)
+        batcher.start()
+        release = threading.Event()
+        blocker = asyncio.get_running_loop().run_in_executor(batcher._executors[0], release.wait)
+        try:
+            first = asyncio.ensure_future(batcher.submit(frames[0], 1))
+            await asyncio.sleep(0.05)  # instance 0 holds `first` behind its busy thread
+            second = await asyncio.wait_for(batcher.submit(frames[1], 1), timeout=10)  # instance 1 answers
+            used.append(second)
+            release.set()
+            await blocker
+            return await first
+        finally:
+            release.set()
+            await batcher.stop()
+
+    try:
+        first, _ = run(scenario())
+        assert first.ok and used[0][0].ok
+    finally:
+        for predictor in predictors:
+            predictor.close()
