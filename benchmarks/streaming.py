@@ -12,6 +12,9 @@ Demo model (default):
 CPU time per frame is read from /proc for both processes, so the cost of the transport shows.
 Frames are the demo's synthetic 256x256 images sent raw, so JPEG costs are not counted.
 
+--memory: 4 streams of 30 MB raw frames (8 each, 8 in flight per stream) against the server's byte
+budget: its peak resident memory (VmHWM) and what it holds once the streams are over.
+
 --scale: CUB-VGG16-qt (224x224, fresh weights) with 1080p JPEG frames, 8 streams, the server at
 `--instances 1 --threads 2` and `--instances 2 --threads 1`, against in-process inference on the
 same decoded frames.
@@ -137,6 +140,30 @@ def print_rows(rows: dict[str, Row]) -> None:
               f"{row.server_cpu_ms:>21.3f}")  # fmt: skip
 
 
+def process_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory(budget_mb: int) -> None:
+    """Large raw frames from 4 streams: the byte budget bounds the server's peak memory."""
+    out = Path("/tmp/aib-streaming-bench")
+    out.mkdir(exist_ok=True)
+    model = export_demo_model(out)
+    side = 3162  # 3162 x 3162 x 3 bytes: 30 MB, under the 32 MB message limit
+    frame = np.random.default_rng(0).integers(0, 255, (side, side, 3), dtype=np.uint8)
+    flags = ("--max-pixels", str(side * side), "--max-inflight-mb", str(budget_mb))
+    with ServerProcess(model, *flags) as server:
+        idle = process_rss_mb(server.process.pid)
+        row = streamed(server, [frame] * 8, 4, 8)
+        time.sleep(1.5)  # the budget trims freed memory once nothing is in flight
+        print(f"--max-inflight-mb {budget_mb}: 4 streams x 8 frames of 30 MB: sent {row.sent}, answered {row.answered}, "
+              f"errors {row.errors}; server RSS idle {idle:.0f} MB, peak {process_peak_mb(server.process.pid):.0f} MB, "
+              f"after the streams {process_rss_mb(server.process.pid):.0f} MB")  # fmt: skip
+
+
 def scale(frames_per_stream: int) -> None:
     """CUB-VGG16 at 224x224 from 1080p JPEG frames: server instances 1 and 2 against in-process inference."""
     import cv2
@@ -161,7 +188,7 @@ def scale(frames_per_stream: int) -> None:
             rows[f"8 streams, {instances} inst x {threads} thr"] = streamed(server, clip, 8, 4, raw=False)
     print_rows(rows)
     local = rows["in-process, 2 threads"].fps
-    for name, row in rows.items():
+    for name, row in list(rows.items())[1:]:
         print(f"{name}: {row.fps / local:.2f} of in-process frames/s; sent {row.sent}, answered {row.answered}, "
               f"errors {row.errors}")  # fmt: skip
 
@@ -173,7 +200,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, in-process and in the server")
     parser.add_argument("--scale", action="store_true", help="the CUB-VGG16 1080p JPEG run instead")
     parser.add_argument("--scale-frames", type=int, default=12, help="--scale: frames per stream")
+    parser.add_argument("--memory", type=int, nargs="*", metavar="MB",
+                        help="the 30 MB-frame run instead, at these --max-inflight-mb budgets (default: 256)")  # fmt: skip
     args = parser.parse_args()
+    if args.memory is not None:
+        for budget in args.memory or [256]:
+            memory(budget)
+        return
     if args.scale:
         scale(args.scale_frames)
         return

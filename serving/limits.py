@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import time
 
 # glibc keeps freed arenas mapped; after a burst of large frames the server would stay at its peak.
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if ctypes.util.find_library("c") else None
-TRIM_INTERVAL_S = 1.0
+TRIM_DELAY_S = 0.5
 
 
 def return_free_memory() -> None:
@@ -34,7 +33,7 @@ class ByteBudget:
         self.limit = limit
         self.in_flight = 0
         self._changed = asyncio.Condition()
-        self._last_trim = 0.0
+        self._trim: asyncio.TimerHandle | None = None
 
     async def acquire(self, size: int) -> int:
         """Wait until `size` bytes fit; return what was taken (pass it to `release`)."""
@@ -47,8 +46,13 @@ class ByteBudget:
         async with self._changed:
             self.in_flight -= size
             self._changed.notify_all()
-        if self.in_flight == 0 and time.monotonic() - self._last_trim > TRIM_INTERVAL_S:
-            self._last_trim = time.monotonic()
+        if self.in_flight == 0 and self._trim is None:
+            self._trim = asyncio.get_running_loop().call_later(TRIM_DELAY_S, self._trim_if_idle)
+
+    def _trim_if_idle(self) -> None:
+        """Once traffic has paused for a moment, hand the memory the frames used back to the system."""
+        self._trim = None
+        if self.in_flight == 0:
             return_free_memory()
 
 

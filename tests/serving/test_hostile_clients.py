@@ -169,7 +169,7 @@ def test_a_mismatched_tls_pair_names_both_files(demo_onnx, tmp_path):
 
 
 def test_full_slots_leave_health_and_info_answering_and_idle_streams_are_closed(demo_onnx, frames):
-    running = ServerProcess(demo_onnx, "--max-streams", "2", "--idle-timeout-s", "1.5")
+    running = ServerProcess(demo_onnx, "--idle-timeout-s", "2")  # the default --max-streams: 64
     release = threading.Event()
 
     def idle():
@@ -178,19 +178,19 @@ def test_full_slots_leave_health_and_info_answering_and_idle_streams_are_closed(
         yield  # a request iterator that sends nothing
 
     try:
-        idle_calls = [running.stub.StreamFrames(idle(), timeout=30) for _ in range(2)]
-        time.sleep(0.3)
+        idle_calls = [running.stub.StreamFrames(idle(), timeout=30) for _ in range(64)]
+        time.sleep(0.5)
         assert is_serving(running.channel)
         assert running.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5).architecture
         with pytest.raises(grpc.RpcError) as refused:
             running.stub.Predict(pb.Frame(raw=raw(frames[0])), timeout=5)
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "limit of 2 model calls (--max-streams)" in refused.value.details()
+        assert "limit of 64 model calls (--max-streams)" in refused.value.details()
         for call in idle_calls:
             with pytest.raises(grpc.RpcError) as closed:
                 list(call)
             assert closed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-            assert "no frame for 1.5 s (--idle-timeout-s)" in closed.value.details()
+            assert "no frame for 2 s (--idle-timeout-s)" in closed.value.details()
         assert running.stub.Predict(pb.Frame(raw=raw(frames[0])), timeout=10).top_k  # the slots came back
     finally:
         release.set()
