@@ -42,3 +42,15 @@ def calibration_split(source: str, calibration: int, held_out: int) -> tuple[lis
         raise AibError(f"calibration source {source}: needs at least 2 readable frames, found {len(frames)}")
     cut = calibration if len(frames) > calibration else len(frames) // 2
     return frames[:cut], frames[cut:]
+
+
+def check_frames(source: str, count: int) -> list[np.ndarray]:
+    """Frames for an agreement check alone (no calibration): `synthetic` uses the held-out seed."""
+    if count < 1:
+        raise AibError(f"--held-out: expected a positive frame count, got {count}")
+    if source == SYNTHETIC:
+        return list(make_dataset(count, SYNTHETIC_SIZE, SYNTHETIC_SEEDS["held-out"])[0])
+    frames = source_frames(source, count)
+    if not frames:
+        raise AibError(f"--frames {source}: no readable frames")
+    return frames

@@ -55,7 +55,12 @@ class OnnxrtRunner(Runner):
     def label(self) -> str:
         device = PROVIDER_DEVICES.get(self.providers[0], self.providers[0]) if self.providers else self.device
         quantization = self.card.extra.get("quantization") if self.is_active else None
-        precision = f"int8 (float {quantization['float_region']})" if quantization else "fp32"
+        if not quantization:
+            precision = "fp32"
+        elif quantization.get("precision") == "fp16":
+            precision = "fp16"
+        else:
+            precision = f"int8 (float {quantization['float_region']})"
         return f"{self.name}-{device} {precision}"
 
     def activate_impl(self) -> ModelCard:

@@ -12,6 +12,7 @@ from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
 from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
 from ..errors import AibError
+from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.triton import KINDS, TritonOptions
 from .options import optional_path
@@ -22,6 +23,7 @@ def add_export_commands(commands: argparse._SubParsersAction) -> None:
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
     _add_onnx(formats)
     _add_int8(formats)
+    _add_fp16(formats)
     _add_engine(formats)
     _add_triton(formats)
     _add_check(commands)
@@ -127,6 +129,37 @@ def export_int8_command(args: argparse.Namespace) -> None:
             latencies.append(statistics.median(time_calls(lambda: runner.infer(image), warmup=5, runs=30)))
     print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
           f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
+
+
+def _add_fp16(formats: argparse._SubParsersAction) -> None:
+    parser = formats.add_parser(
+        "fp16",
+        help="convert an exported model to float16 with the anchor snap in float32",
+        description="ONNX Runtime's float16 converter with a node block list: float16 backbone and attention head, "
+        "float32 from the attention logits on (sigmoid, distances to the anchors, ArgMin, Gather, the anchor "
+        "table); inputs and outputs keep the contract's types. Reports top-1 and attention-index agreement with "
+        "the float32 file on held-out frames and writes them into the model card.",
+    )
+    defaults = Fp16Options()
+    parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument("-o", "--output", required=True, help="the fp16 .onnx file to write")
+    parser.add_argument("--frames", default=defaults.frames,
+                        help="frames for the agreement check: 'synthetic' (default), an image, a folder or a video")  # fmt: skip
+    parser.add_argument("--held-out", type=int, default=defaults.held_out,
+                        help=f"how many frames to check (default {defaults.held_out})")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="intra-op threads for the check")
+    parser.set_defaults(handler=export_fp16_command)
+
+
+def export_fp16_command(args: argparse.Namespace) -> None:
+    from ..export.fp16 import export_fp16
+
+    options = Fp16Options(frames=args.frames, held_out=args.held_out, threads=args.threads)
+    output = Path(args.output)
+    result = export_fp16(Path(args.model), output, options)
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.float32_nodes} nodes kept float32: the "
+          "attention sigmoid and the anchor snap)")  # fmt: skip
+    print(result.agreement.describe())
 
 
 def _add_engine(formats: argparse._SubParsersAction) -> None:

@@ -1,0 +1,67 @@
+"""How often a reduced-precision file says what its float32 model says, and writing that into its card.
+
+Shared by `aib export int8` and `aib export fp16`; the numbers come from the
+project's one comparison (`compare_outputs`), on held-out frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..card.model_card import ModelCard
+from ..compare import compare_outputs
+from ..contract import INPUT_NAME, MODEL_CARD_KEY
+
+CHECK_BATCH = 64
+
+
+@dataclass
+class Agreement:
+    """How often the reduced-precision model says what the float32 model says, on held-out frames."""
+
+    frames: int
+    top1: float
+    index_exact: float | None = None
+    index_within_one_step: float | None = None
+    attention_max_abs_diff: float = 0.0
+
+    def describe(self) -> str:
+        text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
+        if self.index_exact is not None:
+            text += (f", attention-index agreement {self.index_exact:.2%} exact and "
+                     f"{self.index_within_one_step:.2%} within one anchor step")  # fmt: skip
+        return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}"
+
+
+def run_all(session, images: np.ndarray) -> dict[str, np.ndarray]:
+    names = [output.name for output in session.get_outputs()]
+    parts = [session.run(names, {INPUT_NAME: images[i : i + CHECK_BATCH]}) for i in range(0, len(images), CHECK_BATCH)]
+    return {name: np.concatenate(column) for name, column in zip(names, zip(*parts))}
+
+
+def measure_agreement(reference_session, candidate_session, images: np.ndarray, card: ModelCard) -> Agreement:
+    """The project's one comparison, without the midpoint exemption: the flips are what is counted here."""
+    reference, candidate = run_all(reference_session, images), run_all(candidate_session, images)
+    comparison = compare_outputs(reference, candidate)
+    agreement = Agreement(frames=len(images), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
+                          attention_max_abs_diff=comparison.attention_max_diff)  # fmt: skip
+    if card.anchors is not None:
+        rank = np.argsort(np.argsort(np.asarray(card.anchors)))  # an anchor's place in value order
+        steps = np.abs(rank[reference["attention_index"]] - rank[candidate["attention_index"]])
+        agreement.index_within_one_step = float((steps <= 1).mean())
+    return agreement
+
+
+def write_card(path: Path, card: ModelCard) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == MODEL_CARD_KEY:
+            prop.value = card.to_json()
+            break
+    else:
+        model.metadata_props.add(key=MODEL_CARD_KEY, value=card.to_json())
+    onnx.save(model, str(path))

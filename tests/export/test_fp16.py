@@ -1,0 +1,71 @@
+"""`aib export fp16`: every conformance family and the demo model, on ONNX Runtime CPU."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto
+
+from aib_deploy.contract import MODEL_CARD_KEY
+from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+from tests.helpers.checkpoint_files import CASES
+from tests.helpers.cli import assert_one_line_error, run_aib
+
+
+def convert(source, output, *flags):
+    result = run_aib("export", "fp16", source, "-o", output, *flags)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def check_types(path):
+    """The contract's input and output types, float16 convolutions, and a float32 snap and anchor table."""
+    model = onnx.load(str(path))
+    assert [(v.name, v.type.tensor_type.elem_type) for v in model.graph.input] == [("images", TensorProto.FLOAT)]
+    outputs = {v.name: v.type.tensor_type.elem_type for v in model.graph.output}
+    assert outputs["logits"] == outputs["attention"] == TensorProto.FLOAT
+    assert outputs.get("attention_index", TensorProto.INT32) == TensorProto.INT32
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    conv_weights = [initializers[node.input[1]] for node in model.graph.node if node.op_type == "Conv"]
+    assert conv_weights and all(w.data_type == TensorProto.FLOAT16 for w in conv_weights)
+    producer = {tensor: node for node in model.graph.node for tensor in node.output}
+    gathers = [node for node in model.graph.node if node.op_type == "Gather" and node.input[0] in initializers
+               and producer.get(node.input[1]) is not None]  # fmt: skip
+    for gather in gathers:  # the anchor table, looked up by the snap's indices
+        assert initializers[gather.input[0]].data_type == TensorProto.FLOAT
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_conformance_family_converts_runs_and_passes_the_check(name, case_checkpoint, tmp_path):
+    source = tmp_path / f"{name}.onnx"
+    export_checkpoint(case_checkpoint(name), source, OnnxExportOptions(max_batch=8))
+    output = tmp_path / f"{name}.fp16.onnx"
+    convert(source, output, "--held-out", "4")
+    check_types(output)
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    size = session.get_inputs()[0].shape[2]
+    outputs = session.run(None, {"images": np.zeros((2, 3, size, size), np.float32)})
+    assert all(np.isfinite(value).all() for value in outputs if value.dtype.kind == "f")
+    check = run_aib("check", output)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_demo_model_agrees_with_float32_on_held_out_frames(demo_onnx, tmp_path):
+    output = tmp_path / "demo.fp16.onnx"
+    result = convert(demo_onnx, output, "--held-out", "400")
+    model = check_types(output)
+    record = json.loads({p.key: p.value for p in model.metadata_props}[MODEL_CARD_KEY])["extra"]["quantization"]
+    agreement = record["agreement"]
+    assert record["precision"] == "fp16" and record["float32_nodes"] >= 5
+    assert agreement["frames"] == 400 and agreement["top1"] >= 0.995
+    assert agreement["index_exact"] >= 0.995 and agreement["index_within_one_step"] == 1.0
+    assert "400 held-out frames" in result.stdout
+
+
+def test_bad_requests_are_one_line(demo_onnx, tmp_path):
+    assert_one_line_error(run_aib("export", "fp16", demo_onnx, "-o", demo_onnx), "must not overwrite")
+    assert_one_line_error(run_aib("export", "fp16", tmp_path / "none.onnx", "-o", tmp_path / "x.onnx"), "file not found")
+    assert_one_line_error(run_aib("export", "fp16", demo_onnx, "-o", tmp_path / "x.onnx", "--held-out", "0"),
+                          "--held-out: expected a positive frame count")  # fmt: skip
