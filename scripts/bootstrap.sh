@@ -9,4 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+# TensorRT 10 and 11's lean runtime and builder bindings, for the tests that check API names (no GPU needed).
+.venv/bin/python -m tests.helpers.tensorrt_api
 .venv/bin/aib --version

@@ -11,17 +11,19 @@ from ..errors import AibError
 
 DEFAULT_PORT = 50051
 LOOPBACK = "127.0.0.1"
+MICRO_BATCH = 8  # the micro-batch when --max-batch is not given
 MAX_PORT = 65535
 
 
 @dataclass
 class ServerOptions:
-    """`max_batch` is the micro-batch: at most the model's largest batch. `max_inflight_bytes` bounds the
+    """`max_batch` is the micro-batch: at most the model's largest batch (None: MICRO_BATCH, or the model's
+    largest batch if that is smaller). `max_inflight_bytes` bounds the
     frames held across all streams (payload plus decoded picture); 256 MiB fits a 4 GB edge device."""
 
     host: str = LOOPBACK
     port: int = DEFAULT_PORT
-    max_batch: int = 8
+    max_batch: int | None = None
     max_delay_ms: float = BATCH_DELAY_MS
     max_streams: int = 64
     max_pixels: int = 4096 * 4096
@@ -41,7 +43,7 @@ class ServerOptions:
         for flag, port in (("--port", self.port), ("--metrics-port", self.metrics_port)):
             if port is not None and not 0 <= port <= MAX_PORT:
                 raise AibError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
-        for flag, value in (("--max-batch", self.max_batch), ("--max-streams", self.max_streams),
+        for flag, value in (("--max-batch", 1 if self.max_batch is None else self.max_batch), ("--max-streams", self.max_streams),
                             ("--max-pixels", self.max_pixels), ("--decode-threads", self.decode_threads),
                             ("--instances", self.instances)):  # fmt: skip
             if value < 1:

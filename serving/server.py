@@ -23,7 +23,7 @@ from ..runtime.predictor import check_batch_limit
 from .batcher import MicroBatcher
 from .generated import attention_pb2 as pb
 from .metrics import ServerMetrics
-from .options import ServerOptions
+from .options import MICRO_BATCH, ServerOptions
 from .service import AttentionService, BearerTokenInterceptor, add_attention_service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
@@ -105,7 +105,10 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
     predictors of one model (`--instances`) share the batch queue, each on its own thread."""
     options.validate()
     predictor = predictors[0]
-    max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
+    if options.max_batch is None:
+        max_batch = min(MICRO_BATCH, predictor.max_batch)
+    else:
+        max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
     credentials = server_credentials(options)
     check_port_free(options.host, options.port)
     metrics = ServerMetrics()

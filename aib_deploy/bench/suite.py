@@ -74,18 +74,27 @@ def gpu_runners(checkpoint: Path, onnx_path: Path, int8: dict[str, Path], folder
 
 
 def tensorrt_runners(onnx_path: Path, int8_path: Path, folder: Path, max_batch: int, skipped: dict[str, str]) -> list[Runner]:
+    """fp16 and int8 engines, strongly typed: built from an `aib export fp16` file and the INT8 (Q/DQ) file."""
     from ..backends.tensorrt.builder import build_engine
+    from ..backends.tensorrt.cuda import import_tensorrt
     from ..backends.tensorrt.options import EngineOptions
     from ..backends.tensorrt.runner import TensorrtRunner
+    from ..export.fp16 import Fp16Options, export_fp16
 
+    try:
+        import_tensorrt()
+    except AibError as error:
+        skipped.update({"tensorrt fp16": str(error), "tensorrt int8": str(error)})
+        return []
+    fp16_path = folder / f"{onnx_path.stem}.fp16.onnx"
+    export_fp16(onnx_path, fp16_path, Fp16Options(held_out=16))
     runners: list[Runner] = []
-    profile = {"opt_batch": max_batch, "max_batch": max_batch}
-    for source, options in ((onnx_path, EngineOptions(fp16=True, **profile)), (int8_path, EngineOptions(int8=True, **profile))):
-        engine = folder / f"{source.stem}.{options.precision}.engine"
+    for precision, source in (("fp16", fp16_path), ("int8", int8_path)):
+        engine = folder / f"{source.stem}.{precision}.engine"
         try:
-            build_engine(source, engine, options)
+            build_engine(source, engine, EngineOptions(opt_batch=max_batch, max_batch=max_batch))
         except AibError as error:
-            skipped[f"tensorrt {options.precision}"] = str(error)
+            skipped[f"tensorrt {precision}"] = str(error)
             continue
         runners.append(TensorrtRunner(engine))
     return runners

@@ -1,4 +1,4 @@
-"""`aib export onnx|int8|engine|triton` and `aib check`: parsers, and handlers that build
+"""`aib export onnx|int8|fp16|engine|triton` and `aib check`: parsers, and handlers that build
 the typed options, call the library and print what it did."""
 from __future__ import annotations
 
@@ -165,15 +165,16 @@ def export_fp16_command(args: argparse.Namespace) -> None:
 def _add_engine(formats: argparse._SubParsersAction) -> None:
     parser = formats.add_parser(
         "engine",
-        help="build a TensorRT engine (needs TensorRT and an NVIDIA GPU; not executed in this project's CI)",
-        description="TensorRT builder: one optimization profile over the batch, FP16 and/or INT8 (a Q/DQ file "
-        "from `aib export int8` turns INT8 on), the anchor snap pinned to float32, an optional timing cache. "
-        "Writes ENGINE and ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
+        help="build a strongly typed TensorRT engine (needs TensorRT and an NVIDIA GPU; not executed in this project's CI)",
+        description="Strongly typed build (TensorRT 10 and 11): the ONNX file's types decide the precision, so a "
+        "float32 file gives an fp32 engine, an `aib export fp16` file an fp16 engine, an `aib export int8` file an "
+        "int8 engine. One optimization profile over the batch, an optional timing cache. Writes ENGINE and "
+        "ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
     )
-    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`")
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`")
     parser.add_argument("-o", "--output", required=True, help="the engine file to write (.engine or .plan)")
-    parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
-    parser.add_argument("--int8", action="store_true", help="allow INT8 kernels (on by itself for Q/DQ files)")
+    for flag, command in (("--fp16", "fp16"), ("--int8", "int8 --calibration ...")):
+        parser.add_argument(flag, action="store_true", help=f"not a build flag: build from `aib export {command.split()[0]}`'s file")
     profile = parser.add_argument_group("batch profile")
     profile.add_argument("--min-batch", type=int, default=EngineOptions.min_batch, help=f"(default {EngineOptions.min_batch})")
     profile.add_argument("--opt-batch", type=int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)")
@@ -182,7 +183,7 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
                         help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})")  # fmt: skip
     parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
     parser.add_argument("--version-compatible", action="store_true",
-                        help="runs on later TensorRT versions of the same major version (can be slower)")  # fmt: skip
+                        help="runs on later TensorRT versions, 11.x included, and on the lean runtime (can be slower)")  # fmt: skip
     parser.add_argument("--hardware-compatible", action="store_true",
                         help="runs on any Ampere or newer GPU, for mixed fleets (can be slower)")  # fmt: skip
     parser.set_defaults(handler=export_engine_command)
@@ -191,17 +192,22 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
 def export_engine_command(args: argparse.Namespace) -> None:
     from ..backends.tensorrt.builder import build_engine
 
+    for flag, command in ((args.fp16, "fp16"), (args.int8, "int8")):
+        if flag:
+            raise AibError(f"--{command}: engines are strongly typed, so the ONNX file's types decide the precision; "
+                           f"make the file with `aib export {command} {args.model} -o MODEL.{command}.onnx"
+                           f"{' --calibration synthetic' if command == 'int8' else ''}` and build that")  # fmt: skip
     options = EngineOptions(
-        fp16=args.fp16, int8=args.int8, min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch,
-        workspace_mib=args.workspace, timing_cache=optional_path(args.timing_cache),
-        version_compatible=args.version_compatible, hardware_compatible=args.hardware_compatible,
+        min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch, workspace_mib=args.workspace,
+        timing_cache=optional_path(args.timing_cache), version_compatible=args.version_compatible,
+        hardware_compatible=args.hardware_compatible,
     )  # fmt: skip
     started = time.perf_counter()
     sidecar = build_engine(Path(args.model), Path(args.output), options)
     profile = sidecar["profile"]
-    print(f"wrote {args.output} ({sidecar['precision']}, batch {profile['min']}-{profile['max']}, "
+    print(f"wrote {args.output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
           f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
-          f"{len(sidecar['float32_layers_from_onnx_nodes'])} snap nodes pinned to float32; sidecar beside it")  # fmt: skip
+          "sidecar beside it")  # fmt: skip
 
 
 def _add_triton(formats: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
 from ..errors import AibError
 from ..runtime.loader import BACKENDS, RunnerOptions
-from ..serving.options import ServerOptions
+from ..serving.options import MICRO_BATCH, ServerOptions
 
 TOKEN_VARIABLE = "AIB_TOKEN"
 
@@ -55,8 +55,8 @@ def bench_options(args: argparse.Namespace, suite: tuple[str, ...] = ()) -> Benc
 
 def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("serving limits")
-    group.add_argument("--max-batch", type=int, default=ServerOptions.max_batch,
-                       help=f"largest micro-batch, at most the model's (default {ServerOptions.max_batch})")  # fmt: skip
+    group.add_argument("--max-batch", type=int,
+                       help=f"largest micro-batch, at most the model's (default {MICRO_BATCH}, or the model's largest batch if smaller)")  # fmt: skip
     group.add_argument("--max-delay-ms", type=float, default=ServerOptions.max_delay_ms,
                        help=f"longest wait to fill a batch (default {ServerOptions.max_delay_ms:g})")  # fmt: skip
     group.add_argument("--max-streams", type=int, default=ServerOptions.max_streams,

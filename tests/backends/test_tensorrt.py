@@ -7,7 +7,6 @@ import onnx
 import pytest
 from google.protobuf import text_format
 
-from aib_deploy.backends.graph_regions import float32_nodes
 from aib_deploy.backends.tensorrt.options import EngineOptions
 from aib_deploy.backends.tensorrt.sidecar import compatibility_problems, engine_sidecar, sidecar_path
 from aib_deploy.card.model_card import card_from_metadata
@@ -42,8 +41,8 @@ def fake_engine(demo_onnx, tmp_path):
     engine = tmp_path / "demo.engine"
     engine.write_bytes(b"not a real engine")
     card = card_from_metadata({prop.key: prop.value for prop in onnx.load(str(demo_onnx)).metadata_props}, "demo")
-    options = EngineOptions(fp16=True, min_batch=1, opt_batch=4, max_batch=16)
-    sidecar = engine_sidecar(demo_onnx, card, options, "10.13.3", "NVIDIA H100 80GB HBM3", "9.0", ["node_argmin"])
+    options = EngineOptions(min_batch=1, opt_batch=4, max_batch=16)
+    sidecar = engine_sidecar(demo_onnx, card, options, "fp16", "10.13.3", "NVIDIA H100 80GB HBM3", "9.0")
     sidecar_path(engine).write_text(json.dumps(sidecar))
     return engine, sidecar
 
@@ -51,7 +50,7 @@ def fake_engine(demo_onnx, tmp_path):
 def test_sidecar_records_what_the_engine_needs(fake_engine, demo_onnx):
     engine, sidecar = fake_engine
     assert sidecar_path(engine).name == "demo.engine.json"
-    assert sidecar["onnx_sha256"] == file_sha256(demo_onnx) and sidecar["precision"] == "fp16"
+    assert sidecar["onnx_sha256"] == file_sha256(demo_onnx) and sidecar["precision"] == "fp16" and sidecar["strongly_typed"]
     assert sidecar["profile"] == {"input": "images", "min": 1, "opt": 4, "max": 16}
     assert sidecar["model_card"]["architecture"]["name"] == "wrn_cifar_10_2_qt"
     assert engine.read_bytes() == b"not a real engine"  # nothing prepended to the engine
@@ -64,8 +63,8 @@ def test_sidecar_records_what_the_engine_needs(fake_engine, demo_onnx):
         ({}, ("10.14.1", "NVIDIA H100 80GB HBM3", "9.0"), "built with TensorRT 10.13.3, this machine has 10.14.1"),
         ({}, ("10.13.3", "NVIDIA A100-SXM4-40GB", "8.0"), "built on NVIDIA H100 80GB HBM3 (compute capability 9.0)"),
         ({"version_compatible": True}, ("10.14.1", "NVIDIA H100 80GB HBM3", "9.0"), None),
-        ({"version_compatible": True}, ("10.2.0", "NVIDIA H100 80GB HBM3", "9.0"), "(version-compatible)"),
-        ({"version_compatible": True}, ("11.0.0", "NVIDIA H100 80GB HBM3", "9.0"), "(version-compatible)"),
+        ({"version_compatible": True}, ("11.4.0", "NVIDIA H100 80GB HBM3", "9.0"), None),  # 10.x VC engines run on 11.x
+        ({"version_compatible": True}, ("10.2.0", "NVIDIA H100 80GB HBM3", "9.0"), "(version-compatible), this machine has the older"),
         ({"hardware_compatibility": "ampere_plus"}, ("10.13.3", "NVIDIA A10", "8.6"), None),
         ({"hardware_compatibility": "ampere_plus"}, ("10.13.3", "Tesla T4", "7.5"), "Ampere or newer"),
     ],
@@ -76,11 +75,21 @@ def test_compatibility_problems(built, here, problem):
     assert problems == [] if problem is None else any(problem in text for text in problems)
 
 
-def test_fp16_pins_the_sigmoid_and_the_anchor_snap_only(demo_onnx):
-    model = onnx.load(str(demo_onnx))
-    kinds = {node.name: node.op_type for node in model.graph.node}
-    pinned = {kinds[name] for name in float32_nodes(model)}
-    assert {"Sigmoid", "ArgMin", "Gather"} <= pinned and "Conv" not in pinned
+def test_the_file_decides_the_precision(demo_onnx, tmp_path):
+    from aib_deploy.backends.tensorrt.builder import file_precision
+
+    fp16 = tmp_path / "demo.fp16.onnx"
+    assert run_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0
+    int8 = tmp_path / "demo.int8.onnx"
+    assert run_aib("export", "int8", demo_onnx, "-o", int8, "--calibration", "synthetic", "--count", "8", "--held-out", "8",
+                   "--float", "head").returncode == 0  # fmt: skip
+    assert [file_precision(onnx.load(str(path))) for path in (demo_onnx, fp16, int8)] == ["fp32", "fp16", "int8"]
+
+
+@pytest.mark.parametrize("flag, command", [("--fp16", "aib export fp16"), ("--int8", "aib export int8")])
+def test_precision_flags_point_to_the_export_that_makes_such_a_file(demo_onnx, tmp_path, flag, command):
+    result = run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", flag)
+    assert_one_line_error(result, f"{flag}: engines are strongly typed", command)
 
 
 def test_bad_batch_profile_is_one_line(demo_onnx, tmp_path):
@@ -90,7 +99,7 @@ def test_bad_batch_profile_is_one_line(demo_onnx, tmp_path):
 
 @WITHOUT_TENSORRT
 def test_without_tensorrt_building_and_running_say_so_in_one_line(demo_onnx, fake_engine, tmp_path):
-    assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", "--fp16"),
+    assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine"),
                           "TensorRT is not installed here")  # fmt: skip
     engine, _ = fake_engine
     with pytest.raises(AibError, match="TensorRT is not installed here"):
@@ -121,27 +130,32 @@ def test_triton_repository_for_an_engine(fake_engine, tmp_path):
                           "GPU instance only")  # fmt: skip
 
 
-# fp32 engines may run convolutions in TF32, so logits and attention get TensorRT's usual 1e-3; FP16
-# must keep the class and the anchor of nearly every cell (the snap itself is pinned to float32).
+# fp32 engines may run convolutions in TF32, so logits and attention get TensorRT's usual 1e-3; an fp16 engine
+# (from an `aib export fp16` file, its snap float32) must keep the class and the anchor of nearly every cell.
 ENGINE_FP32 = Tolerances(logits_relative=1e-3, logits_absolute=1e-3, attention=1e-3, midpoint_margin=1e-3)
 
 
 @NEEDS_TENSORRT
-@pytest.mark.parametrize("precision", [(), ("--fp16",)], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_real_engine_agrees_with_onnx_runtime(demo_onnx, tmp_path, precision):
     from aib_deploy.backends.onnxrt import OnnxrtRunner
     from aib_deploy.backends.tensorrt.runner import TensorrtRunner
     from aib_deploy.runtime.preprocess import Preprocessor
 
+    source = demo_onnx
+    if precision == "fp16":
+        source = tmp_path / "demo.fp16.onnx"
+        assert run_aib("export", "fp16", demo_onnx, "-o", source, "--held-out", "8").returncode == 0
     engine = tmp_path / "demo.engine"
-    result = run_aib("export", "engine", demo_onnx, "-o", engine, "--max-batch", "16", *precision)
+    result = run_aib("export", "engine", source, "-o", engine, "--max-batch", "16")
     assert result.returncode == 0, result.stderr
     frames, _, _ = make_dataset(16, 96, seed=9)
     with OnnxrtRunner(demo_onnx, device="cpu") as reference, TensorrtRunner(engine) as candidate:
         card = reference.card
         images = Preprocessor(card.input_size, card.mean, card.std).batch(list(frames))
         comparison = compare_outputs(reference.infer(images), candidate.infer(images), ENGINE_FP32)
-    if precision:
+        assert candidate.max_batch == 16
+    if precision == "fp16":
         assert comparison.top1_agreement >= 0.97 and comparison.index_agreement >= 0.97, comparison.summary()
     else:
         assert comparison.passed, comparison.summary()

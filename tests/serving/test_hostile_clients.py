@@ -303,3 +303,29 @@ def test_bearer_scheme_is_case_insensitive_and_tokens_can_come_from_a_file(demo_
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         running.stop()
+
+
+def test_a_model_of_max_batch_4_never_gets_larger_batches(tmp_path, frames):
+    from aib_deploy.demo.run import bundled_checkpoint
+    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+
+    small = tmp_path / "demo_max4.onnx"
+    export_checkpoint(bundled_checkpoint(), small, OnnxExportOptions(dataset="glyphs", max_batch=4))
+    assert_one_line_error(run_aib("serve", small, "--port", "0", "--max-batch", "8"),
+                          "--max-batch: expected 1 to 4 (the model's largest batch), got 8")  # fmt: skip
+    running = ServerProcess(small)  # no --max-batch: the default micro-batch shrinks to the model's 4
+    try:
+        sizes: list[int] = []
+
+        def stream(number: int) -> None:
+            requests = (pb.Frame(stream_id=f"s{number}", frame_index=i, raw=raw(frames[i % len(frames)])) for i in range(40))
+            sizes.extend(r.timings.batch_size for r in running.stub.StreamFrames(requests, timeout=60))
+
+        threads = [threading.Thread(target=stream, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(sizes) == 320 and max(sizes) <= 4 and max(sizes) == 4
+    finally:
+        running.stop()

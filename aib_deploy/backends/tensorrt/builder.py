@@ -1,47 +1,59 @@
-"""`aib export engine`: a TensorRT engine from an exported ONNX file, with a sidecar JSON beside it.
+"""`aib export engine`: a strongly typed TensorRT engine from an exported ONNX file, with a sidecar JSON beside it.
 
 NOT EXECUTED in this project's CI or on its development machines (TensorRT's
-builder cannot be installed there and there is no GPU): written against
-NVIDIA's documented TensorRT 10 Python API (`build_serialized_network`, one
-optimization profile over the batch dimension, a timing cache, precision
-constraints) and imported only when the command runs. The sidecar contents,
-the option checks and the choice of layers kept in float32 run without
-TensorRT and are tested.
+builder cannot be installed there and there is no GPU). Written against
+Polygraphy's TensorRT loaders (NVIDIA's own, released with each TensorRT) and
+the few TensorRT names both 10.x and 11.x have; tests check those names
+against the 10.16 and 11.4 binding libraries and that none of the APIs 11.x
+removed is used.
 
-FP16 must not move anchors: the anchor snap (the squared distances to the
-anchors, ArgMin, Gather) and the sigmoid before it are pinned to float32 with
-precision constraints the builder must obey.
+Strongly typed (`NetworkDefinitionCreationFlag.STRONGLY_TYPED`, the only mode
+TensorRT 11 builds): the file's types decide the precision. A float32 file
+gives an fp32 engine, an `aib export fp16` file an fp16 one (its anchor snap
+already float32 in the file), an `aib export int8` file an int8 one (its Q/DQ
+nodes carry the scales). No precision flags, no per-layer constraints, no
+matching of layer names.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ...card.model_card import card_from_metadata
 from ...contract import INPUT_NAME
 from ...errors import AibError
-from ..graph_regions import float32_nodes, has_qdq
+from ..graph_regions import has_qdq
 from .cuda import current_gpu, import_cudart, import_tensorrt
 from .options import EngineOptions
 from .sidecar import engine_sidecar, write_sidecar
 
+FLOAT16 = 10  # onnx.TensorProto.FLOAT16
 
-def pin_layers_to_float32(trt, network, node_names: list[str]) -> int:
-    """Precision constraints on the layers the parser made from `node_names` (it names layers after nodes)."""
-    pinned = 0
-    for index in range(network.num_layers):
-        layer = network.get_layer(index)
-        if any(layer.name == name or layer.name.startswith(name + "_") for name in node_names):
-            layer.precision = trt.float32
-            for output in range(layer.num_outputs):
-                if layer.get_output_type(output) in (trt.float16, trt.float32):
-                    layer.set_output_type(output, trt.float32)
-            pinned += 1
-    return pinned
+
+def file_precision(model) -> str:
+    """What a strongly typed build of this ONNX model runs in: int8 (Q/DQ), fp16 (float16 tensors) or fp32."""
+    if has_qdq(model):
+        return "int8"
+    casts_to_fp16 = any(node.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16 for a in node.attribute)
+                        for node in model.graph.node)  # fmt: skip
+    if casts_to_fp16 or any(tensor.data_type == FLOAT16 for tensor in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def timing_cache_loader(path: Path):
+    """A config post-processor that reads the timing cache and fails in one line when TensorRT refuses it."""
+
+    def apply(builder, network, config) -> None:
+        cache = config.create_timing_cache(path.read_bytes() if path.is_file() else b"")
+        if not config.set_timing_cache(cache, ignore_mismatch=False):
+            raise AibError(f"--timing-cache {path}: TensorRT refused it (made by another TensorRT version or GPU); "
+                           "delete it or name a new file")  # fmt: skip
+
+    return apply
 
 
 def build_engine(onnx_path: Path, output: Path, options: EngineOptions) -> dict:
-    """Parse, configure, build and write the engine and its sidecar; return the sidecar."""
+    """Parse (strongly typed), configure, build and write the engine and its sidecar; return the sidecar."""
     import onnx
 
     if not onnx_path.is_file():
@@ -49,44 +61,30 @@ def build_engine(onnx_path: Path, output: Path, options: EngineOptions) -> dict:
     model = onnx.load(str(onnx_path))
     card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {onnx_path}")
     options = options.for_card(card)
-    pinned_nodes = float32_nodes(model)
-    options = replace(options, int8=options.int8 or has_qdq(model))  # Q/DQ nodes need the INT8 flag
+    precision = file_precision(model)
     trt = import_tensorrt()
     gpu, capability = current_gpu(import_cudart())
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise AibError(f"model {onnx_path}: TensorRT's ONNX parser refused it: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mib << 20)
+    from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxBytes, PostprocessConfig, Profile
+    from polygraphy.exception import PolygraphyException
+
     size = card.input_size
-    profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, *[(batch, 3, size, size) for batch in (options.min_batch, options.opt_batch, options.max_batch)])
-    config.add_optimization_profile(profile)
-    if options.fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if options.int8:
-        config.set_flag(trt.BuilderFlag.INT8)  # explicit quantization: the Q/DQ nodes carry the scales
-    if options.fp16 or options.int8:
-        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
-        pin_layers_to_float32(trt, network, pinned_nodes)
-    if options.version_compatible:
-        config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    if options.hardware_compatible:
-        config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
-    cache_bytes = options.timing_cache.read_bytes() if options.timing_cache and options.timing_cache.is_file() else b""
-    cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise AibError(f"model {onnx_path}: TensorRT could not build an engine (see its log above)")
+    shapes = {name: (batch, 3, size, size) for name, batch in
+              (("min", options.min_batch), ("opt", options.opt_batch), ("max", options.max_batch))}  # fmt: skip
+    config = CreateConfig(
+        profiles=[Profile().add(INPUT_NAME, **shapes)],
+        memory_pool_limits={trt.MemoryPoolType.WORKSPACE: options.workspace_mib << 20},
+        version_compatible=options.version_compatible or None,
+        hardware_compatibility_level=trt.HardwareCompatibilityLevel.AMPERE_PLUS if options.hardware_compatible else None,
+    )
+    if options.timing_cache is not None:
+        config = PostprocessConfig(config, timing_cache_loader(options.timing_cache))
+    network = NetworkFromOnnxBytes(onnx_path.read_bytes(), strongly_typed=True)
+    try:
+        serialized = EngineBytesFromNetwork(network, config, save_timing_cache=options.timing_cache)()
+    except PolygraphyException as error:
+        raise AibError(f"model {onnx_path}: TensorRT could not build an engine: {str(error).strip().splitlines()[-1]}") from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(bytes(serialized))
-    if options.timing_cache:
-        options.timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
-    sidecar = engine_sidecar(onnx_path, card, options, trt.__version__, gpu, capability, pinned_nodes)
+    sidecar = engine_sidecar(onnx_path, card, options, precision, trt.__version__, gpu, capability)
     write_sidecar(output, sidecar)
     return sidecar

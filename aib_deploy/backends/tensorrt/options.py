@@ -1,4 +1,8 @@
-"""What `aib export engine` builds: precision, batch profile, workspace, compatibility."""
+"""What `aib export engine` builds: batch profile, workspace, timing cache, compatibility.
+
+There is no precision here: engines are strongly typed, so the ONNX file's own
+types decide it (`aib export fp16` and `aib export int8` make such files).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -14,8 +18,6 @@ OPT_BATCH = 8  # the batch TensorRT tunes its kernels for, unless the profile st
 class EngineOptions:
     """The builder's settings; `aib export engine` and `build_engine` take the same object."""
 
-    fp16: bool = False
-    int8: bool = False
     min_batch: int = 1
     opt_batch: int | None = None  # None: OPT_BATCH, within the profile
     max_batch: int | None = None  # None: the model card's largest batch
@@ -38,6 +40,3 @@ class EngineOptions:
         if self.workspace_mib < 1:
             raise AibError(f"--workspace: expected a positive size in MiB, got {self.workspace_mib}")
 
-    @property
-    def precision(self) -> str:
-        return "+".join(name for name, on in (("fp16", self.fp16), ("int8", self.int8)) if on) or "fp32"

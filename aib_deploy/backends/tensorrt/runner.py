@@ -1,14 +1,20 @@
 """TensorRT backend: runs an engine built by `aib export engine`, reading its sidecar JSON.
 
-NOT EXECUTED in this project's CI or on its development machines (no TensorRT
-builder and no GPU there): written against NVIDIA's documented TensorRT 10
-Python API and cuda-python, imported only when an engine is opened. The
-sidecar and compatibility rules (`sidecar.py`) run without either and are tested.
+NOT EXECUTED in this project's CI or on its development machines (no GPU and no
+TensorRT builder there): written against the TensorRT 10/11 runtime API and
+cuda-python, imported only when an engine is opened. What does run here: the
+sidecar and compatibility rules (`sidecar.py`), and a test that every runtime
+name used below exists on the real lean-runtime bindings of TensorRT 10.16
+and 11.4 (`tests/backends/test_tensorrt_api.py`). The receivers are named
+`trt`, `runtime`, `engine` and `context` throughout, so that test can read them.
 
-Execution: one CUDA stream per runner (one execution context), device buffers
-sized for the profile's largest batch, pinned host buffers, tensor addresses
-set once, `execute_async_v3` per batch; with `cuda_graphs=True` each batch size
-is captured once into a CUDA graph and replayed.
+Execution: one non-blocking CUDA stream, device buffers sized for the profile's
+largest batch, pinned host buffers, `execute_async_v3`. Batches outside the
+profile's min..max are refused. With `cuda_graphs=True` each batch size gets
+its own execution context (input shape and tensor addresses set once, so the
+captured graph stays valid) and its own captured graph, replayed afterwards.
+With only the lean runtime installed (`tensorrt_lean`), version-compatible
+engines run; others are refused with one line.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from ...card.model_card import ModelCard
 from ...contract import INPUT_NAME, output_names
 from ...errors import AibError
 from ..base import Runner
-from .cuda import check, current_gpu, import_cudart, import_tensorrt
+from .cuda import check, current_gpu, import_cudart, import_runtime, is_lean
 from .sidecar import compatibility_problems, read_sidecar, sidecar_card
 
 
@@ -42,40 +48,53 @@ class TensorrtRunner(Runner):
     def activate_impl(self) -> ModelCard:
         self.sidecar = read_sidecar(self.path)
         card = sidecar_card(self.path, self.sidecar)
-        trt = import_tensorrt()
+        trt = import_runtime()
+        if is_lean(trt) and not self.sidecar.get("version_compatible"):
+            raise AibError(f"engine {self.path}: the lean runtime runs version-compatible engines only; rebuild it with "
+                           "`aib export engine --version-compatible`, or install the full tensorrt package")  # fmt: skip
         cudart = import_cudart()
         gpu, capability = current_gpu(cudart)
         problems = compatibility_problems(self.sidecar, trt.__version__, gpu, capability)
         if problems:
             raise AibError(f"engine {self.path}: {'; '.join(problems)}; rebuild it here with `aib export engine`")
-        self._trt, self._cudart = trt, cudart
-        logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(logger)
+        self.trt, self._cudart = trt, cudart
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         runtime.engine_host_code_allowed = bool(self.sidecar.get("version_compatible"))
-        self.engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
-        if self.engine is None:
+        engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if engine is None:
             raise AibError(f"engine {self.path}: TensorRT could not deserialize it; rebuild it with `aib export engine`")
-        self.context = self.engine.create_execution_context()
-        self.stream = check(cudart.cudaStreamCreate(), "cudaStreamCreate")
-        self.buffers = {}
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.runtime, self.engine = runtime, engine
+        names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
         expected = [INPUT_NAME, *output_names(card.architecture.quantized)]
         if sorted(names) != sorted(expected):
             raise AibError(f"engine {self.path}: tensors {names} do not follow the contract {expected}")
-        for name in names:
-            self.buffers[name] = self._allocate(name, card)
-            self.context.set_tensor_address(name, int(self.buffers[name][0]))
-        self._output_names = [name for name in expected if name != INPUT_NAME]
-        self._graphs: dict[int, object] = {}
+        smallest, _, largest = engine.get_tensor_profile_shape(INPUT_NAME, 0)
+        self.batch_range = (int(smallest[0]), int(largest[0]))
+        self.stream = check(cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
+        self.buffers = {name: self._allocate(name, card) for name in names}
+        self._output_names = expected[1:]
+        self._contexts: dict[int, object] = {}  # batch size -> its execution context (CUDA graphs only)
+        self._graphs: dict[int, object] = {}  # batch size -> instantiated graph
+        self.context = self._new_context()
         return card
+
+    def _new_context(self):
+        context = self.engine.create_execution_context()
+        if context is None:
+            raise AibError(f"engine {self.path}: TensorRT could not create an execution context (out of GPU memory?)")
+        for name, (device, _) in self.buffers.items():
+            if not context.set_tensor_address(name, int(device)):
+                raise AibError(f"engine {self.path}: TensorRT refused the address of tensor {name}")
+        return context
 
     def _allocate(self, name: str, card: ModelCard) -> tuple[int, np.ndarray]:
         """Device memory and a pinned host array, both for the largest batch."""
-        dtype = np.dtype(self._trt.nptype(self.engine.get_tensor_dtype(name)))
-        shape = tuple(self.engine.get_tensor_shape(name))[1:]
+        engine = self.engine
+        dtype = np.dtype(self.trt.nptype(engine.get_tensor_dtype(name)))
+        shape = tuple(engine.get_tensor_shape(name))[1:]
         if any(dim < 0 for dim in shape):
             raise AibError(f"engine {self.path}: tensor {name} has dynamic dimensions besides the batch: {shape}")
-        full = (card.batch_limit, *shape)
+        full = (self.batch_range[1], *shape)
         size = int(np.prod(full)) * dtype.itemsize
         device = check(self._cudart.cudaMalloc(size), f"cudaMalloc for {name}")
         host_pointer = check(self._cudart.cudaMallocHost(size), f"cudaMallocHost for {name}")
@@ -85,33 +104,42 @@ class TensorrtRunner(Runner):
     def _copy(self, name: str, batch: int, to_device: bool) -> None:
         device, host = self.buffers[name]
         size = host[:batch].nbytes
-        kind = self._cudart.cudaMemcpyKind.cudaMemcpyHostToDevice if to_device else self._cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        kinds = self._cudart.cudaMemcpyKind
+        kind = kinds.cudaMemcpyHostToDevice if to_device else kinds.cudaMemcpyDeviceToHost
         source, target = (host.ctypes.data, device) if to_device else (device, host.ctypes.data)
         check(self._cudart.cudaMemcpyAsync(target, source, size, kind, self.stream), f"copy {name}")
 
-    def _execute(self, batch: int) -> None:
-        cudart = self._cudart
+    def _enqueue(self, context, shape: tuple[int, ...]) -> None:
+        if not context.set_input_shape(INPUT_NAME, shape):
+            raise AibError(f"engine {self.path}: TensorRT refused input shape {shape}")
+        if not context.execute_async_v3(self.stream):
+            raise AibError(f"engine {self.path}: execute_async_v3 failed at batch {shape[0]}")
+
+    def _execute(self, shape: tuple[int, ...]) -> None:
+        batch = shape[0]
         if not self.cuda_graphs:
-            if not self.context.execute_async_v3(self.stream):
-                raise AibError(f"engine {self.path}: execute_async_v3 failed at batch {batch}")
+            self._enqueue(self.context, shape)
             return
         if batch not in self._graphs:
-            self.context.execute_async_v3(self.stream)  # TensorRT's deferred updates land before capture
-            check(cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal),
+            cudart = self._cudart
+            context = self._contexts[batch] = self._new_context()
+            self._enqueue(context, shape)  # lets TensorRT finish its deferred set-up before capture
+            check(cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
                   "cudaStreamBeginCapture")  # fmt: skip
-            self.context.execute_async_v3(self.stream)
+            self._enqueue(context, shape)
             graph = check(cudart.cudaStreamEndCapture(self.stream), "cudaStreamEndCapture")
             self._graphs[batch] = check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
-        check(cudart.cudaGraphLaunch(self._graphs[batch], self.stream), "cudaGraphLaunch")
+            check(cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")  # the instantiated graph does not need it
+        check(self._cudart.cudaGraphLaunch(self._graphs[batch], self.stream), "cudaGraphLaunch")
 
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
         batch = len(images)
-        if batch > self.max_batch:
-            raise AibError(f"engine {self.path}: batch {batch} exceeds the profile's maximum {self.max_batch}")
-        self.context.set_input_shape(INPUT_NAME, images.shape)
+        smallest, largest = self.batch_range
+        if not smallest <= batch <= largest:
+            raise AibError(f"engine {self.path}: batch {batch} is outside the profile's {smallest} to {largest}")
         self.buffers[INPUT_NAME][1][:batch] = images
         self._copy(INPUT_NAME, batch, to_device=True)
-        self._execute(batch)
+        self._execute(tuple(images.shape))
         for name in self._output_names:
             self._copy(name, batch, to_device=False)
         check(self._cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
@@ -125,4 +153,6 @@ class TensorrtRunner(Runner):
             cudart.cudaFree(device)
             cudart.cudaFreeHost(host.ctypes.data)
         cudart.cudaStreamDestroy(self.stream)
-        self.context = self.engine = None
+        self._graphs.clear()
+        self._contexts.clear()
+        self.context = self.engine = self.runtime = None

@@ -48,15 +48,16 @@ def compatibility_problems(sidecar: dict, tensorrt_version: str, gpu: str, compu
     """Why this engine cannot run here; empty when it can.
 
     Plain engines need the TensorRT version and GPU model they were built with.
-    A version-compatible engine runs on the same or a later TensorRT of the same
-    major version; a hardware-compatible one on any GPU of its compatibility level
-    (Ampere or newer: compute capability 8.0 and up).
+    A version-compatible engine runs on the same or any later TensorRT, across
+    major versions too (TensorRT 11's "Engine Compatibility" page: 10.x
+    version-compatible engines run on 11.x); a hardware-compatible one on any
+    GPU of its compatibility level (Ampere or newer: compute capability 8.0 and up).
     """
     problems = []
     built = sidecar["tensorrt_version"]
     if sidecar.get("version_compatible"):
-        if built.split(".")[0] != tensorrt_version.split(".")[0] or _version(tensorrt_version) < _version(built):
-            problems.append(f"built with TensorRT {built} (version-compatible), this machine has {tensorrt_version}")
+        if _version(tensorrt_version) < _version(built):
+            problems.append(f"built with TensorRT {built} (version-compatible), this machine has the older {tensorrt_version}")
     elif built != tensorrt_version:
         problems.append(f"built with TensorRT {built}, this machine has {tensorrt_version}")
     if sidecar.get("hardware_compatibility") == "ampere_plus":
@@ -72,16 +73,16 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
-def engine_sidecar(onnx_path: Path, card: ModelCard, options: EngineOptions, tensorrt_version: str, gpu: str,
-                   compute_capability: str, pinned: list[str]) -> dict:  # fmt: skip
+def engine_sidecar(onnx_path: Path, card: ModelCard, options: EngineOptions, precision: str, tensorrt_version: str,
+                   gpu: str, compute_capability: str) -> dict:  # fmt: skip
     """What the engine is and where it may run; written beside the engine, never into it."""
     return {
         "tensorrt_version": tensorrt_version, "gpu": gpu, "compute_capability": compute_capability,
-        "precision": options.precision,
+        "precision": precision, "strongly_typed": True,
         "profile": {"input": INPUT_NAME, "min": options.min_batch, "opt": options.opt_batch, "max": options.max_batch},
         "version_compatible": options.version_compatible,
         "hardware_compatibility": "ampere_plus" if options.hardware_compatible else "none",
-        "float32_layers_from_onnx_nodes": pinned, "onnx_file": onnx_path.name, "onnx_sha256": file_sha256(onnx_path),
+        "onnx_file": onnx_path.name, "onnx_sha256": file_sha256(onnx_path),
         "model_card": card.to_dict(),
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "options": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(options).items()},
