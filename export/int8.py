@@ -75,8 +75,9 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
             model, str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
             calibrate_method=methods[method],
-            # Symmetric: TensorRT takes only zero points of 0.
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            # Symmetric: TensorRT takes only zero points of 0. Float biases: TensorRT's DequantizeLinear takes
+            # INT8/FP8/INT4, not the INT32 biases the quantizer makes by default (ONNX Runtime CPU speed is the same).
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
         )  # fmt: skip
     quantized = onnx.load(str(output))
     reconnect_float(quantized.graph, set(keep_float))

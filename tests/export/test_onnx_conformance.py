@@ -95,4 +95,4 @@ def test_tensorrt_readiness_check_passes(exported):
     from aib_deploy.export.tensorrt_check import check_tensorrt_readiness
 
     findings = check_tensorrt_readiness(exported[3])
-    assert len(findings) == 6 and all(finding.ok for finding in findings), [f for f in findings if not f.ok]
+    assert len(findings) == 7 and all(finding.ok for finding in findings), [f for f in findings if not f.ok]
