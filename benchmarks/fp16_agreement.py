@@ -1,6 +1,6 @@
 """`aib export fp16` on every conformance family: agreement with float32 on held-out synthetic frames.
 
-    .venv/bin/python benchmarks/fp16_agreement.py [--frames 256] [--cub-frames 64]
+    .venv/bin/python -m benchmarks.fp16_agreement [--frames 256] [--cub-frames 64]   (from the repository root)
 
 The conformance cases carry the weights of the paper-code reference runs (not trained
 models), so the figures say how far fp16 moves logits and anchors on such weights; the demo

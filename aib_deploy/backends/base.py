@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,7 @@ class Runner(ABC):
     def __init__(self) -> None:
         self.is_active = False
         self._card: ModelCard | None = None
+        self.path: Path | None = None  # the file it runs; subclasses set it
 
     @property
     def label(self) -> str:

@@ -23,7 +23,7 @@ class TorchRunner(Runner):
                  labels: tuple[str, ...] | None = None, device: str = "auto",
                  threads: int | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.checkpoint = Path(checkpoint)
+        self.path = Path(checkpoint)
         self.weights = weights
         self.dataset = dataset
         self.labels = labels
@@ -44,7 +44,7 @@ class TorchRunner(Runner):
             if not torch.cuda.is_available():
                 raise AibError(f"--device {self.device}: this PyTorch has no CUDA device")
             self.device = "cuda"  # "tensorrt" names an ONNX Runtime provider; CUDA is PyTorch's nearest
-        loaded = load_model(self.checkpoint, self.weights)
+        loaded = load_model(self.path, self.weights)
         self.model = loaded.model.to(self.device)
         return card_from_checkpoint(loaded, dataset=self.dataset, labels=self.labels)
 

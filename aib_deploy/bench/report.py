@@ -9,9 +9,13 @@ from .environment import environment
 from .plot import plot_latency
 
 
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def format_rows(rows: list[dict]) -> str:
-    header = (f"{'model':<18} {'backend':<44} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-              f"{'img/s':>9} {'vs first':>9}")  # fmt: skip
+    header = (f"{'model':<18} {'file':<28} {'backend':<40} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} "
+              f"{'p99 ms':>8} {'img/s':>9} {'vs first':>9} {'top-1 agr':>10} {'index agr':>10}")  # fmt: skip
     lines = [header]
     firsts = {}
     for row in rows:
@@ -19,8 +23,9 @@ def format_rows(rows: list[dict]) -> str:
         firsts.setdefault(key, row["median_ms"])
         ratio = firsts[key] / row["median_ms"]
         lines.append(
-            f"{row['model']:<18} {row['backend']:<44} {row['batch']:>5} {row['median_ms']:>10.3f} "
-            f"{row['p90_ms']:>8.3f} {row['p95_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x"
+            f"{row['model']:<18} {row['file'][-28:]:<28} {row['backend']:<40} {row['batch']:>5} {row['median_ms']:>10.3f} "
+            f"{row['p90_ms']:>8.3f} {row['p95_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x "
+            f"{share(row['top1_agreement']):>10} {share(row['index_agreement']):>10}"
         )
     return "\n".join(lines)
 
@@ -41,7 +46,8 @@ def speedups(rows: list[dict]) -> list[str]:
     return out
 
 
-CSV_FIELDS = ("model", "backend", "batch", "runs", "median_ms", "p90_ms", "p95_ms", "p99_ms", "images_per_s")
+CSV_FIELDS = ("model", "file", "backend", "batch", "runs", "median_ms", "p90_ms", "p95_ms", "p99_ms", "images_per_s",
+              "top1_agreement", "index_agreement")  # fmt: skip
 
 
 def write_results(rows: list[dict], output: Path, skipped: dict[str, str] | None = None) -> list[Path]:

@@ -14,13 +14,15 @@ def test_models_side_by_side_with_json_csv_and_plot(demo_onnx, tmp_path):
     result = run_aib("bench", demo_onnx, bundled_checkpoint(), "--batch", "1", "2", "--runs", "3", "--warmup", "1",
                      "--output", output)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "p95 ms" in result.stdout and "the speed" in result.stdout
+    assert "p95 ms" in result.stdout and "the speed" in result.stdout and "index agr" in result.stdout
     document = json.loads((output / "bench.json").read_text())
     rows = document["rows"]
     assert {(row["backend"], row["batch"]) for row in rows} == {
         ("onnxruntime-cpu fp32", 1), ("onnxruntime-cpu fp32", 2), ("pytorch-cpu fp32", 1), ("pytorch-cpu fp32", 2)}
     for row in rows:
         assert row["median_ms"] <= row["p95_ms"] <= row["p99_ms"] and row["runs"] == 3
+        assert row["file"] in (demo_onnx.name, bundled_checkpoint().name)
+        assert row["top1_agreement"] == 1.0 and row["index_agreement"] > 0.99  # the same model on two backends
     assert document["environment"]["cpus"] >= 1 and document["environment"]["onnxruntime"]
     with open(output / "bench.csv") as handle:
         table = list(csv.DictReader(handle))
