@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +21,7 @@ from ..errors import AibError
 from .convert import frame_message
 from .generated import attention_pb2 as pb
 from .generated import attention_pb2_grpc as pb_grpc
-
-RECONNECT_TIMEOUT_S = 30.0
+from .options import CONNECT_TIMEOUT_S
 
 
 @dataclass
@@ -49,8 +48,15 @@ class FrameStreamer:
     """Streams (index, image) pairs and calls `on_result(image, result, latency_ms)` in order."""
 
     def __init__(self, address: str, token: str | None = None, tls_ca: str | None = None, window: int = STREAM_WINDOW,
-                 raw: bool = False, stream_id: str = "aib-stream") -> None:  # fmt: skip
+                 raw: bool = False, stream_id: str = "aib-stream", connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 on_event: Callable[[str], None] = lambda text: None) -> None:  # fmt: skip
+        if ":" not in address.rsplit("]", 1)[-1]:
+            raise AibError(f"server {address}: expected HOST:PORT, e.g. 127.0.0.1:50051")
+        if connect_timeout_s <= 0:
+            raise AibError(f"--connect-timeout: expected a positive number of seconds, got {connect_timeout_s:g}")
         self.address = address
+        self.connect_timeout_s = connect_timeout_s
+        self.on_event = on_event
         self.metadata = [("authorization", f"Bearer {token}")] if token else []
         self.tls_ca = tls_ca
         self.window = window
@@ -58,6 +64,19 @@ class FrameStreamer:
         self.stream_id = stream_id
         self.stats = StreamStats()
         self._carry: tuple[int, np.ndarray] | None = None
+
+    def model_info(self) -> pb.ModelInfo:
+        """The served model's info (its card, labels, anchors), once the server answers."""
+        channel = open_channel(self.address, self.tls_ca)
+        try:
+            self._wait_ready(channel)
+            try:
+                return pb_grpc.AttentionServiceStub(channel).GetModelInfo(pb.GetModelInfoRequest(), metadata=self.metadata,
+                                                                          timeout=self.connect_timeout_s)  # fmt: skip
+            except grpc.RpcError as error:
+                raise self._refusal(error) from None
+        finally:
+            channel.close()
 
     def run(self, source: Iterator[tuple[int, np.ndarray]], on_result) -> StreamStats:
         channel = open_channel(self.address, self.tls_ca)
@@ -69,16 +88,25 @@ class FrameStreamer:
                 exhausted = self._one_call(stub, source, on_result)
                 if not exhausted:
                     self.stats.reconnects += 1
+                    self.on_event(f"connection to {self.address} lost; waiting up to {self.connect_timeout_s:g} s for it")
                     self._wait_ready(channel)
+                    self.on_event(f"reconnected to {self.address}; going on with the next frame")
         finally:
             channel.close()
         return self.stats
 
     def _wait_ready(self, channel: grpc.Channel) -> None:
         try:
-            grpc.channel_ready_future(channel).result(timeout=RECONNECT_TIMEOUT_S)
+            grpc.channel_ready_future(channel).result(timeout=self.connect_timeout_s)
         except grpc.FutureTimeoutError:
-            raise AibError(f"server {self.address}: not reachable within {RECONNECT_TIMEOUT_S:.0f} s") from None
+            tls = "with TLS" if self.tls_ca else "without TLS (is it a TLS server? then pass --tls-ca)"
+            raise AibError(f"server {self.address}: not reachable within {self.connect_timeout_s:g} s "
+                           f"(--connect-timeout), tried {tls}") from None  # fmt: skip
+
+    def _refusal(self, error: grpc.RpcError) -> AibError:
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            return AibError(f"server {self.address}: refused the token (UNAUTHENTICATED)")
+        return AibError(f"server {self.address}: {error.code().name}: {error.details()}")
 
     def _one_call(self, stub, source, on_result) -> bool:
         """One StreamFrames call; True when the source ran out, False when the connection broke."""
@@ -122,10 +150,8 @@ class FrameStreamer:
                 on_result(image, result, latency)
         except grpc.RpcError as error:
             broken.set()
-            if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise AibError(f"server {self.address}: refused the token (UNAUTHENTICATED)") from None
             if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-                raise AibError(f"server {self.address}: {error.code().name}: {error.details()}") from None
+                raise self._refusal(error) from None
             generator_done.wait(timeout=1.0)
             with lock:
                 lost = sorted(in_flight)

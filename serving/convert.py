@@ -120,7 +120,7 @@ def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0
     result.timings.CopyFrom(pb.StageTimings(
         decode_ms=decode_ms, queue_ms=queue_ms, preprocess_ms=timings.get("preprocess", 0.0),
         inference_ms=timings.get("inference", 0.0), postprocess_ms=timings.get("postprocess", 0.0),
-        batch_size=int(timings.get("batch_size", 0)),
+        batch_size=prediction.batch_size,
     ))  # fmt: skip
     return result
 
@@ -152,7 +152,8 @@ def prediction_from_result(result: pb.FrameResult) -> Prediction:
         attention=np.asarray(result.attention.values, np.float32).reshape(shape),
         timings_ms={"decode": result.timings.decode_ms, "queue": result.timings.queue_ms,
                     "preprocess": result.timings.preprocess_ms, "inference": result.timings.inference_ms,
-                    "postprocess": result.timings.postprocess_ms, "batch_size": float(result.timings.batch_size)},
+                    "postprocess": result.timings.postprocess_ms},
+        batch_size=result.timings.batch_size,
     )  # fmt: skip
     if result.attention.indices:
         prediction.anchor_index = np.frombuffer(result.attention.indices, np.uint8).reshape(shape)

@@ -12,6 +12,7 @@ from ..errors import AibError
 DEFAULT_PORT = 50051
 LOOPBACK = "127.0.0.1"
 MICRO_BATCH = 8  # the micro-batch when --max-batch is not given
+CONNECT_TIMEOUT_S = 30.0  # clients: how long to wait for the server, at the start and after a lost connection
 MAX_PORT = 65535
 
 

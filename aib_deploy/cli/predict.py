@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import json
+import functools
+import sys
 from pathlib import Path
+
+import cv2
 
 from ..errors import AibError
 from ..media.annotate import annotate
-from ..media.io import InputItem, VideoReader, VideoWriter, folder_images, input_kind, iter_images
+from ..media.io import VideoReader, VideoWriter, folder_images, input_kind, iter_images
 from ..progress import Progress
 from ..runtime import Prediction, Predictor, load_predictor
 from ..runtime.predictor import DEFAULT_TOP_K
+from ..runtime.results_file import STDOUT, ResultsFile
 from .options import add_runner_options, runner_options
 
 
@@ -24,7 +28,7 @@ def add_predict_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="an exported .onnx file, or a checkpoint (.pth/.pt/.tar) for the PyTorch backend")
     parser.add_argument("input", help="an image, a folder of images, or a video file")
     parser.add_argument("-o", "--output", help="annotated image/video, or a folder for folder input (default: INPUT_aib...)")
-    parser.add_argument("--results", help="JSON-lines file (default: beside the output)")
+    parser.add_argument("--results", help="JSON-lines file in the result schema (default: beside the output; - for standard output)")
     add_runner_options(parser)
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"classes per result (default {DEFAULT_TOP_K})")
     parser.add_argument("--labels", help="class labels, one per line (PyTorch backend; ONNX files carry theirs)")
@@ -38,63 +42,54 @@ def default_output(source: Path, kind: str) -> Path:
     return source.with_name(source.stem + "_aib" + suffix)
 
 
-def result_record(item: InputItem, prediction: Prediction) -> dict:
-    return {"input": item.name, "index": item.index, **prediction.to_dict()}
-
-
 def run_predict(args: argparse.Namespace) -> None:
     source = Path(args.input)
     kind = input_kind(source)
     if kind == "folder":
         folder_images(source)  # an empty folder fails here, before anything is written
     output = Path(args.output) if args.output else default_output(source, kind)
-    results_path = Path(args.results) if args.results else (
-        output / "results.jsonl" if kind == "folder" else output.with_suffix(".jsonl")
-    )  # fmt: skip
-    with load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor:
+    if kind == "image" and not cv2.haveImageWriter(str(output)):
+        raise AibError(f"-o {output}: OpenCV cannot write {output.suffix or 'files without a suffix'}; use .png or .jpg")
+    results_path = args.results or str(output / "results.jsonl" if kind == "folder" else output.with_suffix(".jsonl"))
+    say = functools.partial(print, file=sys.stderr if results_path == STDOUT else sys.stdout)
+    with load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor, \
+            ResultsFile(results_path, predictor.card, predictor.backend) as results:  # fmt: skip
         if kind == "video":
-            run_video(predictor, source, output, results_path)
+            run_video(predictor, source, output, results)
         else:
-            run_images(predictor, source, output, results_path, kind)
-    print(f"wrote {output} and {results_path}")
+            run_images(predictor, source, output, results, kind, say)
+    say(f"wrote {output} and {'standard output' if results_path == STDOUT else results_path}")
 
 
-def run_images(predictor: Predictor, source: Path, output: Path, results_path: Path, kind: str) -> None:
-    import cv2
-
-    results_path.parent.mkdir(parents=True, exist_ok=True)
+def run_images(predictor: Predictor, source: Path, output: Path, results: ResultsFile, kind: str, say) -> None:
     errors = 0
-    with open(results_path, "w", encoding="utf-8") as results:
-        for item in iter_images(source):
-            prediction = Prediction(error=item.error) if item.frame is None else predictor.predict_one(item.frame)
-            results.write(json.dumps(result_record(item, prediction)) + "\n")
-            if not prediction.ok:
-                errors += 1
-                print(f"aib: {item.name}: {prediction.error}")
-                continue
-            target = output / (Path(item.name).stem + "_aib.png") if kind == "folder" else output
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(target), annotate(item.frame, prediction)):
-                raise AibError(f"output {target}: OpenCV cannot write it (check the folder and suffix)")
-            best = prediction.top_k[0]
-            print(f"{item.name}: {best.label} ({best.score:.1%})")
+    for item in iter_images(source):
+        prediction = Prediction(error=item.error) if item.frame is None else predictor.predict_one(item.frame)
+        results.write(prediction, item.name, item.index)
+        if not prediction.ok:
+            errors += 1
+            say(f"aib: {item.name}: {prediction.error}")
+            continue
+        target = output / (Path(item.name).stem + "_aib.png") if kind == "folder" else output
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(target), annotate(item.frame, prediction)):
+            raise AibError(f"output {target}: OpenCV cannot write it (check the folder and suffix)")
+        best = prediction.top_k[0]
+        say(f"{item.name}: {best.label} ({best.score:.1%})")
     if kind == "image" and errors:
         raise AibError(f"image {source}: no result ({errors} error)")
 
 
-def run_video(predictor: Predictor, source: Path, output: Path, results_path: Path) -> None:
+def run_video(predictor: Predictor, source: Path, output: Path, results: ResultsFile) -> None:
     reader = VideoReader(source)
     writer = VideoWriter(output, reader.fps)
     progress = Progress(reader.frame_count)
-    results_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(results_path, "w", encoding="utf-8") as results:
-            for index, frame in enumerate(reader):
-                prediction = predictor.predict_one(frame)
-                item = InputItem(f"{source.name}#{index}", index, frame)
-                results.write(json.dumps(result_record(item, prediction)) + "\n")
-                progress.update()
-                writer.write(annotate(frame, prediction, fps=progress.rate))
+        for index, frame in enumerate(reader):
+            prediction = predictor.predict_one(frame)
+            results.write(prediction, f"{source.name}#{index}", index)
+            progress.update()
+            writer.write(annotate(frame, prediction, fps=progress.rate))
     finally:
         writer.close()
         progress.close()

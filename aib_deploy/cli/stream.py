@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
+import functools
+import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +13,8 @@ from ..errors import AibError
 from ..media.annotate import annotate
 from ..media.io import VideoReader, VideoWriter
 from ..progress import Progress
+from ..runtime.results_file import STDOUT, ResultsFile
+from ..serving.options import CONNECT_TIMEOUT_S
 from .options import add_token_option, token
 
 
@@ -27,7 +29,9 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("server", help="host:port of `aib serve`")
     parser.add_argument("source", help="a video file, or a camera index such as 0")
     parser.add_argument("-o", "--output", help="annotated .mp4 to write")
-    parser.add_argument("--results", help="JSON-lines file of the FrameResults")
+    parser.add_argument("--results", help="JSON-lines file in the result schema (- for standard output)")
+    parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S,
+                        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})")  # fmt: skip
     add_token_option(parser, "bearer token")
     parser.add_argument("--tls-ca", help="PEM root certificate: connect with TLS")
     parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
@@ -35,44 +39,58 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
 
 
 def camera_frames(index: int) -> Iterator[np.ndarray]:
-    capture = cv2.VideoCapture(index)
-    if not capture.isOpened():
-        raise AibError(f"camera {index}: cannot open it")
+    """Frames of a camera, opened now (so a missing camera is one line here, not an error inside gRPC)."""
+    quiet = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings would precede our line
     try:
-        while (read := capture.read())[0]:
-            yield read[1]
+        capture = cv2.VideoCapture(index)
+        opened = capture.isOpened()
     finally:
-        capture.release()
+        cv2.utils.logging.setLogLevel(quiet)
+    if not opened:
+        raise AibError(f"camera {index}: cannot open it (no such camera, or in use)")
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while (read := capture.read())[0]:
+                yield read[1]
+        finally:
+            capture.release()
+
+    return frames()
 
 
 def run_stream(args: argparse.Namespace) -> None:
-    from google.protobuf.json_format import MessageToDict
-
+    from ..card.model_card import ModelCard
     from ..serving.client import FrameStreamer
     from ..serving.convert import prediction_from_result
 
+    def event(text: str) -> None:
+        print(f"aib stream: {text}", file=sys.stderr, flush=True)
+
+    streamer = FrameStreamer(args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw,
+                             connect_timeout_s=args.connect_timeout, on_event=event)  # fmt: skip
     if args.source.isdigit():
         frames, fps, total = camera_frames(int(args.source)), 30.0, None
     else:
         reader = VideoReader(args.source)
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None
+    event(f"connecting to {args.server} (up to {args.connect_timeout:g} s)")
+    info = streamer.model_info()
+    card = ModelCard.from_json(info.model_card_json, source=f"server {args.server}")
+    event(f"connected: {info.architecture} on {info.backend}")
     writer = VideoWriter(args.output, fps) if args.output else None
-    results_path = Path(args.results) if args.results else None
-    results = open(results_path, "w", encoding="utf-8") if results_path else None
+    results = ResultsFile(args.results, card, info.backend) if args.results else None
     progress = Progress(total)
 
     def on_result(image, result, latency_ms: float) -> None:
         progress.update()
+        prediction = prediction_from_result(result)
         if results is not None:
-            record = MessageToDict(result, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-            # proto3's JSON mapping writes 64-bit integers as strings; JSON lines readers want numbers.
-            record.update(frame_index=result.frame_index, capture_time_ns=result.capture_time_ns)
-            record["latency_ms"] = round(latency_ms, 3)
-            results.write(json.dumps(record) + "\n")
+            results.write(prediction, result.stream_id, result.frame_index, latency_ms=latency_ms)
         if writer is not None and image is not None:
-            writer.write(annotate(image, prediction_from_result(result), fps=progress.rate))
+            writer.write(annotate(image, prediction, fps=progress.rate))
 
-    streamer = FrameStreamer(args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw)
     try:
         stats = streamer.run(enumerate(frames), on_result)
     finally:
@@ -81,6 +99,7 @@ def run_stream(args: argparse.Namespace) -> None:
             writer.close()
         if results is not None:
             results.close()
-    print(f"frames sent {stats.sent}, answered {stats.answered}, errors {stats.errors}, reconnects {stats.reconnects}")
-    print(f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
-          f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s")  # fmt: skip
+    say = functools.partial(print, file=sys.stderr if args.results == STDOUT else sys.stdout)
+    say(f"frames sent {stats.sent}, answered {stats.answered}, errors {stats.errors}, reconnects {stats.reconnects}")
+    say(f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
+        f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s")  # fmt: skip

@@ -77,6 +77,7 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     from ..media.synthetic import write_video
     from ..progress import Progress
     from ..runtime import RunnerOptions, load_predictor
+    from ..runtime.results_file import ResultsFile
     from ..serving.client import FrameStreamer
     from ..serving.convert import prediction_from_result
     from ..serving.options import ServerOptions
@@ -95,15 +96,14 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     latencies: list[float] = []
     progress = Progress(VIDEO_FRAMES)
     started = time.perf_counter()
-    with open(output / "results.jsonl", "w", encoding="utf-8") as results:
+    with ResultsFile(output / "results.jsonl", predictor.card, predictor.backend) as results:
 
         def on_result(image, result, latency_ms: float) -> None:
             prediction = prediction_from_result(result)
             predictions[result.frame_index] = prediction
             latencies.append(latency_ms)
-            record = {"index": result.frame_index, "label": truth.labels[result.frame_index],
-                      "box": truth.boxes[result.frame_index].as_list(), "latency_ms": round(latency_ms, 3)}  # fmt: skip
-            results.write(json.dumps({**record, **prediction.to_dict()}) + "\n")
+            truth_record = {"class_index": truth.labels[result.frame_index], "box": truth.boxes[result.frame_index].as_list()}
+            results.write(prediction, video.name, result.frame_index, latency_ms=latency_ms, truth=truth_record)
             if image is not None:
                 writer.write(annotate(image, prediction, fps=progress.rate))
             progress.update()

@@ -105,10 +105,6 @@ class Predictor:
                 result.anchors = self.card.anchors
         postprocess_ms = (time.perf_counter() - started) * 1e3 / len(good)
         for index in good:
-            results[index].timings_ms = {
-                "preprocess": preprocess_ms,
-                "inference": inference_ms,
-                "postprocess": postprocess_ms,
-                "batch_size": float(len(good)),
-            }
+            results[index].timings_ms = {"preprocess": preprocess_ms, "inference": inference_ms, "postprocess": postprocess_ms}
+            results[index].batch_size = len(good)
         return results

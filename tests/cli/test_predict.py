@@ -9,6 +9,7 @@ import pytest
 
 from aib_deploy.media.synthetic import make_sample, write_video
 from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.results import read_results
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,8 @@ def glyph_image(tmp_path_factory):
 
 
 def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The frame records, every line checked against the result schema."""
+    return read_results(path)[1]
 
 
 def test_image(demo_onnx, glyph_image, tmp_path):
@@ -45,7 +47,7 @@ def test_folder_with_a_corrupt_file_goes_on(demo_onnx, glyph_image, tmp_path):
     result = run_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated")
     assert result.returncode == 0, result.stderr
     records = read_jsonl(tmp_path / "annotated" / "results.jsonl")
-    assert [r["input"] for r in records] == ["a.png", "b.jpg", "c.png"]
+    assert [r["source"] for r in records] == ["a.png", "b.jpg", "c.png"]
     assert records[0]["error"] == "" and records[2]["error"] == ""
     assert "b.jpg: JPEG: cut short" in records[1]["error"]
     assert sorted(p.name for p in (tmp_path / "annotated").glob("*.png")) == ["a_aib.png", "c_aib.png"]
@@ -59,7 +61,7 @@ def test_video(demo_onnx, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "24/24 frames" in result.stderr
     records = read_jsonl(output.with_suffix(".jsonl"))
-    assert [r["index"] for r in records] == list(range(24))
+    assert [r["frame_index"] for r in records] == list(range(24))
     capture = cv2.VideoCapture(str(output))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     ok, frame = capture.read()
@@ -109,3 +111,21 @@ def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):
     empty.mkdir()
     assert_one_line_error(run_aib("predict", demo_onnx, empty, "-o", tmp_path / "out"), "no images")
     assert not (tmp_path / "out").exists()
+
+
+def test_output_suffix_results_to_stdout_and_top_k_are_checked(demo_onnx, glyph_image, tmp_path):
+    path, _ = glyph_image
+    assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx")
+    assert_one_line_error(run_aib("predict", demo_onnx, path, "--top-k", "0"), "--top-k: expected at least 1")
+    result = run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.png", "--results", "-")
+    assert result.returncode == 0, result.stderr
+    model, frame = (json.loads(line) for line in result.stdout.splitlines())
+    assert model["kind"] == "model" and frame["kind"] == "frame" and "glyph.png:" in result.stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_corrupt_single_image_leaves_no_results_file(demo_onnx, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert_one_line_error(run_aib("predict", demo_onnx, broken, "-o", tmp_path / "out.png"), "PNG: no IHDR")
+    assert not (tmp_path / "out.jsonl").exists()

@@ -5,6 +5,7 @@ import cv2
 
 from aib_deploy.demo.localization import LocalizationScores
 from tests.helpers.cli import run_aib
+from tests.helpers.results import read_results
 
 # The localization keys are the scorer's own, as in the model card's `evaluation` figures.
 SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0).to_dict())
@@ -21,8 +22,10 @@ def test_demo_writes_summary_video_and_results(tmp_path):
     # The bundled model marks the glyph by low attention (see README): it is found either way.
     assert max(summary["attention_max_in_box"], summary["attention_min_in_box"]) > 2 * summary["chance_max_in_box"]
     assert summary["latency_ms_p99"] >= summary["latency_ms_p50"] > 0
-    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    model, records = read_results(tmp_path / "results.jsonl")
+    assert len(model["anchors"]) == 8 and model["labels"][0] == "disc"
     assert len(records) == 300 and len(records[0]["anchor_index"]) == 16 and records[0]["timings_ms"]["inference"] > 0
+    assert records[5]["truth"]["class_index"] in range(8) and records[5]["latency_ms"] > 0
     capture = cv2.VideoCapture(str(tmp_path / "demo_annotated.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 300
     assert "export parity batch 1: ok" in result.stdout

@@ -17,3 +17,13 @@ def assert_one_line_error(result, *fragments):
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def assert_error_after_progress(result, *fragments):
+    """Progress or status lines may come first (`aib stream: connecting ...`); the last line is the one error."""
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and lines and lines[-1].startswith("aib: error: "), result.stderr
+    assert sum(line.startswith("aib: error: ") for line in lines) == 1
+    for fragment in fragments:
+        assert fragment in lines[-1]

@@ -42,7 +42,7 @@ def test_batches_never_exceed_max_batch_and_fill_up_when_requests_wait(predictor
             await batcher.stop()
 
     answers = run(scenario())
-    sizes = [prediction.timings_ms["batch_size"] for prediction, _ in answers]
+    sizes = [prediction.batch_size for prediction, _ in answers]
     assert all(prediction.ok and len(prediction.top_k) == 3 for prediction, _ in answers)
     assert max(sizes) == 4 and sorted(set(sizes)) == [2.0, 4.0]  # 10 queued frames: batches of 4, 4 and 2
     expected = [predictor.predict_one(frame).top_k[0].class_index for frame in frames[:10]]
@@ -59,7 +59,7 @@ def test_a_lone_request_does_not_wait_for_company(predictor, frames):
             await batcher.stop()
 
     prediction, queue_ms = run(scenario())
-    assert prediction.ok and prediction.timings_ms["batch_size"] == 1
+    assert prediction.ok and prediction.batch_size == 1
     assert queue_ms < 1000  # nowhere near the 5 s it would wait for a second request
 
 
@@ -89,7 +89,7 @@ def test_a_cancelled_caller_is_not_computed(predictor, frames):
             await batcher.stop()
 
     (first, _), (kept, _) = run(scenario())
-    assert first.ok and kept.ok and kept.timings_ms["batch_size"] == 1  # `kept` ran alone: `gone` was dropped
+    assert first.ok and kept.ok and kept.batch_size == 1  # `kept` ran alone: `gone` was dropped
     assert computed_frames(metrics) == 2
 
 
@@ -127,7 +127,7 @@ def test_a_batch_waits_for_an_announced_frame_within_the_delay(predictor, frames
             await batcher.stop()
 
     (first, _), (second, _) = run(scenario())
-    assert first.timings_ms["batch_size"] == second.timings_ms["batch_size"] == 2
+    assert first.batch_size == second.batch_size == 2
 
 
 def test_instances_take_batches_from_one_queue(demo_onnx, frames):

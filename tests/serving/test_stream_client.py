@@ -8,7 +8,8 @@ import cv2
 
 from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.serving.client import FrameStreamer
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, run_aib
+from tests.helpers.results import read_results
 from tests.helpers.server import ServerProcess
 
 
@@ -28,8 +29,10 @@ def test_stream_command_writes_video_results_and_latency(demo_onnx, tmp_path):
         assert run.returncode == 0, run.stderr
         assert "frames sent 40, answered 40, errors 0, reconnects 0" in run.stdout
         assert "end-to-end latency ms: p50" in run.stdout
-        records = [json.loads(line) for line in results.read_text().splitlines()]
-        assert [r["frame_index"] for r in records] == list(range(40))
+        model, records = read_results(results)
+        assert model["backend"] == "onnxruntime" and len(model["anchors"]) == 8
+        assert [r["frame_index"] for r in records] == list(range(40)) and all(r["batch_size"] >= 1 for r in records)
+        assert "connecting to" in run.stderr and "connected: wrn_cifar_10_2_qt on onnxruntime" in run.stderr
         assert sum(r["top_k"][0]["class_index"] == label for r, label in zip(records, truth.labels)) >= 36
         assert int(cv2.VideoCapture(str(output)).get(cv2.CAP_PROP_FRAME_COUNT)) == 40
     finally:
@@ -80,6 +83,33 @@ def test_wrong_token_is_one_line(demo_onnx, tmp_path):
         video = tmp_path / "clip.mp4"
         write_video(video, frames=5, size=64, seed=2)
         result = run_aib("stream", server.address, video, "--token", "wrong")
-        assert_one_line_error(result, "refused the token (UNAUTHENTICATED)")
+        assert_error_after_progress(result, "refused the token (UNAUTHENTICATED)")
     finally:
         server.stop()
+
+
+def test_results_to_standard_output_keep_the_summary_off_it(demo_onnx, tmp_path):
+    server = ServerProcess(demo_onnx)
+    try:
+        video = tmp_path / "clip.mp4"
+        write_video(video, frames=6, size=96, seed=2)
+        run = run_aib("stream", server.address, video, "--results", "-")
+        assert run.returncode == 0, run.stderr
+        lines = [json.loads(line) for line in run.stdout.splitlines()]
+        assert [line["kind"] for line in lines] == ["model"] + ["frame"] * 6
+        assert "frames sent 6" in run.stderr
+    finally:
+        server.stop()
+
+
+def test_connection_problems_are_one_line_and_do_not_wait_silently(tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=3, size=64, seed=3)
+    assert_one_line_error(run_aib("stream", "127.0.0.1", video), "server 127.0.0.1: expected HOST:PORT")
+    port, started = free_port(), time.monotonic()
+    result = run_aib("stream", f"127.0.0.1:{port}", video, "--connect-timeout", "1")
+    assert time.monotonic() - started < 15
+    *said, error = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and said == [f"aib stream: connecting to 127.0.0.1:{port} (up to 1 s)"]
+    assert "not reachable within 1 s (--connect-timeout), tried without TLS" in error
+    assert_one_line_error(run_aib("stream", "127.0.0.1:1", "7"), "camera 7: cannot open it")
