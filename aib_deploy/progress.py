@@ -8,10 +8,13 @@ BAR_WIDTH = 28
 
 
 class Progress:
-    def __init__(self, total: int | None, what: str = "frames", stream=sys.stderr) -> None:
+    """Counts work and shows it; `enabled=False` keeps the count silent (library callers, tests)."""
+
+    def __init__(self, total: int | None, what: str = "frames", stream=sys.stderr, enabled: bool = True) -> None:
         self.total = total or None
         self.what = what
         self.stream = stream
+        self.enabled = enabled
         self.count = 0
         self.started = time.perf_counter()
         self.interactive = stream.isatty()
@@ -33,7 +36,15 @@ class Progress:
         if self.count:
             self._draw(final=True)
 
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _draw(self, final: bool) -> None:
+        if not self.enabled:
+            return
         if self.total:
             done = min(self.count / self.total, 1.0)
             bar = "#" * round(done * BAR_WIDTH)

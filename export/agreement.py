@@ -13,6 +13,7 @@ import numpy as np
 from ..card.model_card import ModelCard
 from ..compare import compare_outputs
 from ..contract import INPUT_NAME, MODEL_CARD_KEY
+from ..errors import AibError
 
 CHECK_BATCH = 64
 
@@ -35,15 +36,20 @@ class Agreement:
         return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}"
 
 
-def run_all(session, images: np.ndarray) -> dict[str, np.ndarray]:
+def run_all(session, images: np.ndarray, progress=None) -> dict[str, np.ndarray]:
+    """Every image through the session in batches; `progress` (a `Progress`) counts the frames."""
     names = [output.name for output in session.get_outputs()]
-    parts = [session.run(names, {INPUT_NAME: images[i : i + CHECK_BATCH]}) for i in range(0, len(images), CHECK_BATCH)]
+    parts = []
+    for start in range(0, len(images), CHECK_BATCH):
+        parts.append(session.run(names, {INPUT_NAME: images[start : start + CHECK_BATCH]}))
+        if progress is not None:
+            progress.update(len(images[start : start + CHECK_BATCH]))
     return {name: np.concatenate(column) for name, column in zip(names, zip(*parts))}
 
 
-def measure_agreement(reference_session, candidate_session, images: np.ndarray, card: ModelCard) -> Agreement:
+def measure_agreement(reference_session, candidate_session, images: np.ndarray, card: ModelCard, progress=None) -> Agreement:
     """The project's one comparison, without the midpoint exemption: the flips are what is counted here."""
-    reference, candidate = run_all(reference_session, images), run_all(candidate_session, images)
+    reference, candidate = run_all(reference_session, images, progress), run_all(candidate_session, images, progress)
     comparison = compare_outputs(reference, candidate)
     agreement = Agreement(frames=len(images), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
                           attention_max_abs_diff=comparison.attention_max_diff)  # fmt: skip
@@ -65,3 +71,38 @@ def write_card(path: Path, card: ModelCard) -> None:
     else:
         model.metadata_props.add(key=MODEL_CARD_KEY, value=card.to_json())
     onnx.save(model, str(path))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The least agreement a reduced-precision file must reach (`--fail-under top1=0.99,index=0.95`)."""
+
+    top1: float = 0.99
+    index: float = 0.95
+
+    @classmethod
+    def parse(cls, text: str) -> "Gate":
+        values = {}
+        for part in filter(None, text.split(",")):
+            key, _, value = part.partition("=")
+            try:
+                share = float(value)
+            except ValueError:
+                share = -1.0
+            if key.strip() not in ("top1", "index") or not 0 <= share <= 1:
+                raise AibError(f"--fail-under: expected KEY=SHARE pairs with keys top1 and index and shares in [0, 1], "
+                               f"got {part!r}")  # fmt: skip
+            values[key.strip()] = share
+        return cls(**values)
+
+    def describe(self) -> str:
+        return f"top1={self.top1:g},index={self.index:g}"
+
+    def failures(self, agreement: Agreement) -> list[str]:
+        """What falls below the gate, one phrase each; empty when the file passes."""
+        failed = []
+        if agreement.top1 < self.top1:
+            failed.append(f"top-1 agreement {agreement.top1:.2%} < {self.top1:.2%}")
+        if agreement.index_exact is not None and agreement.index_exact < self.index:
+            failed.append(f"attention-index agreement {agreement.index_exact:.2%} < {self.index:.2%}")
+        return failed

@@ -19,8 +19,9 @@ from ..backends.graph_regions import float32_nodes
 from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import card_from_metadata
 from ..errors import AibError
+from ..progress import Progress
 from ..runtime.preprocess import Preprocessor
-from .agreement import Agreement, measure_agreement, write_card
+from .agreement import Agreement, Gate, measure_agreement, write_card
 from .calibration import SYNTHETIC, check_frames
 
 
@@ -31,12 +32,16 @@ class Fp16Options:
     frames: str = SYNTHETIC
     held_out: int = 512
     threads: int | None = None
+    fail_under: Gate = Gate()
+    progress: bool = True  # a progress bar on stderr over the agreement check
 
 
 @dataclass
 class Fp16Export:
     float32_nodes: int
+    held_out_frames: int
     agreement: Agreement
+    gate_failures: list[str]
 
 
 def convert_to_fp16(model, keep_float32: list[str]):
@@ -63,10 +68,13 @@ def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()
     onnx.save(convert_to_fp16(model, keep), str(output))
     frames = check_frames(options.frames, options.held_out)
     with OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference, \
-            OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate:  # fmt: skip
+            OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate, \
+            Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress:  # fmt: skip
         images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
-        agreement = measure_agreement(reference.session, candidate.session, images, card)
+        agreement = measure_agreement(reference.session, candidate.session, images, card, progress)
+    failures = options.fail_under.failures(agreement)
     record = {"precision": "fp16", "format": "float16 with float32 islands", "float32_nodes": len(keep),
-              "check_frames": options.frames, "agreement": asdict(agreement)}  # fmt: skip
+              "check_frames": options.frames, "agreement": asdict(agreement), "gate": asdict(options.fail_under),
+              "gate_failures": failures}  # fmt: skip
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
-    return Fp16Export(len(keep), agreement)
+    return Fp16Export(len(keep), len(frames), agreement, failures)

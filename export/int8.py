@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -31,8 +32,9 @@ from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import ModelCard
 from ..contract import INPUT_NAME
 from ..errors import AibError
+from ..progress import Progress
 from ..runtime.preprocess import Preprocessor
-from .agreement import Agreement, measure_agreement, write_card
+from .agreement import Agreement, Gate, measure_agreement, write_card
 from .calibration import calibration_split
 from .qdq import reconnect_float
 
@@ -84,23 +86,43 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
     onnx.save(quantized, str(output))
 
 
-def quantization_record(calibration_source: str, frames: int, method: str, region: str, choice: str, float_nodes: int,
-                        agreement: Agreement) -> dict:  # fmt: skip
+@dataclass(frozen=True)
+class FloatChoice:
+    """What stayed float32, as data: the region, how many attention-path nodes went to int8 of how many,
+    and the exact index agreement that choice kept on the calibration frames (`auto` only)."""
+
+    region: str
+    int8_attention_nodes: int
+    attention_path_nodes: int
+    calibration_index_agreement: float | None = None
+
+    def describe(self) -> str:
+        text = f"{self.region}: {self.int8_attention_nodes} of {self.attention_path_nodes} attention-path nodes in int8"
+        if self.calibration_index_agreement is not None:
+            text += f", {self.calibration_index_agreement:.2%} exact index agreement on the calibration frames"
+        return text
+
+
+def quantization_record(calibration_source: str, frames: int, method: str, region: str, choice: FloatChoice,
+                        float_nodes: int, agreement: Agreement, gate: Gate) -> dict:  # fmt: skip
     """What the model card says about how the INT8 file was made and how well it agrees."""
     return {
         "precision": "int8", "format": "QDQ", "calibration_source": calibration_source,
         "calibration_frames": frames, "calibration_method": method, "weights": "per-channel symmetric int8",
-        "activations": "per-tensor symmetric int8", "float_region": region, "float_choice": choice,
-        "float_nodes": float_nodes, "agreement": asdict(agreement),
+        "activations": "per-tensor symmetric int8", "biases": "float32", "float_region": region,
+        "float_choice": asdict(choice), "float_nodes": float_nodes, "agreement": asdict(agreement),
+        "gate": asdict(gate), "gate_failures": gate.failures(agreement),
     }  # fmt: skip
 
 
 @dataclass
 class Int8Export:
     calibration_frames: int
+    held_out_frames: int
     float_nodes: int
-    choice: str
+    choice: FloatChoice
     agreement: Agreement
+    gate_failures: list[str]
 
 
 @dataclass
@@ -114,28 +136,31 @@ class FloatSearch:
     reference: object  # the float model's ONNX Runtime session
     card: ModelCard
     target: float
+    progress: Progress
     threads: int | None = None
 
     def agreement(self, keep_float: list[str]) -> float:
         quantize_int8(self.source, self.output, self.calibration, self.method, keep_float)
         with OnnxrtRunner(self.output, device="cpu", intra_op_threads=self.threads) as candidate:
-            return measure_agreement(self.reference, candidate.session, self.calibration, self.card).index_exact
+            score = measure_agreement(self.reference, candidate.session, self.calibration, self.card).index_exact
+        self.progress.update()
+        return score
 
-    def choose(self, model) -> tuple[list[str], str]:
+    def choose(self, model) -> tuple[list[str], FloatChoice]:
         head = float_nodes(model, "head")
-        if self.card.anchors is None:
-            return head, "head (a plain model has no anchor indices to protect)"
         backbone = [name for name in float_nodes(model, "attention-path") if name not in set(head)]
+        if self.card.anchors is None:  # a plain model has no anchor indices to protect
+            return head, FloatChoice("head", len(backbone), len(backbone))
         whole = self.agreement(head)
         if whole >= self.target:
-            return head, f"head: all {len(backbone)} attention-path nodes in int8 keep {whole:.2%} >= {self.target:.0%}"
+            return head, FloatChoice("head", len(backbone), len(backbone), whole)
         low, high, best = 0, len(backbone), 1.0  # k = 0 is the whole path in float: exact by construction
         while high - low > 1:
             middle = (low + high) // 2
             score = self.agreement(head + backbone[middle:])
             low, high, best = (middle, high, score) if score >= self.target else (low, middle, best)
-        return head + backbone[low:], (f"the first {low} of {len(backbone)} attention-path nodes in int8 keep "
-                                       f"{best:.2%} >= {self.target:.0%} on the calibration frames")  # fmt: skip
+        region = "attention-path" if low == 0 else "partial"
+        return head + backbone[low:], FloatChoice(region, low, len(backbone), best)
 
 
 @dataclass(frozen=True)
@@ -149,6 +174,8 @@ class Int8Options:
     float_region: str = "auto"
     min_index_agreement: float = 0.95
     threads: int | None = None
+    fail_under: Gate = Gate()
+    progress: bool = True  # a progress bar on stderr over the quantization trials and the agreement check
 
     def validate(self) -> None:
         if self.float_region not in FLOAT_REGIONS:
@@ -160,7 +187,10 @@ class Int8Options:
 
 
 def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()) -> Int8Export:
-    """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, write the card."""
+    """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, write the card.
+
+    The file and its card are written even when the agreement falls below `options.fail_under`; the
+    result lists what failed, and `aib export int8` then exits non-zero."""
     import onnx
 
     options.validate()
@@ -173,16 +203,25 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
         calibration, checks = calibration_split(options.calibration, options.count, options.held_out)
         images = preprocess.batch(calibration)
         model = onnx.load(str(source), load_external_data=False)
-        if options.float_region == "auto":
-            search = FloatSearch(source, output, images, options.method, reference.session, card,
-                                 options.min_index_agreement, threads)  # fmt: skip
-            keep, choice = search.choose(model)
-        else:
-            keep, choice = float_nodes(model, options.float_region), options.float_region
-        quantize_int8(source, output, images, options.method, keep)
-        with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
-            agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card)
+        head = float_nodes(model, "head")
+        backbone_nodes = len(float_nodes(model, "attention-path")) - len(head)
+        searching = options.float_region == "auto" and card.anchors is not None
+        trials = 2 + math.ceil(math.log2(max(backbone_nodes, 2))) if searching else 0
+        with Progress(trials + 1, what="int8 quantizations", enabled=options.progress) as steps:
+            if options.float_region == "auto":
+                search = FloatSearch(source, output, images, options.method, reference.session, card,
+                                     options.min_index_agreement, steps, threads)  # fmt: skip
+                keep, choice = search.choose(model)
+            else:
+                keep = float_nodes(model, options.float_region)
+                in_int8 = backbone_nodes if options.float_region == "head" else 0
+                choice = FloatChoice(options.float_region, in_int8, backbone_nodes)
+            quantize_int8(source, output, images, options.method, keep)
+            steps.update()
+        with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate, \
+                Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:  # fmt: skip
+            agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card, frames)
     record = quantization_record(options.calibration, len(calibration), options.method, options.float_region, choice,
-                                 len(keep), agreement)  # fmt: skip
+                                 len(keep), agreement, options.fail_under)  # fmt: skip
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
-    return Int8Export(len(calibration), len(keep), choice, agreement)
+    return Int8Export(len(calibration), len(checks), len(keep), choice, agreement, record["gate_failures"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
 from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
 from ..errors import AibError
+from ..export.agreement import Gate
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.triton import KINDS, TritonOptions
@@ -100,6 +102,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
                         help="--float auto: exact anchor-index agreement to keep on the calibration frames "
                         f"(default {defaults.min_index_agreement})")  # fmt: skip
     parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
+    add_gate_option(parser)
     parser.set_defaults(handler=export_int8_command)
 
 
@@ -113,13 +116,17 @@ def export_int8_command(args: argparse.Namespace) -> None:
 
     options = Int8Options(calibration=args.calibration, count=args.count, held_out=args.held_out, method=args.method,
                           float_region=args.float_region, min_index_agreement=args.min_index_agreement,
-                          threads=args.threads)  # fmt: skip
+                          threads=args.threads, fail_under=Gate.parse(args.fail_under))  # fmt: skip
     source, output = Path(args.model), Path(args.output)
     print(f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
-          f"float region: {options.float_region}")  # fmt: skip
+          f"float region: {options.float_region}", flush=True)  # fmt: skip
     result = export_int8(source, output, options)
+    if (result.calibration_frames, result.held_out_frames) != (options.count, options.held_out):
+        print(f"aib: warning: --calibration {options.calibration}: {result.calibration_frames + result.held_out_frames} "
+              f"frames, fewer than --count {options.count} + --held-out {options.held_out}; used "
+              f"{result.calibration_frames} for calibration and {result.held_out_frames} held out", file=sys.stderr)  # fmt: skip
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
-          f"{result.float_nodes} nodes kept float32: {result.choice})")  # fmt: skip
+          f"{result.float_nodes} nodes kept float32; {result.choice.describe()})")  # fmt: skip
     print(result.agreement.describe())
     latencies = []
     for path in (source, output):
@@ -129,6 +136,7 @@ def export_int8_command(args: argparse.Namespace) -> None:
             latencies.append(statistics.median(time_calls(lambda: runner.infer(image), warmup=5, runs=30)))
     print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
           f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
+    check_gate(output, options.fail_under, result.gate_failures)
 
 
 def _add_fp16(formats: argparse._SubParsersAction) -> None:
@@ -148,18 +156,37 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out", type=int, default=defaults.held_out,
                         help=f"how many frames to check (default {defaults.held_out})")  # fmt: skip
     parser.add_argument("--threads", type=int, help="intra-op threads for the check")
+    add_gate_option(parser)
     parser.set_defaults(handler=export_fp16_command)
 
 
 def export_fp16_command(args: argparse.Namespace) -> None:
     from ..export.fp16 import export_fp16
 
-    options = Fp16Options(frames=args.frames, held_out=args.held_out, threads=args.threads)
+    options = Fp16Options(frames=args.frames, held_out=args.held_out, threads=args.threads,
+                          fail_under=Gate.parse(args.fail_under))  # fmt: skip
     output = Path(args.output)
     result = export_fp16(Path(args.model), output, options)
+    if result.held_out_frames < options.held_out:
+        print(f"aib: warning: --frames {options.frames}: {result.held_out_frames} frames, fewer than --held-out "
+              f"{options.held_out}", file=sys.stderr)  # fmt: skip
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.float32_nodes} nodes kept float32: the "
           "attention sigmoid and the anchor snap)")  # fmt: skip
     print(result.agreement.describe())
+    check_gate(output, options.fail_under, result.gate_failures)
+
+
+def add_gate_option(parser: argparse.ArgumentParser) -> None:
+    default = Gate().describe()
+    parser.add_argument("--fail-under", default=default,
+                        help=f"exit 1 when held-out agreement falls below these shares (default {default}); the file "
+                        "and its report are written either way")  # fmt: skip
+
+
+def check_gate(output: Path, gate: Gate, failures: list[str]) -> None:
+    if failures:
+        raise AibError(f"{output}: below the gate (--fail-under {gate.describe()}): {'; '.join(failures)}; the file "
+                       "and its report in the model card were written")  # fmt: skip
 
 
 def _add_engine(formats: argparse._SubParsersAction) -> None:
