@@ -112,6 +112,15 @@ def engine_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[Tensor
     return card, [TensorSpec(INPUT_NAME, "float32", (3, size, size))], outputs
 
 
+def precision_of(card: ModelCard, model: Path) -> str:
+    """fp32, fp16 or int8: what the file runs in (its card's record, or an engine's sidecar)."""
+    if model.suffix != ".onnx":
+        from ..backends.tensorrt.sidecar import read_sidecar
+
+        return read_sidecar(model).get("precision", "fp32")
+    return card.extra.get("quantization", {}).get("precision", "fp32")
+
+
 def write_repository(model: Path, repository: Path, options: TritonOptions = TritonOptions()) -> Path:
     """Write REPOSITORY/NAME for MODEL and return the model's folder."""
     options.validate()
@@ -123,7 +132,7 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     if engine and options.kind != "gpu":
         raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
     card, inputs, outputs = engine_tensors(model) if engine else onnx_tensors(model)
-    name = options.name or f"aib_{card.dataset}_{card.architecture.name}"
+    name = options.name or f"aib_{card.dataset}_{card.architecture.name}_{precision_of(card, model)}"
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
     max_batch = card.batch_limit if options.max_batch is None else options.max_batch

@@ -124,12 +124,14 @@ def train(args: argparse.Namespace, preprocessor: Preprocessor) -> tuple[AibNet,
 
 
 def save_wrn_layout(model: AibNet, path: Path, metrics: dict, epochs: int) -> None:
-    """The paper's WRN checkpoint layout; trained on a CPU, so no `module.` prefix."""
+    """The paper's WRN checkpoint layout; trained on a CPU, so no `module.` prefix. `args.dataset` names the
+    glyph dataset, as the paper's code records its dataset, so every tool finds the glyph labels by itself."""
     model = model.to(memory_format=torch.contiguous_format)  # one copy per shared tensor
     state_dict = model.state_dict()
     torch.save(
         {"epoch": epochs, "state_dict": state_dict, "acc": 100 * metrics["accuracy_deterministic"],
-         "best_acc": 100 * metrics["accuracy_deterministic"], "optimizer": {}, "amp": {}},
+         "best_acc": 100 * metrics["accuracy_deterministic"], "optimizer": {}, "amp": {},
+         "args": argparse.Namespace(dataset="glyphs")},
         path,
     )  # fmt: skip
 

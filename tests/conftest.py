@@ -27,5 +27,5 @@ def demo_onnx(tmp_path_factory):
     from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 
     path = tmp_path_factory.mktemp("demo") / "demo.onnx"
-    export_checkpoint(bundled_checkpoint(), path, OnnxExportOptions(dataset="glyphs"))
+    export_checkpoint(bundled_checkpoint(), path, OnnxExportOptions())  # its args.dataset gives the glyph labels
     return path

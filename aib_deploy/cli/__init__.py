@@ -7,6 +7,7 @@ so `aib --help` and the serving path never import torch.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
 
@@ -33,8 +34,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """One line for the first --option the chosen command does not know, with the closest one it does.
+
+    argparse would report it from the top-level parser, or not at all when a missing required
+    option is found first (`--ouput` -> "-o is required")."""
+    command, path = parser, ["aib"]
+    for token in argv:
+        subcommands = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if subcommands is not None and token in subcommands.choices:
+            command, path = subcommands.choices[token], [*path, token]
+    known = list(command._option_string_actions)
+    for token in argv:
+        name = token.split("=", 1)[0]
+        if name.startswith("--") and name != "--" and name not in known:
+            words = {option.lstrip("-"): option for option in known if option.startswith("--")}
+            close = difflib.get_close_matches(name.lstrip("-"), list(words), n=1, cutoff=0.75)
+            hint = f"; did you mean {words[close[0]]}?" if close else f"; see `{' '.join(path)} --help`"
+            return f"{' '.join(path)}: unknown option {name}{hint}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    problem = unknown_option(parser, argv)
+    if problem is not None:
+        print(f"aib: error: {problem}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         args.handler(args)
     except AibError as error:
@@ -44,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.name not in EXTRAS:
             raise
         print(
-            f"aib: error: this command needs {error.name}, which is not installed here; "
-            f"install it with: pip install 'aib-deploy[{EXTRAS[error.name]}]'",
+            f"aib: error: this command needs {error.name}, which is not installed here; install it from the "
+            f"aib-deploy checkout with: pip install -e '.[{EXTRAS[error.name]}]' (torch: pip install torch first)",
             file=sys.stderr,
         )
         return 1

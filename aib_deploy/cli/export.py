@@ -20,6 +20,14 @@ from ..export.triton import KINDS, TritonOptions
 from .options import optional_path
 
 
+def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
+    """-o, else SOURCE's stem plus `suffix` beside it (model.onnx -> model.int8.onnx), as Ultralytics does."""
+    if args.output:
+        return Path(args.output)
+    source = Path(source)
+    return source.with_name(source.name.removesuffix(source.suffix) + suffix)
+
+
 def add_export_commands(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="turn checkpoints into deployable artefacts")
     formats = export.add_subparsers(dest="format", required=True, metavar="FORMAT")
@@ -39,7 +47,7 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
         "into ONNX, run onnx.checker, and compare ONNX Runtime with PyTorch at two batch sizes.",
     )
     parser.add_argument("checkpoint", help="a checkpoint written by the paper's code (any of its three layouts)")
-    parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    parser.add_argument("-o", "--output", help="the .onnx file to write (default: beside the checkpoint, CHECKPOINT.onnx)")
     parser.add_argument("--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)")
     parser.add_argument("--weights", default=WEIGHT_CHOICES[0], choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, the minimum)")
@@ -60,7 +68,7 @@ def export_onnx_command(args: argparse.Namespace) -> None:
         opset=args.opset, max_batch=args.max_batch,
     )  # fmt: skip
     started = time.perf_counter()
-    output = Path(args.output)
+    output = output_path(args, args.checkpoint, ".onnx")
     exported = export_checkpoint(args.checkpoint, output, options)
     arch, checkpoint = exported.loaded.arch, exported.loaded.checkpoint
     print(f"checkpoint {args.checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
@@ -88,7 +96,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
     parser.add_argument("--calibration", required=True,
                         help="'synthetic' (the demo's glyph images), an image, a folder of images or a video")  # fmt: skip
-    parser.add_argument("-o", "--output", required=True, help="the INT8 .onnx file to write")
+    parser.add_argument("-o", "--output", help="the INT8 .onnx file to write (default: MODEL.int8.onnx beside MODEL)")
     parser.add_argument("--count", type=int, default=defaults.count, help=f"calibration frames (default {defaults.count})")
     parser.add_argument("--held-out", type=int, default=defaults.held_out,
                         help=f"frames for the agreement check (default {defaults.held_out})")  # fmt: skip
@@ -117,7 +125,7 @@ def export_int8_command(args: argparse.Namespace) -> None:
     options = Int8Options(calibration=args.calibration, count=args.count, held_out=args.held_out, method=args.method,
                           float_region=args.float_region, min_index_agreement=args.min_index_agreement,
                           threads=args.threads, fail_under=Gate.parse(args.fail_under))  # fmt: skip
-    source, output = Path(args.model), Path(args.output)
+    source, output = Path(args.model), output_path(args, args.model, ".int8.onnx")
     print(f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
           f"float region: {options.float_region}", flush=True)  # fmt: skip
     result = export_int8(source, output, options)
@@ -150,7 +158,7 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     )
     defaults = Fp16Options()
     parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
-    parser.add_argument("-o", "--output", required=True, help="the fp16 .onnx file to write")
+    parser.add_argument("-o", "--output", help="the fp16 .onnx file to write (default: MODEL.fp16.onnx beside MODEL)")
     parser.add_argument("--frames", default=defaults.frames,
                         help="frames for the agreement check: 'synthetic' (default), an image, a folder or a video")  # fmt: skip
     parser.add_argument("--held-out", type=int, default=defaults.held_out,
@@ -165,7 +173,7 @@ def export_fp16_command(args: argparse.Namespace) -> None:
 
     options = Fp16Options(frames=args.frames, held_out=args.held_out, threads=args.threads,
                           fail_under=Gate.parse(args.fail_under))  # fmt: skip
-    output = Path(args.output)
+    output = output_path(args, args.model, ".fp16.onnx")
     result = export_fp16(Path(args.model), output, options)
     if result.held_out_frames < options.held_out:
         print(f"aib: warning: --frames {options.frames}: {result.held_out_frames} frames, fewer than --held-out "
@@ -199,7 +207,7 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
         "ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
     )
     parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`")
-    parser.add_argument("-o", "--output", required=True, help="the engine file to write (.engine or .plan)")
+    parser.add_argument("-o", "--output", help="the engine file to write, .engine or .plan (default: MODEL.engine beside MODEL)")
     for flag, command in (("--fp16", "fp16"), ("--int8", "int8 --calibration ...")):
         parser.add_argument(flag, action="store_true", help=f"not a build flag: build from `aib export {command.split()[0]}`'s file")
     profile = parser.add_argument_group("batch profile")
@@ -230,9 +238,10 @@ def export_engine_command(args: argparse.Namespace) -> None:
         hardware_compatible=args.hardware_compatible,
     )  # fmt: skip
     started = time.perf_counter()
-    sidecar = build_engine(Path(args.model), Path(args.output), options)
+    output = output_path(args, args.model, ".engine")
+    sidecar = build_engine(Path(args.model), output, options)
     profile = sidecar["profile"]
-    print(f"wrote {args.output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
+    print(f"wrote {output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
           f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
           "sidecar beside it")  # fmt: skip
 

@@ -53,6 +53,9 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
     if backend == "tensorrt":
         from ..backends.tensorrt.runner import TensorrtRunner
 
+        if path.suffix not in ENGINE_SUFFIXES:
+            raise AibError(f"--backend tensorrt: runs TensorRT engines ({', '.join(ENGINE_SUFFIXES)}), got {path.name}; "
+                           "build one with `aib export engine`, or use --device tensorrt for ONNX Runtime's TensorRT provider")  # fmt: skip
         return TensorrtRunner(path)
     raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
 

@@ -82,7 +82,7 @@ def test_the_file_decides_the_precision(demo_onnx, tmp_path):
     assert run_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0
     int8 = tmp_path / "demo.int8.onnx"
     assert run_aib("export", "int8", demo_onnx, "-o", int8, "--calibration", "synthetic", "--count", "8", "--held-out", "8",
-                   "--float", "head").returncode == 0  # fmt: skip
+                   "--float", "head", "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
     assert [file_precision(onnx.load(str(path))) for path in (demo_onnx, fp16, int8)] == ["fp32", "fp16", "int8"]
 
 

@@ -132,7 +132,7 @@ def test_a_missing_extra_is_one_line(case_checkpoint, tmp_path):
         f"sys.exit(main(['export', 'onnx', {str(case_checkpoint('wrn_aib_16_2_cifar10'))!r}, '-o', {str(tmp_path / 'm.onnx')!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert_one_line_error(result, "needs torch", "pip install 'aib-deploy[export]'")
+    assert_one_line_error(result, "needs torch", "pip install -e '.[export]'")
 
 
 def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
@@ -148,3 +148,36 @@ def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
     result = run_aib("export", "onnx", tmp_path / "evil.pth", "-o", tmp_path / "m.onnx")
     assert_one_line_error(result, "refused to load the object", "never runs code")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "command, fragment",
+    [
+        (["predict", "m.onnx", "x.png", "--topk", "3"], "aib predict: unknown option --topk; did you mean --top-k?"),
+        (["export", "onnx", "c.pth", "--ouput", "m.onnx"], "aib export onnx: unknown option --ouput; did you mean --output?"),
+        (["serve", "m.onnx", "--bogus"], "aib serve: unknown option --bogus; see `aib serve --help`"),
+    ],
+    ids=["predict", "export-onnx", "serve"],
+)
+def test_a_mistyped_option_is_named_for_its_command_with_a_suggestion(command, fragment):
+    result = run_aib(*command)
+    assert result.returncode == 2 and result.stderr.strip() == f"aib: error: {fragment}"
+
+
+def test_outputs_default_to_beside_the_input(demo_onnx, tmp_path):
+    import shutil
+
+    model = tmp_path / "demo.onnx"
+    shutil.copyfile(demo_onnx, model)
+    result = run_aib("export", "fp16", model, "--held-out", "2")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo.fp16.onnx").is_file() and "wrote " + str(tmp_path / "demo.fp16.onnx") in result.stdout
+
+
+def test_backend_tensorrt_on_an_onnx_file_says_what_it_runs(demo_onnx, tmp_path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    result = run_aib("predict", demo_onnx, tmp_path / "x.png", "--backend", "tensorrt")
+    assert_one_line_error(result, "--backend tensorrt: runs TensorRT engines (.engine, .plan), got demo.onnx")

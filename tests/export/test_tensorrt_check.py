@@ -28,7 +28,7 @@ def test_demo_model_float_and_int8_are_ready(demo_onnx, tmp_path):
     assert "attention_index int32 rank 4" in result.stdout and "ran at batch 1 and 3" in result.stdout
     int8 = tmp_path / "demo.int8.onnx"
     assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", int8, "--count", "16",
-                   "--held-out", "16", "--float", "head").returncode == 0  # fmt: skip
+                   "--held-out", "16", "--float", "head", "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
     result = run_aib("check", int8)
     assert result.returncode == 0, result.stderr
     assert "Q/DQ nodes, all INT8 with zero points 0" in result.stdout

@@ -42,7 +42,7 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
                          "--instances", "2")  # fmt: skip
         assert result.returncode == 0, result.stderr
     (folder,) = repository.iterdir()
-    assert folder.name == "aib_glyphs_wrn_cifar_10_2_qt" and {p.name for p in folder.iterdir()} >= {"1", "2"}
+    assert folder.name == "aib_glyphs_wrn_cifar_10_2_qt_fp32" and {p.name for p in folder.iterdir()} >= {"1", "2"}
     config = text_format.Parse((folder / "config.pbtxt").read_text(), schema.ModelConfig())
     assert config.instance_group[0].kind == schema.ModelInstanceGroup.KIND_CPU and config.instance_group[0].count == 2
     assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"),
@@ -62,3 +62,14 @@ def test_repository_that_is_a_file_gets_one_line(demo_onnx, tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
     assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", target), "is not a folder")
+
+
+def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo_onnx, tmp_path):
+    int8 = tmp_path / "demo.int8.onnx"
+    assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", int8, "--count", "8", "--held-out", "8",
+                   "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
+    repository = tmp_path / "models"
+    for model in (demo_onnx, int8):
+        result = run_aib("export", "triton", model, "--repository", repository)
+        assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in repository.iterdir()) == ["aib_glyphs_wrn_cifar_10_2_qt_fp32", "aib_glyphs_wrn_cifar_10_2_qt_int8"]

@@ -6,7 +6,7 @@ from aib_deploy.backends.onnxrt import OnnxrtRunner, choose_providers
 from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.errors import AibError
 from aib_deploy.media.synthetic import make_dataset
-from aib_deploy.runtime import Predictor, RunnerOptions, load_predictor
+from aib_deploy.runtime import Predictor, load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def frames():
 @pytest.fixture(scope="module")
 def predictors(demo_onnx):
     onnx = load_predictor(demo_onnx, top_k=3)
-    torch = load_predictor(bundled_checkpoint(), RunnerOptions(dataset="glyphs"), top_k=3)
+    torch = load_predictor(bundled_checkpoint(), top_k=3)  # the checkpoint names its dataset: glyph labels
     yield onnx, torch
     onnx.close()
     torch.close()

@@ -310,7 +310,7 @@ def test_a_model_of_max_batch_4_never_gets_larger_batches(tmp_path, frames):
     from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 
     small = tmp_path / "demo_max4.onnx"
-    export_checkpoint(bundled_checkpoint(), small, OnnxExportOptions(dataset="glyphs", max_batch=4))
+    export_checkpoint(bundled_checkpoint(), small, OnnxExportOptions(max_batch=4))
     assert_one_line_error(run_aib("serve", small, "--port", "0", "--max-batch", "8"),
                           "--max-batch: expected 1 to 4 (the model's largest batch), got 8")  # fmt: skip
     running = ServerProcess(small)  # no --max-batch: the default micro-batch shrinks to the model's 4
