@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import Runner
 from ..card.model_card import ModelCard
 from ..compare import compare_outputs
-from ..contract import INPUT_NAME, MODEL_CARD_KEY
+from ..contract import MODEL_CARD_KEY
 from ..errors import AibError
 
 CHECK_BATCH = 64
@@ -27,32 +28,36 @@ class Agreement:
     index_exact: float | None = None
     index_within_one_step: float | None = None
     attention_max_abs_diff: float = 0.0
+    logits_max_abs_diff: float = 0.0
 
     def describe(self) -> str:
         text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
         if self.index_exact is not None:
             text += (f", attention-index agreement {self.index_exact:.2%} exact and "
                      f"{self.index_within_one_step:.2%} within one anchor step")  # fmt: skip
-        return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}"
+        return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}, max|logit diff| {self.logits_max_abs_diff:.3g}"
 
 
-def run_all(session, images: np.ndarray, progress=None) -> dict[str, np.ndarray]:
-    """Every image through the session in batches; `progress` (a `Progress`) counts the frames."""
-    names = [output.name for output in session.get_outputs()]
+def run_all(runner: Runner, images: np.ndarray, progress=None) -> dict[str, np.ndarray]:
+    """Every image through the runner in batches it takes; `progress` (a `Progress`) counts the frames."""
+    step = min(CHECK_BATCH, runner.max_batch)
     parts = []
-    for start in range(0, len(images), CHECK_BATCH):
-        parts.append(session.run(names, {INPUT_NAME: images[start : start + CHECK_BATCH]}))
+    for start in range(0, len(images), step):
+        parts.append(runner.infer(images[start : start + step]))
         if progress is not None:
-            progress.update(len(images[start : start + CHECK_BATCH]))
-    return {name: np.concatenate(column) for name, column in zip(names, zip(*parts))}
+            progress.update(len(images[start : start + step]))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def measure_agreement(reference_session, candidate_session, images: np.ndarray, card: ModelCard, progress=None) -> Agreement:
+def measure_agreement(reference_runner: Runner, candidate_runner: Runner, images: np.ndarray, card: ModelCard,
+                      progress=None) -> Agreement:  # fmt: skip
     """The project's one comparison, without the midpoint exemption: the flips are what is counted here."""
-    reference, candidate = run_all(reference_session, images, progress), run_all(candidate_session, images, progress)
+    reference = run_all(reference_runner, images, progress)
+    candidate = run_all(candidate_runner, images, progress)
     comparison = compare_outputs(reference, candidate)
     agreement = Agreement(frames=len(images), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
-                          attention_max_abs_diff=comparison.attention_max_diff)  # fmt: skip
+                          attention_max_abs_diff=comparison.attention_max_diff,
+                          logits_max_abs_diff=comparison.logits_max_diff)  # fmt: skip
     if card.anchors is not None:
         rank = np.argsort(np.argsort(np.asarray(card.anchors)))  # an anchor's place in value order
         steps = np.abs(rank[reference["attention_index"]] - rank[candidate["attention_index"]])

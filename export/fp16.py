@@ -71,7 +71,7 @@ def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()
             OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate, \
             Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress:  # fmt: skip
         images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
-        agreement = measure_agreement(reference.session, candidate.session, images, card, progress)
+        agreement = measure_agreement(reference, candidate, images, card, progress)
     failures = options.fail_under.failures(agreement)
     record = {"precision": "fp16", "format": "float16 with float32 islands", "float32_nodes": len(keep),
               "check_frames": options.frames, "agreement": asdict(agreement), "gate": asdict(options.fail_under),

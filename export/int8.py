@@ -133,7 +133,7 @@ class FloatSearch:
     output: Path
     calibration: np.ndarray
     method: str
-    reference: object  # the float model's ONNX Runtime session
+    reference: OnnxrtRunner  # the float model
     card: ModelCard
     target: float
     progress: Progress
@@ -142,7 +142,7 @@ class FloatSearch:
     def agreement(self, keep_float: list[str]) -> float:
         quantize_int8(self.source, self.output, self.calibration, self.method, keep_float)
         with OnnxrtRunner(self.output, device="cpu", intra_op_threads=self.threads) as candidate:
-            score = measure_agreement(self.reference, candidate.session, self.calibration, self.card).index_exact
+            score = measure_agreement(self.reference, candidate, self.calibration, self.card).index_exact
         self.progress.update()
         return score
 
@@ -209,7 +209,7 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
         trials = 2 + math.ceil(math.log2(max(backbone_nodes, 2))) if searching else 0
         with Progress(trials + 1, what="int8 quantizations", enabled=options.progress) as steps:
             if options.float_region == "auto":
-                search = FloatSearch(source, output, images, options.method, reference.session, card,
+                search = FloatSearch(source, output, images, options.method, reference, card,
                                      options.min_index_agreement, steps, threads)  # fmt: skip
                 keep, choice = search.choose(model)
             else:
@@ -220,7 +220,7 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
             steps.update()
         with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate, \
                 Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:  # fmt: skip
-            agreement = measure_agreement(reference.session, candidate.session, preprocess.batch(checks), card, frames)
+            agreement = measure_agreement(reference, candidate, preprocess.batch(checks), card, frames)
     record = quantization_record(options.calibration, len(calibration), options.method, options.float_region, choice,
                                  len(keep), agreement, options.fail_under)  # fmt: skip
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))

@@ -1,0 +1,47 @@
+"""`aib compare`: the demo model's float32 file against its INT8 and fp16 files and its checkpoint."""
+
+import pytest
+
+from aib_deploy.demo.run import bundled_checkpoint
+from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, run_aib
+
+NO_GATE = ("--fail-under", "top1=0,index=0")
+
+
+@pytest.fixture(scope="module")
+def reduced(demo_onnx, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    files = {"int8": folder / "demo.int8.onnx", "fp16": folder / "demo.fp16.onnx"}
+    assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", files["int8"], "--count", "32",
+                   "--held-out", "32", *NO_GATE).returncode == 0  # fmt: skip
+    assert run_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
+    return files
+
+
+def agreement_line(result) -> str:
+    assert result.returncode == 0, result.stderr
+    (line,) = [text for text in result.stdout.splitlines() if "held-out frames" in text]
+    return line
+
+
+def test_float32_against_the_checkpoint_is_exact(demo_onnx):
+    line = agreement_line(run_aib("compare", bundled_checkpoint(), demo_onnx, "--count", "64"))
+    assert "64 held-out frames: top-1 agreement 100.00%, attention-index agreement 100.00% exact" in line
+
+
+def test_float32_against_fp16_meets_the_default_gate(demo_onnx, reduced):
+    line = agreement_line(run_aib("compare", demo_onnx, reduced["fp16"], "--count", "200"))
+    assert "top-1 agreement" in line and "within one anchor step" in line
+
+
+def test_float32_against_int8_reports_and_gates(demo_onnx, reduced):
+    line = agreement_line(run_aib("compare", demo_onnx, reduced["int8"], "--count", "64", *NO_GATE))
+    assert "max|logit diff|" in line
+    strict = run_aib("compare", demo_onnx, reduced["int8"], "--count", "64", "--fail-under", "top1=1,index=1")
+    assert_error_after_progress(strict, "below the gate (--fail-under top1=1,index=1)")
+
+
+def test_models_of_different_architectures_are_refused(demo_onnx, case_checkpoint, tmp_path):
+    other = tmp_path / "vgg.onnx"
+    assert run_aib("export", "onnx", case_checkpoint("vgg_aib_cifar10"), "-o", other).returncode == 0
+    assert_one_line_error(run_aib("compare", demo_onnx, other), "not comparable", "architecture")
