@@ -4,14 +4,9 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-from collections.abc import Iterator
 
-import cv2
-import numpy as np
-
-from ..errors import AibError
 from ..media.annotate import annotate
-from ..media.io import VideoReader, VideoWriter
+from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
 from ..runtime.results_file import STDOUT, ResultsFile
 from ..serving.options import CONNECT_TIMEOUT_S
@@ -38,28 +33,6 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_stream)
 
 
-def camera_frames(index: int) -> Iterator[np.ndarray]:
-    """Frames of a camera, opened now (so a missing camera is one line here, not an error inside gRPC)."""
-    quiet = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings would precede our line
-    try:
-        capture = cv2.VideoCapture(index)
-        opened = capture.isOpened()
-    finally:
-        cv2.utils.logging.setLogLevel(quiet)
-    if not opened:
-        raise AibError(f"camera {index}: cannot open it (no such camera, or in use)")
-
-    def frames() -> Iterator[np.ndarray]:
-        try:
-            while (read := capture.read())[0]:
-                yield read[1]
-        finally:
-            capture.release()
-
-    return frames()
-
-
 def run_stream(args: argparse.Namespace) -> None:
     from ..card.model_card import ModelCard
     from ..serving.client import FrameStreamer
@@ -71,7 +44,7 @@ def run_stream(args: argparse.Namespace) -> None:
     streamer = FrameStreamer(args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw,
                              connect_timeout_s=args.connect_timeout, on_event=event)  # fmt: skip
     if args.source.isdigit():
-        frames, fps, total = camera_frames(int(args.source)), 30.0, None
+        frames, fps, total = camera_frames(int(args.source)), CAMERA_FPS, None
     else:
         reader = VideoReader(args.source)
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None

@@ -1,6 +1,7 @@
 """Reading images, folders and videos, and writing annotated ones, with OpenCV."""
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,20 +47,62 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
-def input_kind(path: str | Path) -> str:
-    path = Path(path)
+GLOB_CHARACTERS = "*?["
+CAMERA_FPS = 30.0  # what an annotated camera recording is written at (cameras rarely report their rate)
+
+
+def input_kind(source: str | Path) -> str:
+    """What a source names, as Ultralytics reads sources: `camera` (an index such as 0), `glob`
+    (a pattern such as frames/**/*.jpg), `folder` (images in it and its subfolders), `image` or `video`."""
+    text = str(source)
+    if text.isdigit():
+        return "camera"
+    path = Path(text)
     if path.is_dir():
         return "folder"
+    if not path.exists() and any(character in text for character in GLOB_CHARACTERS):
+        return "glob"
     if not path.exists():
         raise AibError(f"input {path}: not found")
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
-def folder_images(path: Path) -> list[Path]:
-    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def image_files(source: str | Path) -> list[tuple[str, Path]]:
+    """(name, path) of each image a folder (with its subfolders) or a glob names, sorted; names keep subfolders."""
+    text = str(source)
+    if input_kind(text) == "folder":
+        root = Path(text)
+        found = [(str(path.relative_to(root)), path) for path in root.rglob("*")]
+    else:  # names relative to the pattern's fixed folder, as for a folder
+        fixed = text[: min(text.index(character) for character in GLOB_CHARACTERS if character in text)]
+        root = Path(os.path.dirname(fixed) or ".")
+        found = [(os.path.relpath(name, root), Path(name)) for name in glob.glob(text, recursive=True)]
+    images = sorted((name, path) for name, path in found if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
     if not images:
-        raise AibError(f"folder {path}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise AibError(f"input {source}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return images
+
+
+def camera_frames(index: int) -> Iterator[np.ndarray]:
+    """Frames of a camera, opened now (so a missing camera is one line here, not an error later)."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings would precede our line
+    try:
+        capture = cv2.VideoCapture(index)
+        opened = capture.isOpened()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if not opened:
+        raise AibError(f"camera {index}: cannot open it (no such camera, or in use)")
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while (read := capture.read())[0]:
+                yield read[1]
+        finally:
+            capture.release()
+
+    return frames()
 
 
 class VideoReader:
@@ -101,17 +144,16 @@ class VideoReader:
             raise AibError(f"video {self.path}: no frame could be decoded (corrupt or empty)")
 
 
-def iter_images(path: str | Path) -> Iterator[InputItem]:
-    """Items of an image, or of a folder of images where a bad file fails alone (videos: VideoReader)."""
-    path = Path(path)
-    if input_kind(path) != "folder":
-        yield InputItem(path.name, 0, read_image(path))
+def iter_images(source: str | Path) -> Iterator[InputItem]:
+    """Items of an image, or of a folder or glob of images where a bad file fails alone (videos: VideoReader)."""
+    if input_kind(source) == "image":
+        yield InputItem(Path(source).name, 0, read_image(source))
         return
-    for index, image_path in enumerate(folder_images(path)):
+    for index, (name, path) in enumerate(image_files(source)):
         try:
-            yield InputItem(image_path.name, index, read_image(image_path))
+            yield InputItem(name, index, read_image(path))
         except AibError as error:
-            yield InputItem(image_path.name, index, None, str(error))
+            yield InputItem(name, index, None, str(error))
 
 
 class VideoWriter:

@@ -129,3 +129,27 @@ def test_a_corrupt_single_image_leaves_no_results_file(demo_onnx, tmp_path):
     broken.write_bytes(b"\x89PNG\r\n\x1a\n")
     assert_one_line_error(run_aib("predict", demo_onnx, broken, "-o", tmp_path / "out.png"), "PNG: no IHDR")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_glob_and_a_folder_with_subfolders(demo_onnx, glyph_image, tmp_path):
+    _, sample = glyph_image
+    root = tmp_path / "shots"
+    for name in ("day/a.png", "day/b.jpg", "night/c.png", "night/notes.txt"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith("txt"):
+            (root / name).write_text("not an image")
+        else:
+            cv2.imwrite(str(root / name), sample.image)
+    result = run_aib("predict", demo_onnx, root, "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert [r["source"] for r in read_jsonl(tmp_path / "out" / "results.jsonl")] == ["day/a.png", "day/b.jpg", "night/c.png"]
+    assert (tmp_path / "out" / "night" / "c_aib.png").is_file()
+    result = run_aib("predict", demo_onnx, f"{root}/**/*.png", "-o", tmp_path / "globbed")
+    assert result.returncode == 0, result.stderr
+    assert [r["source"] for r in read_jsonl(tmp_path / "globbed" / "results.jsonl")] == ["day/a.png", "night/c.png"]
+    assert (tmp_path / "globbed" / "day" / "a_aib.png").is_file() and not (root / "day" / "a_aib.png").exists()
+    assert_one_line_error(run_aib("predict", demo_onnx, f"{root}/**/*.gif"), "no images")
+
+
+def test_an_absent_camera_is_one_line(demo_onnx):
+    assert_one_line_error(run_aib("predict", demo_onnx, "7"), "camera 7: cannot open it")

@@ -120,3 +120,14 @@ def test_bad_files_get_one_line(tmp_path, content, fragment):
     if content is not None:
         path.write_bytes(content)
     assert_one_line_error(run_aib("check", path), str(path), fragment)
+
+
+def test_a_file_onnx_runtime_refuses_is_one_finding_not_a_traceback(tmp_path):
+    half = numpy_helper.from_array(np.ones((1, 3, 4, 4), np.float16), "half")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "half"], ["y"], name="clash")], "g", [tensor("x")],
+                              [tensor("y")], initializer=[half])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    path = tmp_path / "clash.onnx"
+    onnx.save(model, str(path))  # no checker: the float16/float32 clash is the point
+    assert_one_line_error(run_aib("check", path), "dynamic batch: ONNX Runtime cannot run it to check")
