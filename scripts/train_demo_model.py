@@ -19,7 +19,7 @@ import torch
 
 from aib_deploy.card.architecture import Architecture
 from aib_deploy.card.presets import NORMALIZATION
-from aib_deploy.demo.localization import score_localization
+from aib_deploy.localization import score_localization
 from aib_deploy.demo.training import aib_loss, init_like_wrn_original
 from aib_deploy.media.synthetic import GLYPH_CLASSES, make_dataset
 from aib_deploy.models import AibNet, build_model

@@ -13,14 +13,14 @@ from tests.helpers.package import PACKAGE, all_modules, installed_packages, pack
 # stay independent of each other.
 FLOORS = (
     ("aib_deploy", "aib_deploy.errors", "aib_deploy.contract", "aib_deploy.files", "aib_deploy.compare",
-     "aib_deploy.timing", "aib_deploy.progress"),
+     "aib_deploy.localization", "aib_deploy.timing", "aib_deploy.progress"),
     ("aib_deploy.card",),
     ("aib_deploy.models",),
     ("aib_deploy.backends",),
     ("aib_deploy.runtime",),
     ("aib_deploy.media",),
     ("aib_deploy.export", "aib_deploy.serving"),
-    ("aib_deploy.bench", "aib_deploy.demo"),
+    ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval"),
     ("aib_deploy.cli",),
 )  # fmt: skip
 

@@ -16,6 +16,7 @@ from ..errors import AibError
 from .bench import add_bench_command
 from .compare import add_compare_command
 from .demo import add_demo_command
+from .eval import add_eval_command
 from .export import add_export_commands
 from .predict import add_predict_command
 from .serve import add_serve_command
@@ -29,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_export_commands, add_compare_command, add_predict_command, add_bench_command, add_demo_command,
-                add_serve_command, add_stream_command):  # fmt: skip
+    for add in (add_export_commands, add_compare_command, add_predict_command, add_eval_command, add_bench_command,
+                add_demo_command, add_serve_command, add_stream_command):  # fmt: skip
         add(commands)
     return parser
 

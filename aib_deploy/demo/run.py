@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .localization import score_localization
+from ..localization import score_localization
 
 DEMO_CHECKPOINT = "wrn_aib_qt_glyphs.pth"
 DEMO_METRICS = "wrn_aib_qt_glyphs.metrics.json"

@@ -26,7 +26,7 @@ COMMANDS = command_paths(build_parser())
 
 
 def test_the_command_list_covers_every_family():
-    assert {path[0] for path in COMMANDS if path} == {"export", "check", "compare", "predict", "bench", "demo", "serve", "stream"}
+    assert {path[0] for path in COMMANDS if path} == {"export", "check", "compare", "predict", "eval", "bench", "demo", "serve", "stream"}
     assert {path[1] for path in COMMANDS if len(path) == 2} == {"onnx", "int8", "fp16", "engine", "triton"}
 
 

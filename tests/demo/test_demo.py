@@ -3,12 +3,12 @@ import json
 
 import cv2
 
-from aib_deploy.demo.localization import LocalizationScores
+from aib_deploy.localization import LocalizationScores
 from tests.helpers.cli import run_aib
 from tests.helpers.results import read_results
 
 # The localization keys are the scorer's own, as in the model card's `evaluation` figures.
-SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0).to_dict())
+SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0.0, 0).to_dict())
 SUMMARY_KEYS = {"frames_sent", "frames_answered", "errors", "accuracy", "latency_ms_p50", "latency_ms_p99", "fps"} | SCORE_KEYS
 
 

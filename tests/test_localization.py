@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aib_deploy.demo.localization import box_mask, max_in_box_share, score_localization
+from aib_deploy.localization import box_mask, max_in_box_share, score_localization
 
 
 def test_box_mask_uses_cell_centres():

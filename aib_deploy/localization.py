@@ -42,6 +42,7 @@ class LocalizationScores:
     min_in_box: float
     chance: float
     inside_outside_ratio: float
+    mass_in_box: float
     images: int
 
     def to_dict(self) -> dict:
@@ -50,20 +51,30 @@ class LocalizationScores:
             "attention_min_in_box": self.min_in_box,
             "chance_max_in_box": self.chance,
             "attention_inside_outside_ratio": self.inside_outside_ratio,
+            "attention_mass_in_box": self.mass_in_box,
             "images": self.images,
         }
 
 
+def pointing_shares(attention_maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
+                    sizes: Sequence[tuple[int, int]]) -> list[float]:  # fmt: skip
+    """Each frame's max-in-box share (the pointing game, ties as a share), for ranking frames."""
+    return [max_in_box_share(np.asarray(a, np.float64).reshape(a.shape[-2:]), box_mask(box, *size, a.shape[-1]))
+            for a, box, size in zip(attention_maps, boxes, sizes)]  # fmt: skip
+
+
 def score_localization(attention_maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
-                       image_height: int, image_width: int) -> LocalizationScores:  # fmt: skip
-    """Mean max- and min-in-box shares, their chance rate (mean box coverage) and the
-    pooled ratio of mean attention inside the boxes to mean attention outside them."""
+                       image_height: int | Sequence[tuple[int, int]], image_width: int | None = None) -> LocalizationScores:  # fmt: skip
+    """Mean max- and min-in-box shares, their chance rate (mean box coverage), the pooled ratio of mean
+    attention inside the boxes to mean attention outside them, and the pooled share of attention mass
+    inside the boxes. Sizes are one (height, width) for all images, or one per image."""
+    sizes = image_height if image_width is None else [(image_height, image_width)] * len(attention_maps)
     shares, low_shares, coverage = [], [], []
     inside_sum = outside_sum = 0.0
     inside_count = outside_count = 0
-    for attention, box in zip(attention_maps, boxes):
+    for attention, box, (height, width) in zip(attention_maps, boxes, sizes):
         attention = np.asarray(attention, dtype=np.float64).reshape(attention.shape[-2:])
-        inside = box_mask(box, image_height, image_width, attention.shape[-1])
+        inside = box_mask(box, height, width, attention.shape[-1])
         shares.append(max_in_box_share(attention, inside))
         low_shares.append(min_in_box_share(attention, inside))
         coverage.append(inside.mean())
@@ -73,6 +84,6 @@ def score_localization(attention_maps: Sequence[np.ndarray], boxes: Sequence[Seq
         outside_count += int((~inside).sum())
     outside_mean = outside_sum / max(outside_count, 1)
     ratio = (inside_sum / max(inside_count, 1)) / outside_mean if outside_mean > 0 else float("inf")
-    return LocalizationScores(
-        float(np.mean(shares)), float(np.mean(low_shares)), float(np.mean(coverage)), float(ratio), len(shares)
-    )
+    mass = inside_sum / max(inside_sum + outside_sum, 1e-12)
+    return LocalizationScores(float(np.mean(shares)), float(np.mean(low_shares)), float(np.mean(coverage)),
+                              float(ratio), float(mass), len(shares))  # fmt: skip

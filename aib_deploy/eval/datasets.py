@@ -1,0 +1,123 @@
+"""Labelled images for `aib eval`: CUB-200-2011's own layout, or a CSV / JSON-lines list.
+
+CUB: DATA/images.txt (id path), image_class_labels.txt (id class, 1-based), bounding_boxes.txt
+(id x y width height, pixels of the original image), train_test_split.txt (id is_training).
+A list: one `path,label[,x,y,w,h]` line (CSV) or `{"path", "label", "box": [x, y, w, h]}` object
+(JSON lines) per image; `label` is a class index or a label name. Paths are relative to the
+folder's `images/`. A bad line is one error naming the file and line; the others go on.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AibError
+
+CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt")
+SPLITS = ("test", "train", "all")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    class_index: int
+    box: tuple[float, float, float, float] | None  # x0, y0, x1, y1 in pixels
+    where: str  # FILE:LINE, for error lines
+
+
+def box_from_xywh(values: list[str], where: str) -> tuple[float, float, float, float]:
+    try:
+        x, y, width, height = (float(value) for value in values)
+    except ValueError:
+        raise AibError(f"{where}: box {values} is not four numbers x, y, width, height") from None
+    if width <= 0 or height <= 0:
+        raise AibError(f"{where}: box {values} has no area")
+    return x, y, x + width, y + height
+
+
+def read_table(path: Path) -> dict[str, tuple[list[str], str]]:
+    """CUB's `id value...` files: id -> (values, FILE:LINE)."""
+    rows = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            key, *values = line.split()
+            rows[key] = (values, f"{path}:{number}")
+    return rows
+
+
+def read_cub(folder: Path, split: str, num_classes: int) -> tuple[list[Sample], list[str]]:
+    missing = [name for name in CUB_FILES if not (folder / name).is_file()]
+    if missing:
+        raise AibError(f"data {folder}: not CUB's layout; missing {', '.join(missing)}")
+    images, labels, splits = (read_table(folder / name) for name in CUB_FILES)
+    boxes = read_table(folder / "bounding_boxes.txt") if (folder / "bounding_boxes.txt").is_file() else {}
+    samples, errors = [], []
+    for key, (values, where) in images.items():
+        try:
+            flag = splits.get(key, (["?"], where))[0][0]
+            if split != "all" and flag != ("1" if split == "train" else "0"):
+                continue
+            class_id = int(labels[key][0][0]) if key in labels else None
+            if class_id is None or not 1 <= class_id <= num_classes:
+                raise AibError(f"{labels.get(key, ([], where))[1]}: class id {class_id} is not 1 to {num_classes}")
+            box = box_from_xywh(boxes[key][0], boxes[key][1]) if key in boxes else None
+            samples.append(Sample(folder / "images" / values[0], class_id - 1, box, where))
+        except AibError as error:
+            errors.append(str(error))
+    return samples, errors
+
+
+def label_index(label: str, labels: tuple[str, ...], where: str) -> int:
+    if label.strip().isdigit() and int(label) < len(labels):
+        return int(label)
+    if label.strip() in labels:
+        return labels.index(label.strip())
+    raise AibError(f"{where}: unknown label {label!r}; expected a class index below {len(labels)} or one of the model's labels")
+
+
+def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[str]]:
+    folder = path.parent / "images"
+    samples, errors = [], []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = lines if path.suffix == ".jsonl" else list(csv.reader(lines))
+    for number, row in enumerate(rows, start=1):
+        where = f"{path}:{number}"
+        if not row or (isinstance(row, str) and not row.strip()):
+            continue
+        try:
+            if isinstance(row, str):
+                try:
+                    row = json.loads(row)
+                except json.JSONDecodeError as error:
+                    raise AibError(f"{where}: not a JSON object ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise AibError(f"{where}: not a JSON object")
+            if isinstance(row, dict):
+                name, label, box = row.get("path"), str(row.get("label", "")), row.get("box")
+                values = [str(v) for v in box] if box is not None else None
+            else:
+                if len(row) not in (2, 6):
+                    raise AibError(f"{where}: expected path,label or path,label,x,y,w,h; got {len(row)} fields")
+                name, label, values = row[0], row[1], row[2:] or None
+            if not name:
+                raise AibError(f"{where}: no path")
+            samples.append(Sample(folder / name, label_index(label, labels, where),
+                                  box_from_xywh(values, where) if values else None, where))  # fmt: skip
+        except AibError as error:
+            errors.append(str(error))
+    return samples, errors
+
+
+def read_samples(data: Path, labels: tuple[str, ...], split: str = "test") -> tuple[list[Sample], list[str]]:
+    """The samples a data folder (CUB layout) or list file names, and one line per bad entry."""
+    if split not in SPLITS:
+        raise AibError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    if data.is_dir():
+        return read_cub(data, split, len(labels))
+    if data.suffix.lower() in (".csv", ".jsonl"):
+        if not data.is_file():
+            raise AibError(f"data {data}: file not found")
+        return read_list(data, labels)
+    raise AibError(f"data {data}: expected a folder in CUB's layout, or a .csv or .jsonl list")
