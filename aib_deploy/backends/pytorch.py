@@ -1,4 +1,10 @@
-"""PyTorch backend: run a checkpoint directly, without exporting it."""
+"""PyTorch backend: run a checkpoint directly, without exporting it.
+
+`precision="fp16"` runs the model as `aib export fp16` writes the ONNX file (float16 backbone, the
+sigmoid and the anchor snap in float32); it runs on the CPU here and is tested there. `cuda_graphs=True`
+captures one CUDA graph per batch size and replays it: NOT EXECUTED in this project (no GPU was lent
+to it); written against PyTorch's documented `torch.cuda.CUDAGraph` pattern.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +15,8 @@ from ..card.model_card import ModelCard
 from ..errors import AibError
 from .base import Runner
 
+PRECISIONS = ("fp32", "fp16")
+
 
 class TorchRunner(Runner):
     """The deterministic path of a checkpoint, in eager mode; `auto` takes CUDA when present."""
@@ -17,12 +25,17 @@ class TorchRunner(Runner):
 
     @property
     def label(self) -> str:
-        return f"{self.name}-{self.device} fp32"
+        return f"{self.name}-{self.device} {self.precision}{' cuda-graphs' if self.cuda_graphs else ''}"
 
     def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
                  labels: tuple[str, ...] | None = None, device: str = "auto",
-                 threads: int | None = None) -> None:  # fmt: skip
+                 threads: int | None = None, precision: str = "fp32", cuda_graphs: bool = False) -> None:  # fmt: skip
         super().__init__()
+        if precision not in PRECISIONS:
+            raise AibError(f"PyTorch precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        self.cuda_graphs = cuda_graphs
+        self._graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
         self.path = Path(checkpoint)
         self.weights = weights
         self.dataset = dataset
@@ -44,15 +57,47 @@ class TorchRunner(Runner):
             if not torch.cuda.is_available():
                 raise AibError(f"--device {self.device}: this PyTorch has no CUDA device")
             self.device = "cuda"  # "tensorrt" names an ONNX Runtime provider; CUDA is PyTorch's nearest
+        if self.cuda_graphs and self.device != "cuda":
+            raise AibError("PyTorch CUDA graphs need a CUDA device")
         loaded = load_model(self.path, self.weights)
+        card = card_from_checkpoint(loaded, dataset=self.dataset, labels=self.labels)
         self.model = loaded.model.to(self.device)
-        return card_from_checkpoint(loaded, dataset=self.dataset, labels=self.labels)
+        if self.precision == "fp16":
+            self.model.to_fp16_with_float32_snap()
+        return card
 
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
+        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        if self.precision == "fp16":
+            tensor = tensor.half()
         with torch.inference_mode():
-            return self.model.deterministic(torch.from_numpy(np.ascontiguousarray(images)).to(self.device)).as_arrays()
+            outputs = self._replay(tensor) if self.cuda_graphs else self.model.deterministic(tensor)
+        arrays = outputs.as_arrays()
+        return {name: value.astype(np.float32) if value.dtype == np.float16 else value for name, value in arrays.items()}
+
+    def _replay(self, tensor):
+        """The captured graph for this input shape (captured on first use, after a warm-up on a side stream)."""
+        import torch
+
+        if tensor.shape not in self._graphs:
+            static_input = tensor.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.model.deterministic(static_input)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_output = self.model.deterministic(static_input)
+            self._graphs[tensor.shape] = (graph, static_input, static_output)
+        graph, static_input, static_output = self._graphs[tensor.shape]
+        static_input.copy_(tensor)
+        graph.replay()
+        return static_output
 
     def deactivate_impl(self) -> None:
+        self._graphs.clear()
         self.model = None

@@ -61,8 +61,9 @@ def gpu_runners(checkpoint: Path, onnx_path: Path, int8: dict[str, Path], folder
     from ..backends.pytorch import TorchRunner
 
     runners: list[Runner] = []
-    if torch.cuda.is_available():
-        runners.append(TorchRunner(checkpoint, device="cuda"))
+    if torch.cuda.is_available():  # fp32, fp16 as the fp16 file has it (snap in float32), and fp32 in CUDA graphs
+        runners += [TorchRunner(checkpoint, device="cuda"), TorchRunner(checkpoint, device="cuda", precision="fp16"),
+                    TorchRunner(checkpoint, device="cuda", cuda_graphs=True)]  # fmt: skip
     else:
         skipped["pytorch-cuda"] = "this PyTorch sees no CUDA device"
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():

@@ -94,6 +94,13 @@ def anchor_settings(state_dict: Mapping[str, torch.Tensor]) -> dict:
     return {"quantized": emb is not None, "qt_num": emb.shape[-1] if emb is not None else None}
 
 
+class Float32Sigmoid(nn.Module):
+    """The attention mean in float32 whatever its input's type, so fp16 rounding moves no anchor by itself."""
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
+
+
 class AibNet(nn.Module):
     """Base of every family: subclasses build the modules under their original
     names and implement `extract_features`; this class owns the bottleneck.
@@ -127,6 +134,21 @@ class AibNet(nn.Module):
         head = self._encoder_head
         latent_mean = F.linear(trunk, head.weight[: self.arch.K], head.bias[: self.arch.K])
         return AibOutputs(self.decode(latent_mean), attention_mean, attention, anchor_index)
+
+    def to_fp16_with_float32_snap(self) -> "AibNet":
+        """This model in float16, as `aib export fp16` makes the ONNX file: the backbone and the attention
+        head's convolutions in float16; the sigmoid, the snap and the anchor table in float32; the attended
+        features back to float16 for the encoder. For inference only (the deterministic path)."""
+        table = self.emb.weight.data.clone() if self.arch.quantized else None  # half() would round the anchors
+        self.half()
+        heads = list(self.att_module_mu)
+        if not isinstance(heads[-1], nn.Sigmoid):
+            raise TypeError(f"{type(self).__name__}: the attention head does not end in a Sigmoid")
+        self.att_module_mu[len(heads) - 1] = Float32Sigmoid()
+        if table is not None:
+            self.emb.weight.data = table
+        list(self.encode)[0].register_forward_pre_hook(lambda module, args: (args[0].half(), *args[1:]))
+        return self
 
     def sample(self, x: torch.Tensor, num_avg: int = 1, generator: torch.Generator | None = None) -> SampledOutputs:
         """Draw num_avg attention maps per image, then num_avg latents per attended map.
