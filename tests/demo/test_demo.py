@@ -9,7 +9,8 @@ from tests.helpers.results import read_results
 
 # The localization keys are the scorer's own, as in the model card's `evaluation` figures.
 SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0.0, 0).to_dict())
-SUMMARY_KEYS = {"frames_sent", "frames_answered", "errors", "accuracy", "latency_ms_p50", "latency_ms_p99", "fps"} | SCORE_KEYS
+SUMMARY_KEYS = {"frames_sent", "frames_answered", "errors", "accuracy", "latency_ms_p50", "latency_ms_p99", "fps",
+                "targets"} | SCORE_KEYS
 
 
 def test_demo_writes_summary_video_and_results(tmp_path):
@@ -18,6 +19,10 @@ def test_demo_writes_summary_video_and_results(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert set(summary) == SUMMARY_KEYS
     assert summary["frames_sent"] == summary["frames_answered"] == 300 and summary["errors"] == 0
+    targets = summary["targets"]
+    assert set(targets) == {"accuracy", "attention_max_in_box", "attention_inside_outside_ratio"}
+    assert all(entry["met"] == (summary[key] >= entry["at_least"]) for key, entry in targets.items())
+    assert "(target >= 0.95: met)" in result.stdout
     assert summary["accuracy"] >= 0.9
     # The bundled model marks the glyph by low attention (see README): it is found either way.
     assert max(summary["attention_max_in_box"], summary["attention_min_in_box"]) > 2 * summary["chance_max_in_box"]
