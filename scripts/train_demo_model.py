@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--beta", type=float, default=1e-2)
+    parser.add_argument("--anchor-lr-ratio", type=float, default=1.0,
+                        help="the anchors' learning rate as a share of --lr: the paper's code uses 1e-4 (--lr_ratio); "
+                        "0 freezes them at their linspace(0, 1) start")  # fmt: skip
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--init", choices=["original", "pytorch"], default="original",
@@ -92,12 +95,15 @@ def train(args: argparse.Namespace, preprocessor: Preprocessor) -> tuple[AibNet,
     if args.init == "original":
         init_like_wrn_original(model)
     model = model.to(memory_format=torch.channels_last).train()
+    anchors = list(model.emb.parameters())
+    others = [parameter for parameter in model.parameters() if all(parameter is not a for a in anchors)]
+    groups = [{"params": others, "lr": args.lr}, {"params": anchors, "lr": args.lr * args.anchor_lr_ratio}]
     if args.optimizer == "adam":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay,
-                                    nesterov=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps)
+        optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=0.9, weight_decay=args.weight_decay, nesterov=True)
+    max_lr = [args.lr, args.lr * args.anchor_lr_ratio]
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=args.steps)
     generator = torch.Generator().manual_seed(args.seed)
     started, step, epoch = time.perf_counter(), 0, 0
     while step < args.steps:
