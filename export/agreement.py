@@ -52,10 +52,13 @@ def run_all(runner: Runner, images: np.ndarray, progress=None) -> dict[str, np.n
 def measure_agreement(reference_runner: Runner, candidate_runner: Runner, images: np.ndarray, card: ModelCard,
                       progress=None) -> Agreement:  # fmt: skip
     """The project's one comparison, without the midpoint exemption: the flips are what is counted here."""
-    reference = run_all(reference_runner, images, progress)
-    candidate = run_all(candidate_runner, images, progress)
+    return agreement_of(run_all(reference_runner, images, progress), run_all(candidate_runner, images, progress), card)
+
+
+def agreement_of(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], card: ModelCard) -> Agreement:
+    """The agreement of two models' outputs on the same frames."""
     comparison = compare_outputs(reference, candidate)
-    agreement = Agreement(frames=len(images), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
+    agreement = Agreement(frames=len(reference["logits"]), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
                           attention_max_abs_diff=comparison.attention_max_diff,
                           logits_max_abs_diff=comparison.logits_max_diff)  # fmt: skip
     if card.anchors is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..card.model_card import ModelCard
 from ..errors import AibError
 from ..progress import Progress
 from ..runtime.loader import RunnerOptions, open_runner
@@ -28,14 +29,20 @@ class CompareOptions:
     progress: bool = True
 
 
+COMPARABLE = ("architecture", "input_size", "mean", "std")  # what two models must share to see the same frames
+
+
+def check_comparable(reference: Path, candidate: Path, reference_card: ModelCard, candidate_card: ModelCard) -> None:
+    differs = [field for field in COMPARABLE if getattr(reference_card, field) != getattr(candidate_card, field)]
+    if differs:
+        raise AibError(f"{candidate}: not comparable with {reference}: their {', '.join(differs)} differ")
+
+
 def compare_models(reference: Path, candidate: Path, options: CompareOptions = CompareOptions()) -> tuple[Agreement, list[str]]:
     """Agreement of CANDIDATE with REFERENCE on the same frames, and what falls below the gate."""
     with open_runner(reference, options.runner) as first, open_runner(candidate, options.runner) as second:
-        card, other = first.card, second.card
-        same = ("architecture", "input_size", "mean", "std")
-        differs = [field for field in same if getattr(card, field) != getattr(other, field)]
-        if differs:
-            raise AibError(f"{candidate}: not comparable with {reference}: their {', '.join(differs)} differ")
+        card = first.card
+        check_comparable(reference, candidate, card, second.card)
         frames = check_frames(options.frames, options.count)
         images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
         with Progress(2 * len(images), what="frames", enabled=options.progress) as progress:

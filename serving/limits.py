@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 
-# glibc keeps freed arenas mapped; after a burst of large frames the server would stay at its peak.
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if ctypes.util.find_library("c") else None
 TRIM_DELAY_S = 0.5
 
 
 def return_free_memory() -> None:
-    """Give freed heap memory back to the system (glibc's malloc_trim; a no-op elsewhere)."""
-    trim = getattr(_LIBC, "malloc_trim", None)
+    """Give freed heap memory back to the system: glibc keeps freed arenas mapped, so after a burst of
+    large frames the server would stay at its peak (malloc_trim; a no-op where the C library lacks it)."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own symbols, libc's among them
     if trim is not None:
         trim(0)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 from pathlib import Path
 
 import cv2
@@ -14,7 +13,7 @@ from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames, imag
 from ..progress import Progress
 from ..runtime import Prediction, Predictor, load_predictor
 from ..runtime.predictor import DEFAULT_TOP_K
-from ..runtime.results_file import STDOUT, ResultsFile
+from ..runtime.results_file import STDOUT, ResultsFile, messages_stream
 from .options import add_runner_options, runner_options
 
 
@@ -61,7 +60,7 @@ def run_predict(args: argparse.Namespace) -> None:
         raise AibError(f"-o {output}: OpenCV cannot write {output.suffix or 'files without a suffix'}; use .png or .jpg")
     many = kind in ("folder", "glob")
     results_path = args.results or str(output / "results.jsonl" if many else output.with_suffix(".jsonl"))
-    say = functools.partial(print, file=sys.stderr if results_path == STDOUT else sys.stdout)
+    say = functools.partial(print, file=messages_stream(results_path))
     with load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor, \
             ResultsFile(results_path, predictor.card, predictor.backend) as results:  # fmt: skip
         if kind in ("video", "camera"):

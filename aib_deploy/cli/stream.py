@@ -8,7 +8,7 @@ import sys
 from ..media.annotate import annotate
 from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
-from ..runtime.results_file import STDOUT, ResultsFile
+from ..runtime.results_file import ResultsFile, messages_stream
 from ..serving.options import CONNECT_TIMEOUT_S
 from .options import add_token_option, token
 
@@ -72,7 +72,7 @@ def run_stream(args: argparse.Namespace) -> None:
             writer.close()
         if results is not None:
             results.close()
-    say = functools.partial(print, file=sys.stderr if args.results == STDOUT else sys.stdout)
+    say = functools.partial(print, file=messages_stream(args.results))
     say(f"frames sent {stats.sent}, answered {stats.answered}, errors {stats.errors}, reconnects {stats.reconnects}")
     say(f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
         f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s")  # fmt: skip

@@ -1,7 +1,12 @@
 """Scoring a model on labelled images: classes, the pointing game, attention mass, per class, and
-optionally the paper's stochastic evaluation (checkpoints) or agreement with a second model."""
+optionally the paper's stochastic evaluation (checkpoints) or agreement with a second model.
+
+Images are read, predicted and dropped a chunk at a time, so a data set of any size (CUB's 5,794
+test images) needs the memory of one chunk; the contact sheet reads its few frames again.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +17,12 @@ from ..errors import AibError
 from ..localization import pointing_shares, score_localization
 from ..media.io import read_image
 from ..progress import Progress
-from ..runtime import Prediction, RunnerOptions, load_predictor
+from ..runtime import Prediction, RunnerOptions, load_predictor, open_runner
 from .datasets import Sample, read_samples
 
 TOP5 = 5
 STOCHASTIC_SAMPLES = 4  # the paper's num_avg
+CHUNK = 64  # images held in memory at once
 
 
 @dataclass(frozen=True)
@@ -35,57 +41,99 @@ class EvalOptions:
 class Scored:
     sample: Sample
     prediction: Prediction
-    image: np.ndarray | None
+    size: tuple[int, int]  # the image's height and width
 
 
-def predict_all(predictor, samples: list[Sample], progress: Progress) -> tuple[list[Scored], list[str]]:
-    """Every readable sample through the predictor; a missing or broken image, or a box outside its image, fails alone."""
-    scored, errors = [], []
-    for sample in samples:
-        try:
-            image = read_image(sample.path)
-            if sample.box is not None:
-                x0, y0, x1, y1 = sample.box
-                if x0 < 0 or y0 < 0 or x1 > image.shape[1] + 1 or y1 > image.shape[0] + 1:
-                    raise AibError(f"{sample.where}: box {sample.box} lies outside the {image.shape[1]}x{image.shape[0]} image")
-        except AibError as error:
-            errors.append(f"{sample.where}: {error}" if sample.where not in str(error) else str(error))
-            progress.update()
-            continue
-        scored.append(Scored(sample, predictor.predict_one(image), image))
-        progress.update()
-    return scored, errors
+def read_checked(sample: Sample) -> np.ndarray:
+    """The sample's image; a box outside it is an error of this sample alone."""
+    image = read_image(sample.path)
+    if sample.box is not None:
+        x0, y0, x1, y1 = sample.box
+        if x0 < 0 or y0 < 0 or x1 > image.shape[1] + 1 or y1 > image.shape[0] + 1:
+            raise AibError(f"box {sample.box} lies outside the {image.shape[1]}x{image.shape[0]} image")
+    return image
 
 
-def stochastic_accuracy(path: Path, scored: list[Scored], options: RunnerOptions) -> float:
-    """The paper's evaluation of a checkpoint: logits averaged over num_avg x num_avg samples, seeded."""
-    import torch
+class Extras:
+    """What is measured beside the predictor, chunk by chunk: the paper's stochastic accuracy (checkpoints)
+    and the outputs of both models for `--compare`."""
 
-    from ..backends.pytorch import TorchRunner
-    from ..runtime.preprocess import Preprocessor
+    def __init__(self, predictor, other) -> None:
+        self.predictor, self.other = predictor, other
+        self.stochastic_hits: list[bool] | None = [] if predictor.backend == "pytorch" else None
+        self.outputs: tuple[list, list] = ([], [])
+        if self.stochastic_hits is not None:
+            import torch
 
-    with TorchRunner(path, device="cpu", threads=options.threads) as runner:
-        card = runner.card
-        images = Preprocessor(card.input_size, card.mean, card.std).batch([item.image for item in scored])
-        generator = torch.Generator().manual_seed(0)
-        with torch.inference_mode():
-            logits = runner.model.stochastic(torch.from_numpy(images), STOCHASTIC_SAMPLES, generator).logits
-    return float((logits.argmax(1).numpy() == np.array([item.sample.class_index for item in scored])).mean())
+            self.generator = torch.Generator(device=predictor.runner.device).manual_seed(0)
+
+    def add(self, images: list[np.ndarray], truth: list[int]) -> None:
+        if self.stochastic_hits is None and self.other is None:
+            return
+        from ..export.agreement import run_all
+
+        tensors = self.predictor.preprocessor.batch(images)
+        if self.stochastic_hits is not None:
+            import torch
+
+            runner = self.predictor.runner
+            with torch.inference_mode():
+                logits = runner.model.stochastic(torch.from_numpy(tensors).to(runner.device), STOCHASTIC_SAMPLES,
+                                                 self.generator).logits  # fmt: skip
+            self.stochastic_hits += (logits.argmax(1).cpu().numpy() == np.asarray(truth)).tolist()
+        if self.other is not None:
+            self.outputs[0].append(run_all(self.predictor.runner, tensors))
+            self.outputs[1].append(run_all(self.other, tensors))
+
+    def report(self, card) -> dict:
+        report = {}
+        if self.stochastic_hits:
+            report["stochastic_top1_num_avg_4"] = float(np.mean(self.stochastic_hits))
+        if self.other is not None and self.outputs[0]:
+            from ..export.agreement import agreement_of
+
+            joined = [{name: np.concatenate([part[name] for part in parts]) for name in parts[0]} for parts in self.outputs]
+            report["compare"] = {"other": str(self.other.path), **agreement_of(*joined, card).__dict__}
+        return report
 
 
 def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> dict:
     """The report `aib eval` prints and writes to eval.json."""
-    with load_predictor(model, options.runner, top_k=TOP5) as predictor:
+    from ..export.compare_models import check_comparable
+
+    scored: list[Scored] = []
+    with load_predictor(model, options.runner, top_k=TOP5) as predictor, contextlib.ExitStack() as stack:
         card = predictor.card
         samples, errors = read_samples(data, card.labels, options.split)
         if not samples:
             raise AibError(f"data {data}: no usable images ({len(errors)} bad entries){': ' + errors[0] if errors else ''}")
+        other = None
+        if options.compare is not None:
+            other = stack.enter_context(open_runner(options.compare, options.runner))
+            check_comparable(model, options.compare, card, other.card)
+        extras = Extras(predictor, other)
         with Progress(len(samples), what="images", enabled=options.progress) as progress:
-            scored, image_errors = predict_all(predictor, samples, progress)
+            for start in range(0, len(samples), CHUNK):
+                images, kept = [], []
+                for sample in samples[start : start + CHUNK]:
+                    try:
+                        images.append(read_checked(sample))
+                        kept.append(sample)
+                    except AibError as error:
+                        errors.append(f"{sample.where}: {error}")
+                    progress.update()
+                good = []
+                for sample, image, prediction in zip(kept, images, predictor.predict(images)):
+                    scored.append(Scored(sample, prediction, image.shape[:2]))
+                    if prediction.ok:
+                        good.append((image, sample.class_index))
+                    else:
+                        errors.append(f"{sample.where}: {prediction.error}")
+                if good:
+                    extras.add([image for image, _ in good], [label for _, label in good])
         backend = predictor.backend
-    errors += image_errors
+        extra_report = extras.report(card)
     ok = [item for item in scored if item.prediction.ok]
-    errors += [f"{item.sample.where}: {item.prediction.error}" for item in scored if not item.prediction.ok]
     truth = np.array([item.sample.class_index for item in ok])
     ranked = [[score.class_index for score in item.prediction.top_k] for item in ok]
     report = {
@@ -96,7 +144,7 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
     }  # fmt: skip
     boxed = [item for item in ok if item.sample.box is not None]
     if boxed:
-        sizes = [item.image.shape[:2] for item in boxed]
+        sizes = [item.size for item in boxed]
         maps, boxes = [item.prediction.attention for item in boxed], [item.sample.box for item in boxed]
         report["localization"] = score_localization(maps, boxes, sizes).to_dict()
         shares = pointing_shares(maps, boxes, sizes)
@@ -108,17 +156,7 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
          "top1": float(np.mean([r[0] == c for r, t in zip(ranked, truth) if t == c]))}
         for c in sorted(set(truth.tolist()))
     ]  # fmt: skip
-    if backend == "pytorch" and ok:
-        report["stochastic_top1_num_avg_4"] = stochastic_accuracy(model, ok, options.runner)
-    if options.compare is not None:
-        from ..export.agreement import measure_agreement
-        from ..runtime import open_runner
-        from ..runtime.preprocess import Preprocessor
-
-        with open_runner(model, options.runner) as first, open_runner(options.compare, options.runner) as second:
-            images = Preprocessor(card.input_size, card.mean, card.std).batch([item.image for item in ok])
-            report["compare"] = {"other": str(options.compare),
-                                 **measure_agreement(first, second, images, card).__dict__}  # fmt: skip
+    report.update(extra_report)
     if options.output is not None:
         options.output.mkdir(parents=True, exist_ok=True)
         (options.output / "eval.json").write_text(json.dumps(report, indent=1) + "\n")

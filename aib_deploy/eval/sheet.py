@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 
 from ..media.annotate import annotate, put_text
+from ..media.io import read_image
 
 TILE = 200
 
 
 def tile(item, share: float) -> np.ndarray:
-    image = annotate(item.image, item.prediction)
+    image = annotate(read_image(item.sample.path), item.prediction)  # read again: evaluation keeps no images
     x0, y0, x1, y1 = (int(round(v)) for v in item.sample.box)
     cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), max(1, image.shape[1] // 150))
     image = cv2.resize(image, (TILE, TILE), interpolation=cv2.INTER_AREA)

@@ -13,6 +13,11 @@ from .result import Prediction, model_record
 STDOUT = "-"
 
 
+def messages_stream(results_path: str | Path | None) -> TextIO:
+    """Where a command's human lines go: standard error when the results themselves take standard output."""
+    return sys.stderr if str(results_path) == STDOUT else sys.stdout
+
+
 class ResultsFile:
     """Opened on the first record, so a run that fails before any result writes no empty file."""
 

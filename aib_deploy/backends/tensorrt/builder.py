@@ -26,16 +26,17 @@ from .cuda import current_gpu, import_cudart, import_tensorrt
 from .options import EngineOptions
 from .sidecar import engine_sidecar, write_sidecar
 
-FLOAT16 = 10  # onnx.TensorProto.FLOAT16
-
 
 def file_precision(model) -> str:
     """What a strongly typed build of this ONNX model runs in: int8 (Q/DQ), fp16 (float16 tensors) or fp32."""
+    from onnx import TensorProto
+
     if has_qdq(model):
         return "int8"
-    casts_to_fp16 = any(node.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16 for a in node.attribute)
+    half = TensorProto.FLOAT16
+    casts_to_fp16 = any(node.op_type == "Cast" and any(a.name == "to" and a.i == half for a in node.attribute)
                         for node in model.graph.node)  # fmt: skip
-    if casts_to_fp16 or any(tensor.data_type == FLOAT16 for tensor in model.graph.initializer):
+    if casts_to_fp16 or any(tensor.data_type == half for tensor in model.graph.initializer):
         return "fp16"
     return "fp32"
 
