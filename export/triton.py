@@ -118,7 +118,7 @@ def precision_of(card: ModelCard, model: Path) -> str:
         from ..backends.tensorrt.sidecar import read_sidecar
 
         return read_sidecar(model).get("precision", "fp32")
-    return card.extra.get("quantization", {}).get("precision", "fp32")
+    return card.precision
 
 
 def write_repository(model: Path, repository: Path, options: TritonOptions = TritonOptions()) -> Path:
@@ -132,7 +132,7 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     if engine and options.kind != "gpu":
         raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
     card, inputs, outputs = engine_tensors(model) if engine else onnx_tensors(model)
-    name = options.name or f"aib_{card.dataset}_{card.architecture.name}_{precision_of(card, model)}"
+    name = options.name or card.serving_name(precision_of(card, model))
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
     max_batch = card.batch_limit if options.max_batch is None else options.max_batch

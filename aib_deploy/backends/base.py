@@ -30,6 +30,11 @@ class Runner(ABC):
         return self.name
 
     @property
+    def precision(self) -> str:
+        """fp32, fp16 or int8: what the model runs in (names the model on a server)."""
+        return self.card.precision
+
+    @property
     def card(self) -> ModelCard:
         if self._card is None:
             raise RuntimeError(f"{self.name}: activate() the runner before reading its model card")

@@ -27,13 +27,17 @@ class TorchRunner(Runner):
     def label(self) -> str:
         return f"{self.name}-{self.device} {self.precision}{' cuda-graphs' if self.cuda_graphs else ''}"
 
+    @property
+    def precision(self) -> str:
+        return self._precision
+
     def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
                  labels: tuple[str, ...] | None = None, device: str = "auto",
                  threads: int | None = None, precision: str = "fp32", cuda_graphs: bool = False) -> None:  # fmt: skip
         super().__init__()
         if precision not in PRECISIONS:
             raise AibError(f"PyTorch precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.precision = precision
+        self._precision = precision
         self.cuda_graphs = cuda_graphs
         self._graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
         self.path = Path(checkpoint)

@@ -47,6 +47,15 @@ class ModelCard:
         """The largest batch the model takes: the card's max batch, else the contract's default."""
         return self.max_batch or DEFAULT_MAX_BATCH
 
+    @property
+    def precision(self) -> str:
+        """fp32, fp16 or int8: what an exported ONNX file runs in, by the quantization record of its card."""
+        return self.extra.get("quantization", {}).get("precision", "fp32")
+
+    def serving_name(self, precision: str) -> str:
+        """The model's name on a server (Triton repository entry, `aib serve`'s KServe v2 endpoint)."""
+        return f"aib_{self.dataset}_{self.architecture.name}_{precision}"
+
     def with_max_batch(self, limit: int) -> "ModelCard":
         """This card with its max batch bounded by `limit` (an engine's profile, a server's setting)."""
         return replace(self, max_batch=min(self.max_batch or limit, limit))

@@ -41,9 +41,12 @@ class TensorrtRunner(Runner):
         self.sidecar: dict = {}
 
     @property
+    def precision(self) -> str:
+        return self.sidecar.get("precision", "fp32")
+
+    @property
     def label(self) -> str:
-        precision = self.sidecar.get("precision", "?")
-        return f"{self.name} {precision}{' cuda-graphs' if self.cuda_graphs else ''}"
+        return f"{self.name} {self.precision}{' cuda-graphs' if self.cuda_graphs else ''}"
 
     def activate_impl(self) -> ModelCard:
         self.sidecar = read_sidecar(self.path)
