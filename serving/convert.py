@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError, Message
 
 from .. import __version__
 from ..card.model_card import ModelCard
-from ..media.image_size import WIRE_FORMATS, ImageHeaderError, check_image
+from ..media.image_size import ImageHeaderError, check_image, decode_wire_image
 from ..runtime.preprocess import FrameError
 from ..runtime.result import ClassScore, Prediction
 from .generated import attention_pb2 as pb
@@ -90,17 +90,7 @@ def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
                 f"raw image: {raw.height}x{raw.width}x{raw.channels} needs {expected} bytes, got {len(raw.data)}"
             )
         return np.frombuffer(raw.data, np.uint8).reshape(raw.height, raw.width, raw.channels)
-    if not frame.encoded:
-        raise FrameError("encoded image: empty bytes")
-    size = check_image(frame.encoded, max_pixels, WIRE_FORMATS, what="encoded image")
-    image = cv2.imdecode(np.frombuffer(frame.encoded, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FrameError(f"encoded image: cannot decode {len(frame.encoded)} bytes as {size.format.upper()}")
-    if image.shape[:2] != (size.height, size.width):
-        raise FrameError(f"encoded image: decoded {image.shape[1]}x{image.shape[0]}, its header says {size.width}x{size.height}")
-    if image.dtype != np.uint8:
-        raise FrameError(f"encoded image: expected 8-bit samples, got {image.dtype}")
-    return image
+    return decode_wire_image(frame.encoded, max_pixels)
 
 
 def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0, queue_ms: float = 0.0) -> pb.FrameResult:

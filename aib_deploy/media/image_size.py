@@ -9,6 +9,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+
 from ..runtime.preprocess import FrameError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -122,3 +125,19 @@ def check_image(data: bytes, max_pixels: int, formats: tuple[str, ...] | None = 
     if size.pixels > max_pixels:
         raise ImageHeaderError(f"{what}: {size.width}x{size.height} exceeds the limit of {max_pixels} pixels (not decoded)")
     return size
+
+
+def decode_wire_image(data: bytes, max_pixels: int, what: str = "encoded image") -> np.ndarray:
+    """A JPEG or PNG from the wire as a uint8 array, decoded only after its header passed `check_image`;
+    a FrameError naming what is wrong otherwise (both servers and the Triton Python backend use it)."""
+    if not data:
+        raise FrameError(f"{what}: empty bytes")
+    size = check_image(data, max_pixels, WIRE_FORMATS, what=what)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FrameError(f"{what}: cannot decode {len(data)} bytes as {size.format.upper()}")
+    if image.shape[:2] != (size.height, size.width):
+        raise FrameError(f"{what}: decoded {image.shape[1]}x{image.shape[0]}, its header says {size.width}x{size.height}")
+    if image.dtype != np.uint8:
+        raise FrameError(f"{what}: expected 8-bit samples, got {image.dtype}")
+    return image

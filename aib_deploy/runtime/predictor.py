@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A frame already preprocessed: one row of the ONNX contract's `images` (float32 3 x H x W,
+    normalized with the card's mean and std), as Triton and KServe clients send it."""
+
+    tensor: np.ndarray
+
+
+Frame = np.ndarray | Normalized
 
 
 class Predictor:
@@ -67,22 +79,31 @@ class Predictor:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def predict(self, frames: Sequence[np.ndarray], top_k: int | None = None) -> list[Prediction]:
+    def predict(self, frames: Sequence[Frame], top_k: int | None = None) -> list[Prediction]:
         results: list[Prediction] = []
         for start in range(0, len(frames), self.max_batch):
             results.extend(self._predict_batch(frames[start : start + self.max_batch], top_k or self.top_k))
         return results
 
-    def predict_one(self, frame: np.ndarray, top_k: int | None = None) -> Prediction:
+    def predict_one(self, frame: Frame, top_k: int | None = None) -> Prediction:
         return self.predict([frame], top_k)[0]
 
-    def _predict_batch(self, frames: Sequence[np.ndarray], top_k: int) -> list[Prediction]:
+    def _network_input(self, frame: Frame) -> np.ndarray:
+        if not isinstance(frame, Normalized):
+            return self.preprocessor.frame(frame)
+        size = self.card.input_size
+        tensor = frame.tensor
+        if tensor.dtype != np.float32 or tensor.shape != (3, size, size):
+            raise FrameError(f"images: expected float32 [3, {size}, {size}], got {tensor.dtype} {list(tensor.shape)}")
+        return tensor
+
+    def _predict_batch(self, frames: Sequence[Frame], top_k: int) -> list[Prediction]:
         results = [Prediction() for _ in frames]
         good, tensors = [], []
         started = time.perf_counter()
         for index, frame in enumerate(frames):
             try:
-                tensors.append(self.preprocessor.frame(frame))
+                tensors.append(self._network_input(frame))
                 good.append(index)
             except FrameError as error:
                 results[index].error = str(error)
