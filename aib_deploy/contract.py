@@ -22,6 +22,9 @@ MIN_OPSET = 18  # the torch.export-based exporter emits opset 18 and newer
 # default at export, the TensorRT profile's default maximum, Triton's max_batch_size.
 DEFAULT_MAX_BATCH = 32
 
+# The version a server publishes a model under: Triton's first version folder, `aib serve`'s KServe v2 model.
+MODEL_VERSION = 1
+
 # Longest wait to fill a batch: `aib serve`'s micro-batcher and Triton's dynamic batcher.
 BATCH_DELAY_MS = 2.0
 

@@ -3,8 +3,11 @@
     .venv/bin/python scripts/gen_protos.py           # write the stubs
     .venv/bin/python scripts/gen_protos.py --check   # exit 1 if the checked-in stubs differ
 
-The stubs import each other as `aib_deploy.serving.generated...`, never as a
-top-level `aib` package: protoc sees the .proto under that virtual path.
+Our own `aib.v1` stubs are generated under the virtual path `aib_deploy/serving/generated`,
+so they never import a top-level `aib` package. Triton's KServe v2 protocol files keep
+their own names (`grpc_service.proto`, `model_config.proto`): tritonclient's stubs register
+the very same files, and protobuf accepts one file twice only when name and content match.
+Their one cross-import is made relative.
 """
 from __future__ import annotations
 
@@ -15,24 +18,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "protos" / "aib" / "v1" / "attention.proto"
+KSERVE = ROOT / "protos" / "inference"
 VIRTUAL = "aib_deploy/serving/generated"
 TARGET = ROOT / "serving" / "generated"
-OUTPUTS = ("attention_pb2.py", "attention_pb2.pyi", "attention_pb2_grpc.py")
+OUTPUTS = {
+    "attention_pb2.py": VIRTUAL, "attention_pb2.pyi": VIRTUAL, "attention_pb2_grpc.py": VIRTUAL,
+    "grpc_service_pb2.py": "", "grpc_service_pb2.pyi": "", "grpc_service_pb2_grpc.py": "",
+    "model_config_pb2.py": "", "model_config_pb2.pyi": "",
+}  # fmt: skip
+RELATIVE_IMPORTS = {"import model_config_pb2 as": "from . import model_config_pb2 as",
+                    "import grpc_service_pb2 as": "from . import grpc_service_pb2 as"}  # fmt: skip
 
 
-def generate(into: Path) -> None:
+def protoc(proto_path: str, into: Path, files: list[str]) -> None:
     from grpc_tools import protoc
 
-    args = [
-        "protoc",
-        f"--proto_path={VIRTUAL}={PROTO.parent}",
-        f"--python_out={into}",
-        f"--pyi_out={into}",
-        f"--grpc_python_out={into}",
-        f"{VIRTUAL}/{PROTO.name}",
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit(f"protoc failed on {PROTO}")
+    args = ["protoc", f"--proto_path={proto_path}", f"--python_out={into}", f"--pyi_out={into}", f"--grpc_python_out={into}"]
+    if protoc.main(args + files) != 0:
+        raise SystemExit(f"protoc failed on {', '.join(files)}")
+
+
+def generate(into: Path) -> dict[str, str]:
+    """Every output's text by name."""
+    protoc(f"{VIRTUAL}={PROTO.parent}", into, [f"{VIRTUAL}/{PROTO.name}"])
+    protoc(str(KSERVE), into, ["grpc_service.proto", "model_config.proto"])
+    fresh = {}
+    for name, folder in OUTPUTS.items():
+        text = (into / folder / name).read_text()
+        for absolute, relative in RELATIVE_IMPORTS.items():
+            text = text.replace(f"\n{absolute}", f"\n{relative}")
+        fresh[name] = text
+    return fresh
 
 
 def main() -> int:
@@ -40,8 +56,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="compare with the checked-in stubs instead of writing")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp))
-        fresh = {name: (Path(tmp) / VIRTUAL / name).read_text() for name in OUTPUTS}
+        fresh = generate(Path(tmp))
     if args.check:
         stale = [name for name in OUTPUTS if not (TARGET / name).is_file() or (TARGET / name).read_text() != fresh[name]]
         if stale:

@@ -14,23 +14,46 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-
-import numpy as np
+from dataclasses import dataclass, field
 
 from ..runtime import Prediction, Predictor
+from ..runtime.predictor import Frame
 from .metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 
-
 @dataclass
 class _Request:
-    image: np.ndarray
+    image: Frame
     top_k: int
     future: asyncio.Future
     enqueued: float
 
+@dataclass
+class BatchStatistics:
+    """Totals since start, in Triton's terms (KServe's ModelStatistics): frames computed (inferences),
+    batches run (executions), and the compute time of each batch size."""
+
+    inferences: int = 0
+    executions: int = 0
+    failures: int = 0
+    queue_ns: int = 0
+    compute_ns: int = 0
+    last_inference_ms: int = 0
+    by_size: dict[int, list[int]] = field(default_factory=dict)  # batch size -> [executions, compute ns]
+
+    def record(self, frames: int, failed: bool, queue_ns: int, compute_ns: int) -> None:
+        self.executions += 1
+        if failed:
+            self.failures += frames
+        else:
+            self.inferences += frames
+        self.queue_ns += queue_ns
+        self.compute_ns += compute_ns
+        self.last_inference_ms = time.time_ns() // 1_000_000
+        counts = self.by_size.setdefault(frames, [0, 0])
+        counts[0] += 1
+        counts[1] += compute_ns
 
 class MicroBatcher:
     def __init__(self, predictors: list[Predictor], max_batch: int = 8, max_delay_s: float = 0.002,
@@ -45,6 +68,7 @@ class MicroBatcher:
         self._workers: list[asyncio.Task] = []
         self._outstanding = 0  # announced or submitted, not yet answered
         self._computing = 0  # taken by a worker
+        self.statistics = BatchStatistics()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -66,7 +90,7 @@ class MicroBatcher:
         """An announced frame will not come (it failed to decode, or its caller went away)."""
         self._outstanding -= 1
 
-    async def submit(self, image: np.ndarray, top_k: int, announced: bool = False) -> tuple[Prediction, float]:
+    async def submit(self, image: Frame, top_k: int, announced: bool = False) -> tuple[Prediction, float]:
         """The prediction for one image and the milliseconds it waited in the queue."""
         future = asyncio.get_running_loop().create_future()
         if not announced:
@@ -98,17 +122,22 @@ class MicroBatcher:
             started = time.perf_counter()
             top_k = max(request.top_k for request in batch)
             self._computing += len(batch)
+            failed = False
             try:
                 predictions = await loop.run_in_executor(executor, predictor.predict, [request.image for request in batch], top_k)
             except Exception as error:  # a backend failure answers this batch, the server goes on
                 log.exception("inference failed on a batch of %d frames", len(batch))
                 predictions = [Prediction(error=f"inference failed: {type(error).__name__}: {error}") for _ in batch]
+                failed = True
             finally:
                 self._computing -= len(batch)
                 self._outstanding -= len(batch)
+            computed = time.perf_counter()
+            self.statistics.record(len(batch), failed, round(sum(started - request.enqueued for request in batch) * 1e9),
+                                   round((computed - started) * 1e9))  # fmt: skip
             if self.metrics is not None:
                 self.metrics.batch_size.observe(len(batch))
-                self.metrics.compute_seconds.observe(time.perf_counter() - started)
+                self.metrics.compute_seconds.observe(computed - started)
                 for request in batch:
                     self.metrics.queue_seconds.observe(started - request.enqueued)
             for request, prediction in zip(batch, predictions):

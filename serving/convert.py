@@ -115,11 +115,6 @@ def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0
     return result
 
 
-def error_result(frame: pb.Frame, message: str) -> pb.FrameResult:
-    return pb.FrameResult(stream_id=frame.stream_id, frame_index=frame.frame_index,
-                          capture_time_ns=frame.capture_time_ns, error=message)  # fmt: skip
-
-
 def model_info(card: ModelCard, backend: str) -> pb.ModelInfo:
     import onnxruntime
 

@@ -21,10 +21,15 @@ from ..errors import AibError
 from ..runtime import Predictor
 from ..runtime.predictor import check_batch_limit
 from .batcher import MicroBatcher
+from .auth import BearerTokenInterceptor
 from .generated import attention_pb2 as pb
+from .kserve import OPEN_METHODS, KserveService, add_kserve_service
+from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME
+from .kserve_convert import ServedModel
 from .metrics import ServerMetrics
 from .options import MICRO_BATCH, ServerOptions
-from .service import AttentionService, BearerTokenInterceptor, add_attention_service
+from .pipeline import FramePipeline
+from .service import AttentionService, add_attention_service
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
 WARMUP_FRAMES = 3
@@ -35,7 +40,8 @@ EXIT_FORCED = 130
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    service: AttentionService
+    pipeline: FramePipeline
+    model_name: str
     batcher: MicroBatcher
     health: health.aio.HealthServicer
     decode_pool: ThreadPoolExecutor
@@ -45,7 +51,7 @@ class RunningServer:
     async def stop(self, grace_s: float) -> None:
         """Report NOT_SERVING, stop reading frames, answer every frame already read (up to grace_s), stop."""
         await self.health.enter_graceful_shutdown()
-        self.service.begin_shutdown()
+        self.pipeline.begin_shutdown()
         await self.server.stop(grace_s)
         await self.batcher.stop()
         self.decode_pool.shutdown(wait=True)
@@ -113,7 +119,8 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
     check_port_free(options.host, options.port)
     metrics = ServerMetrics()
     metrics_port = None if options.metrics_port is None else metrics.serve(options.host, options.metrics_port)
-    interceptors = [BearerTokenInterceptor(options.token)] if options.token else []
+    open_methods = (f"/{health.SERVICE_NAME}/", *OPEN_METHODS)
+    interceptors = [BearerTokenInterceptor(options.token, open_methods)] if options.token else []
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -131,18 +138,22 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
                        "machine)") from None  # fmt: skip
     decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
     batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
-    service = AttentionService(batcher, predictor.card, predictor.backend, options, metrics, decode_pool)
-    add_attention_service(service, server)
+    pipeline = FramePipeline(batcher, options, metrics, decode_pool)
+    add_attention_service(AttentionService(pipeline, predictor.card, predictor.backend), server)
+    model = ServedModel(predictor.card, predictor.card.serving_name(predictor.runner.precision), predictor.max_batch)
+    add_kserve_service(KserveService(pipeline, model, predictor.runner.label, len(predictors), options.max_delay_ms,
+                                     batcher.statistics), server)  # fmt: skip
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    services = (SERVICE_NAME, KSERVE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(services, server)
     await server.start()
     batcher.start()
     for each in predictors:
         warm_up(each)
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, KSERVE_SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, service, batcher, health_servicer, decode_pool, metrics, metrics_port)
+    return RunningServer(server, port, pipeline, model.name, batcher, health_servicer, decode_pool, metrics, metrics_port)
 
 
 async def serve_until_signalled(predictors: list[Predictor], options: ServerOptions) -> None:
@@ -156,7 +167,8 @@ async def serve_until_signalled(predictors: list[Predictor], options: ServerOpti
     auth = "bearer token" if options.token else "no token"
     metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port is not None else ""
     print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
-          f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics})", flush=True)  # fmt: skip
+          f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics}); protocols aib.v1 and "
+          f"KServe v2 (model {running.model_name!r})", flush=True)  # fmt: skip
     await stop.wait()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, force_exit)

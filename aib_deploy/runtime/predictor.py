@@ -121,6 +121,7 @@ class Predictor:
             result = results[index]
             result.top_k = [ClassScore(int(c), self.card.labels[c], float(probabilities[row, c])) for c in order]
             result.attention = outputs["attention"][row, 0].astype(np.float32)
+            result.logits = outputs["logits"][row].astype(np.float32)
             if "attention_index" in outputs:
                 result.anchor_index = outputs["attention_index"][row, 0].astype(self.index_dtype)
                 result.anchors = self.card.anchors

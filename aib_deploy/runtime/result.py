@@ -32,6 +32,7 @@ class Prediction:
     attention: np.ndarray | None = None  # att_dim x att_dim float32, anchor values for quantized models
     anchor_index: np.ndarray | None = None  # att_dim x att_dim uint8 (int32 past 256 anchors), quantized only
     anchors: tuple[float, ...] | None = None
+    logits: np.ndarray | None = None  # num_classes float32, the network's raw scores (KServe's `logits` output)
     timings_ms: dict[str, float] = field(default_factory=dict)
     batch_size: int = 0
     error: str = ""

@@ -1,0 +1,186 @@
+"""The KServe v2 inference protocol (`inference.GRPCInferenceService`, Triton's and KServe's) on `aib serve`.
+
+Same port, same pipeline as `aib.v1`: the micro-batcher, token, TLS and every limit apply alike. A
+client written for Triton (tritonclient, perf tooling, KServe) talks to `aib serve` unchanged.
+Repository, shared-memory, trace and log calls are not served (UNIMPLEMENTED, as a Triton built
+without them answers).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from .. import __version__
+from ..contract import BATCH_DELAY_MS, INPUT_NAME, MODEL_CARD_KEY
+from .batcher import BatchStatistics
+from .convert import MalformedMessage, tolerant_parser
+from .generated import grpc_service_pb2 as kserve
+from .generated import model_config_pb2 as config_pb
+from .kserve_convert import (
+    FRAMES_INPUT, InferCall, RequestError, ServedModel, infer_response, model_metadata, parse_infer, check_model,
+)  # fmt: skip
+from .pipeline import FramePipeline
+
+SERVICE_NAME = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+OPEN_METHODS = tuple(f"/{SERVICE_NAME}/{method}" for method in ("ServerLive", "ServerReady"))  # probes need no token
+EXTENSIONS = ("classification", "model_configuration", "statistics")
+LABELS_FILE = "labels.txt"
+
+
+class KserveService:
+    def __init__(self, pipeline: FramePipeline, model: ServedModel, backend: str, instances: int, max_delay_ms: float,
+                 statistics: BatchStatistics) -> None:  # fmt: skip
+        """`backend` is the runner's label (e.g. `onnxruntime-cpu fp32`): platform and instance kind come from it."""
+        self.pipeline = pipeline
+        self.model = model
+        self.backend = backend
+        self.instances = instances
+        self.max_delay_ms = max_delay_ms
+        self.statistics = statistics
+        self.metadata = model_metadata(model, backend.split()[0])
+
+    async def ServerLive(self, request, context) -> kserve.ServerLiveResponse:
+        return kserve.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context) -> kserve.ServerReadyResponse:
+        return kserve.ServerReadyResponse(ready=not self.pipeline.stopping.is_set())
+
+    async def ModelReady(self, request, context) -> kserve.ModelReadyResponse:
+        served = request.name == self.model.name and request.version in ("", self.model.version)
+        return kserve.ModelReadyResponse(ready=served and not self.pipeline.stopping.is_set())
+
+    async def ServerMetadata(self, request, context) -> kserve.ServerMetadataResponse:
+        return kserve.ServerMetadataResponse(name="aib-deploy", version=__version__, extensions=EXTENSIONS)
+
+    async def ModelMetadata(self, request, context) -> kserve.ModelMetadataResponse:
+        await self._check_model(request, context)
+        return self.metadata
+
+    async def ModelConfig(self, request, context) -> kserve.ModelConfigResponse:
+        await self._check_model(request, context)
+        return kserve.ModelConfigResponse(config=self._config())
+
+    async def ModelStatistics(self, request, context) -> kserve.ModelStatisticsResponse:
+        if request.name:
+            await self._check_model(request, context)
+        return kserve.ModelStatisticsResponse(model_stats=[self._statistics()])
+
+    async def ModelInfer(self, request, context) -> kserve.ModelInferResponse:
+        if not isinstance(request, MalformedMessage):
+            try:
+                request = parse_infer(request, self.model, self.pipeline.options.max_pixels)
+            except RequestError as error:
+                await context.abort(error.code, str(error))
+        response = await self.pipeline.unary(request, context, lambda call: call.cost, self._answer)
+        if isinstance(response, RequestError):
+            await context.abort(response.code, str(response))
+        return response
+
+    async def ModelStreamInfer(self, requests: AsyncIterator, context) -> AsyncIterator[kserve.ModelStreamInferResponse]:
+        """One response per request, in order; a request that fails gets `error_message` naming its id, and
+        the stream goes on."""
+        cost = lambda item: getattr(item, "cost", 0)  # noqa: E731
+        async for response in self.pipeline.stream(self._parsed(requests), context, cost, self._stream_answer):
+            yield response
+
+    async def _parsed(self, requests: AsyncIterator) -> AsyncIterator[InferCall | RequestError | MalformedMessage]:
+        async for request in requests:
+            if isinstance(request, MalformedMessage):
+                yield request
+                continue
+            try:
+                yield parse_infer(request, self.model, self.pipeline.options.max_pixels)
+            except RequestError as error:
+                yield RequestError(error.code, f"request {request.id!r}: {error}")
+
+    async def _stream_answer(self, item: InferCall | RequestError) -> kserve.ModelStreamInferResponse:
+        response = item if isinstance(item, RequestError) else await self._answer(item)
+        if isinstance(response, RequestError):
+            return kserve.ModelStreamInferResponse(error_message=str(response))
+        return kserve.ModelStreamInferResponse(infer_response=response)
+
+    async def _answer(self, call: InferCall) -> kserve.ModelInferResponse | RequestError:
+        """Every row through the batcher (rows of one request and of others batch together); the first row
+        that fails fails the request, as a Triton model would."""
+        top_k = max([*call.outputs.values(), 1])
+        answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
+        for answer in answers:
+            if not answer.prediction.ok:
+                error = answer.prediction.error
+                code = grpc.StatusCode.INTERNAL if error.startswith("inference failed") else grpc.StatusCode.INVALID_ARGUMENT
+                prefix = f"request {call.request_id!r}: " if call.request_id else ""
+                return RequestError(code, prefix + error)
+        return infer_response(call, [answer.prediction for answer in answers], self.model)
+
+    async def _check_model(self, request, context) -> None:
+        try:
+            check_model(request.name, request.version, self.model)
+        except RequestError as error:
+            await context.abort(error.code, str(error))
+
+    def _config(self) -> config_pb.ModelConfig:
+        """The model as Triton's model-configuration extension describes it (config.pbtxt's fields)."""
+        card, size = self.model.card, self.model.card.input_size
+        types = {"FP32": config_pb.TYPE_FP32, "INT32": config_pb.TYPE_INT32}
+        config = config_pb.ModelConfig(
+            name=self.model.name, backend="aib_deploy", max_batch_size=self.model.max_batch,
+            input=[
+                config_pb.ModelInput(name=INPUT_NAME, data_type=config_pb.TYPE_FP32, format=config_pb.ModelInput.FORMAT_NCHW,
+                                     dims=[3, size, size], optional=True),
+                config_pb.ModelInput(name=FRAMES_INPUT, data_type=config_pb.TYPE_STRING, dims=[1], optional=True),
+            ],
+            output=[config_pb.ModelOutput(name=name, data_type=types[self.metadata.outputs[index].datatype],
+                                          dims=self.model.output_shape(name),
+                                          label_filename=LABELS_FILE if name == "logits" else "")
+                    for index, name in enumerate(self.model.outputs)],
+            dynamic_batching=config_pb.ModelDynamicBatching(max_queue_delay_microseconds=round(self.max_delay_ms * 1000)),
+            instance_group=[config_pb.ModelInstanceGroup(count=self.instances, kind=config_pb.ModelInstanceGroup.KIND_CPU
+                            if "-cpu" in self.backend else config_pb.ModelInstanceGroup.KIND_GPU)],
+        )  # fmt: skip
+        config.parameters[MODEL_CARD_KEY].string_value = card.to_json()
+        return config
+
+    def _statistics(self) -> kserve.ModelStatistics:
+        stats = self.statistics
+        duration = kserve.StatisticDuration
+        return kserve.ModelStatistics(
+            name=self.model.name, version=self.model.version, last_inference=stats.last_inference_ms,
+            inference_count=stats.inferences, execution_count=stats.executions,
+            inference_stats=kserve.InferStatistics(
+                success=duration(count=stats.inferences, ns=stats.compute_ns + stats.queue_ns),
+                fail=duration(count=stats.failures), queue=duration(count=stats.inferences, ns=stats.queue_ns),
+                compute_infer=duration(count=stats.inferences, ns=stats.compute_ns)),
+            batch_stats=[kserve.InferBatchStatistics(batch_size=size, compute_infer=duration(count=count, ns=ns))
+                         for size, (count, ns) in sorted(stats.by_size.items())],
+        )  # fmt: skip
+
+
+def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
+    """Register the protocol's methods, each with a request parser that hands malformed bytes to the
+    servicer (INVALID_ARGUMENT) instead of failing inside gRPC."""
+    unary = {"ServerLive": kserve.ServerLiveRequest, "ServerReady": kserve.ServerReadyRequest,
+             "ModelReady": kserve.ModelReadyRequest, "ServerMetadata": kserve.ServerMetadataRequest,
+             "ModelMetadata": kserve.ModelMetadataRequest, "ModelConfig": kserve.ModelConfigRequest,
+             "ModelStatistics": kserve.ModelStatisticsRequest, "ModelInfer": kserve.ModelInferRequest}  # fmt: skip
+    methods = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name
+    handlers = {}
+    for name, message in unary.items():
+        reply = getattr(kserve, methods[name].output_type.name)
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            _refusing_malformed(getattr(service, name)) if name != "ModelInfer" else service.ModelInfer,
+            request_deserializer=tolerant_parser(message), response_serializer=reply.SerializeToString)
+    handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+        service.ModelStreamInfer, request_deserializer=tolerant_parser(kserve.ModelInferRequest),
+        response_serializer=kserve.ModelStreamInferResponse.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+
+
+def _refusing_malformed(method):
+    async def handle(request, context):
+        if isinstance(request, MalformedMessage):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+        return await method(request, context)
+
+    return handle

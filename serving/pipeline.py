@@ -1,0 +1,158 @@
+"""What both protocols (`aib.v1` and KServe v2) share between a request and the batcher.
+
+What one client must not be able to do to the others is bounded here: model
+calls at once (`CallSlots`), bytes in flight (`ByteBudget`), streams that send
+nothing (the idle timeout), messages that do not parse (INVALID_ARGUMENT), and
+decoding on the event loop (encoded frames decode in a thread pool, after their
+header was checked). A protocol's servicer only turns its messages into frames
+and predictions back into its messages.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from ..runtime import Prediction
+from ..runtime.predictor import Frame
+from ..runtime.preprocess import FrameError
+from .batcher import MicroBatcher
+from .convert import MalformedMessage
+from .limits import ByteBudget, CallSlots
+from .metrics import ServerMetrics
+from .options import ServerOptions
+
+SHUTTING_DOWN = "the server is shutting down; every frame it read was answered"
+
+
+@dataclass
+class Answer:
+    """One frame's outcome: its prediction (or `error`), and the time it took to decode and to wait for a batch."""
+
+    prediction: Prediction
+    decode_ms: float = 0.0
+    queue_ms: float = 0.0
+
+
+class FramePipeline:
+    def __init__(self, batcher: MicroBatcher, options: ServerOptions, metrics: ServerMetrics,
+                 decode_pool: ThreadPoolExecutor) -> None:  # fmt: skip
+        self.batcher = batcher
+        self.options = options
+        self.metrics = metrics
+        self.decode_pool = decode_pool
+        self.slots = CallSlots(options.max_streams)
+        self.budget = ByteBudget(options.max_inflight_bytes)
+        self.stopping = asyncio.Event()
+        metrics.watch_limits(self.budget, self.slots)
+
+    def begin_shutdown(self) -> None:
+        """Streams stop reading, answer what they read, and end with UNAVAILABLE."""
+        self.stopping.set()
+
+    async def admit(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        """Take a call slot, or end the call: a request that did not parse, a server shutting down, all slots taken."""
+        if isinstance(request, MalformedMessage):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
+        if self.stopping.is_set():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+        if not self.slots.try_take():
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                f"the server is running its limit of {self.slots.limit} model calls (--max-streams); "
+                                "try again later")  # fmt: skip
+
+    async def unary(self, request: Any, context: grpc.aio.ServicerContext, cost: Callable[[Any], int],
+                    answer: Callable[[Any], Awaitable[Any]]) -> Any:  # fmt: skip
+        """One request's answer, within a call slot and the byte budget."""
+        await self.admit(request, context)
+        try:
+            taken = await self.budget.acquire(cost(request))
+            try:
+                return await answer(request)
+            finally:
+                await self.budget.release(taken)
+        finally:
+            self.slots.give_back()
+
+    async def predict(self, decode: Callable[[], Frame], in_pool: bool, top_k: int) -> Answer:
+        """Decode one frame (in the pool for encoded pictures) and have the batcher predict it; a frame that
+        cannot be used gets an error prediction and counts as an error."""
+        started = time.perf_counter()
+        self.batcher.announce()  # batches being filled may wait for this frame while it decodes
+        submitted = False
+        try:
+            if in_pool:
+                frame = await asyncio.get_running_loop().run_in_executor(self.decode_pool, decode)
+            else:
+                frame = decode()
+            decode_ms = (time.perf_counter() - started) * 1e3
+            submitted = True
+            prediction, queue_ms = await self.batcher.submit(frame, top_k, announced=True)
+        except FrameError as error:
+            self.metrics.frame(ok=False)
+            return Answer(Prediction(error=str(error)))
+        finally:
+            if not submitted:
+                self.batcher.withdraw()
+        self.metrics.frame(ok=prediction.ok)
+        return Answer(prediction, decode_ms, queue_ms)
+
+    async def stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, cost: Callable[[Any], int],
+                     answer: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:  # fmt: skip
+        """One answer per request, in order. Up to `stream_window` requests of a stream, and the server's byte
+        budget, are in flight; past either the reader stops reading, so gRPC flow control slows the client
+        instead of dropping frames."""
+        await self.admit(None, context)
+        pending: asyncio.Queue[tuple[asyncio.Task, int] | None] = asyncio.Queue(maxsize=self.options.stream_window)
+        ending: list[tuple[grpc.StatusCode, str]] = []
+        reader = asyncio.ensure_future(self._read(requests.__aiter__(), pending, ending, cost, answer))
+        try:
+            while (item := await pending.get()) is not None:
+                task, taken = item
+                try:
+                    yield await task
+                finally:
+                    await self.budget.release(taken)
+            await reader
+        finally:  # a cancelled call or a passed deadline: requests not yet answered are not computed
+            reader.cancel()
+            while not pending.empty():
+                if (item := pending.get_nowait()) is not None:
+                    item[0].cancel()
+                    await self.budget.release(item[1])
+            self.slots.give_back()
+        if ending:
+            await context.abort(*ending[0])
+
+    async def _read(self, requests: AsyncIterator, pending: asyncio.Queue, ending: list, cost: Callable[[Any], int],
+                    answer: Callable[[Any], Awaitable[Any]]) -> None:  # fmt: skip
+        """Read requests until the client is done, goes idle, sends garbage, or the server shuts down."""
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            while True:
+                next_request = asyncio.ensure_future(requests.__anext__())
+                done, _ = await asyncio.wait({next_request, stop}, timeout=self.options.idle_timeout_s,
+                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                if next_request not in done:
+                    next_request.cancel()
+                    ending.append((grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN) if stop in done else (
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no frame for {self.options.idle_timeout_s:g} s (--idle-timeout-s); the stream was closed"))
+                    return
+                try:
+                    request = next_request.result()
+                except StopAsyncIteration:
+                    return
+                if isinstance(request, MalformedMessage):
+                    ending.append((grpc.StatusCode.INVALID_ARGUMENT, request.describe()))
+                    return
+                taken = await self.budget.acquire(cost(request))
+                await pending.put((asyncio.ensure_future(answer(request)), taken))
+        finally:
+            stop.cancel()
+            await pending.put(None)
