@@ -13,8 +13,10 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve",
         help="serve a model over gRPC: predictions and attention masks for frames",
-        description="gRPC service aib.v1.AttentionService (GetModelInfo, Predict, StreamFrames) with health "
-        "checking and reflection, micro-batching across streams, and graceful shutdown on SIGTERM/SIGINT. "
+        description="gRPC services aib.v1.AttentionService (GetModelInfo, Predict, StreamFrames) and the KServe v2 "
+        "inference protocol (inference.GRPCInferenceService, as Triton: ModelInfer, ModelStreamInfer, metadata, "
+        "config, statistics; inputs `images` or `frames`) on one port, with health checking and reflection, "
+        "micro-batching across streams and protocols, and graceful shutdown on SIGTERM/SIGINT. "
         "Binds to loopback unless --host says otherwise.",
     )
     parser.add_argument("model", help="an exported .onnx file, a checkpoint for the PyTorch backend, or an engine")
