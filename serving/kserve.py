@@ -13,14 +13,21 @@ from collections.abc import AsyncIterator
 import grpc
 
 from .. import __version__
-from ..contract import BATCH_DELAY_MS, INPUT_NAME, MODEL_CARD_KEY
+from ..contract import INPUT_NAME, MODEL_CARD_KEY
 from .batcher import BatchStatistics
 from .convert import MalformedMessage, tolerant_parser
 from .generated import grpc_service_pb2 as kserve
 from .generated import model_config_pb2 as config_pb
 from .kserve_convert import (
-    FRAMES_INPUT, InferCall, RequestError, ServedModel, infer_response, model_metadata, parse_infer, check_model,
-)  # fmt: skip
+    FRAMES_INPUT,
+    InferCall,
+    RequestError,
+    ServedModel,
+    check_model,
+    infer_response,
+    model_metadata,
+    parse_infer,
+)
 from .pipeline import FramePipeline
 
 SERVICE_NAME = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -81,7 +88,7 @@ class KserveService:
     async def ModelStreamInfer(self, requests: AsyncIterator, context) -> AsyncIterator[kserve.ModelStreamInferResponse]:
         """One response per request, in order; a request that fails gets `error_message` naming its id, and
         the stream goes on."""
-        cost = lambda item: getattr(item, "cost", 0)  # noqa: E731
+        cost = lambda item: getattr(item, "cost", 0)
         async for response in self.pipeline.stream(self._parsed(requests), context, cost, self._stream_answer):
             yield response
 

@@ -20,8 +20,8 @@ from grpc_reflection.v1alpha import reflection
 from ..errors import AibError
 from ..runtime import Predictor
 from ..runtime.predictor import check_batch_limit
-from .batcher import MicroBatcher
 from .auth import BearerTokenInterceptor
+from .batcher import MicroBatcher
 from .generated import attention_pb2 as pb
 from .kserve import OPEN_METHODS, KserveService, add_kserve_service
 from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME

@@ -210,8 +210,7 @@ def test_token_and_tls_apply_to_kserve_as_to_aib_v1(demo_onnx, frames, tmp_path)
                 secure.get_model_metadata(MODEL)
             result = secure.infer(MODEL, [frames_input(images[:1])], headers={"authorization": "bearer s3cret"})
             assert result.as_numpy("logits").shape == (1, 8)
-        with triton.InferenceServerClient(running.address) as plaintext:
-            with pytest.raises(InferenceServerException):
-                plaintext.is_server_live()
+        with triton.InferenceServerClient(running.address) as plaintext, pytest.raises(InferenceServerException):
+            plaintext.is_server_live()
     finally:
         running.stop()
