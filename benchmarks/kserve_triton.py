@@ -1,0 +1,180 @@
+"""`aib serve` (KServe v2 and aib.v1) against a real Triton Inference Server, side by side in one run.
+
+    .venv/bin/python -m benchmarks.kserve_triton [--requests 2000] [--concurrency 1 8] [--models demo vgg_cifar]
+
+For each model (the demo model, and VGG-CIFAR-qt with fresh weights) and each concurrency C, C client
+threads send unary requests of one frame each, one after another, and every latency is recorded:
+1. `aib serve` over KServe v2: `tritonclient.grpc` `infer` with a normalized FP32 `images` tensor;
+2. `aib serve` over aib.v1: `Predict` with the raw 32x32 frame (the server normalizes it);
+3. Triton (the `tritonserver` of the nvidia-pytriton wheel) with the repository `aib export triton
+   --backend python` writes (ONNX Runtime inside Triton's Python backend, dynamic batching), driven
+   by the same tritonclient code as 1.
+Both servers run in their own processes on loopback with 2 inference threads (`aib serve --threads 2`;
+the Python-backend model's ONNX Runtime session likewise) and the same 2 ms batching delay. The clients
+share the machine with the server, as the figures in issue 13 did. Prints requests/s, p50 and p99 per
+target, and the ratios against Triton.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import grpc
+import numpy as np
+import tritonclient.grpc as triton
+
+from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
+from aib_deploy.demo.run import export_demo_model
+from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+from aib_deploy.runtime import load_predictor
+from aib_deploy.serving.generated import attention_pb2 as pb
+from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from tests.helpers.server import ServerProcess, raw
+from tests.helpers.tritonserver import TritonServer, triton_unavailable
+
+AIB = Path(sys.executable).with_name("aib")
+WARMUP = 50
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def drive(call: Callable[[], None], requests: int, concurrency: int) -> dict:
+    """`requests` calls from `concurrency` threads; requests/s over the whole run, p50/p99 in ms."""
+    for _ in range(WARMUP):
+        call()
+    latencies: list[float] = []
+    lock = threading.Lock()
+    per_thread = requests // concurrency
+
+    def worker() -> None:
+        own = []
+        for _ in range(per_thread):
+            started = time.perf_counter()
+            call()
+            own.append((time.perf_counter() - started) * 1e3)
+        with lock:
+            latencies.extend(own)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {"rps": len(latencies) / elapsed, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99)}
+
+
+def kserve_call(url: str, model: str, tensor: np.ndarray) -> Callable[[], None]:
+    client = triton.InferenceServerClient(url)
+    request = triton.InferInput("images", list(tensor.shape), "FP32")
+    request.set_data_from_numpy(tensor)
+
+    def call() -> None:
+        client.infer(model, [request]).as_numpy("logits")
+
+    return call
+
+
+def aib_v1_call(address: str, frame: np.ndarray) -> Callable[[], None]:
+    stub = pb_grpc.AttentionServiceStub(grpc.insecure_channel(address))
+    message = pb.Frame(raw=raw(frame))
+
+    def call() -> None:
+        if stub.Predict(message, timeout=30).error:
+            raise RuntimeError("aib.v1 answered with an error")
+
+    return call
+
+
+def models(folder: Path, names: list[str]) -> dict[str, Path]:
+    paths = {}
+    if "demo" in names:
+        paths["demo"] = export_demo_model(folder)
+    if "vgg_cifar" in names:
+        paths["vgg_cifar"] = folder / "vgg_cifar_qt.onnx"
+        export_checkpoint(fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), paths["vgg_cifar"], OnnxExportOptions())
+    return paths
+
+
+def python_repository(model: Path, repository: Path) -> str:
+    """The Triton repository `aib export triton --backend python` writes; returns the model's name."""
+    subprocess.run([str(AIB), "export", "triton", str(model), "--repository", str(repository), "--backend", "python",
+                    "--kind", "cpu"], check=True, capture_output=True)  # fmt: skip
+    (name,) = [path.name for path in repository.iterdir() if path.is_dir()]
+    return name
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per target and concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--models", nargs="+", choices=["demo", "vgg_cifar"], default=["demo", "vgg_cifar"])
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+    reason = triton_unavailable()
+    print(f"CPU: {cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores; triton: {reason or 'available'}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for model_name, path in models(folder, args.models).items():
+            predictor = load_predictor(path)
+            size = predictor.card.input_size
+            frame = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
+            tensor = predictor.preprocessor.batch([frame])
+            served_name = predictor.card.serving_name(predictor.runner.precision)
+            predictor.close()
+            targets: dict[str, Callable[[int], dict]] = {}
+            server = ServerProcess(path, "--threads", "2")
+            targets["aib serve KServe v2"] = lambda c, s=server: drive(kserve_call(s.address, served_name, tensor), args.requests, c)
+            targets["aib serve aib.v1"] = lambda c, s=server: drive(aib_v1_call(s.address, frame), args.requests, c)
+            results: dict[tuple[str, int], dict] = {}
+            for concurrency in args.concurrency:
+                for target, run in targets.items():
+                    results[target, concurrency] = run(concurrency)
+            server.stop()
+            if reason is None:
+                repository = folder / f"repository_{model_name}"
+                name = python_repository(path, repository)
+                with TritonServer(repository) as running:
+                    for concurrency in args.concurrency:
+                        results["Triton python backend", concurrency] = drive(
+                            kserve_call(running.grpc_url, name, tensor), args.requests, concurrency)
+            for (target, concurrency), figures in results.items():
+                peer = results.get(("Triton python backend", concurrency))
+                row = {"model": model_name, "target": target, "concurrency": concurrency, **figures}
+                if peer and target != "Triton python backend":
+                    row["rps_vs_triton"] = figures["rps"] / peer["rps"]
+                    row["p99_vs_triton"] = figures["p99_ms"] / peer["p99_ms"]
+                rows.append(row)
+                ratios = (f"  x{row['rps_vs_triton']:.2f} rps, p99 x{row['p99_vs_triton']:.2f} of Triton's"
+                          if "rps_vs_triton" in row else "")  # fmt: skip
+                print(f"{model_name:10s} c={concurrency}  {target:24s} {figures['rps']:7.0f} req/s  "
+                      f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms{ratios}", flush=True)  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    cv2.setNumThreads(1)
+    main()
