@@ -11,6 +11,9 @@ The ONNX contract (exported files, engines, Triton and the servers follow it):
 from __future__ import annotations
 
 INPUT_NAME = "images"
+# The servers' other input (aib serve's KServe v2 endpoint, Triton Python-backend models and ensembles):
+# BYTES [N, 1], one encoded JPEG or PNG per row, decoded and preprocessed on the server.
+FRAMES_INPUT = "frames"
 OUTPUT_NAMES = ("logits", "attention", "attention_index")
 ATTENTION_OUTPUTS = ("attention", "attention_index")
 MODEL_CARD_KEY = "aib_deploy.model_card"
@@ -27,6 +30,13 @@ MODEL_VERSION = 1
 
 # Longest wait to fill a batch: `aib serve`'s micro-batcher and Triton's dynamic batcher.
 BATCH_DELAY_MS = 2.0
+
+# Class names, one per line, beside a Triton model (and named in `aib serve`'s model config) for Triton's
+# classification extension on `logits`.
+LABELS_FILE = "labels.txt"
+
+# The largest picture a server decodes; larger ones are refused from their header (decompression bombs).
+MAX_PIXELS = 4096 * 4096
 
 # gRPC messages: a raw 1080p frame is about 6 MB, above gRPC's 4 MB default.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024

@@ -11,4 +11,5 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,dev]" 2>&1 | grep -v "^WARNING: Location" || true
 # TensorRT 10 and 11's lean runtime and builder bindings, for the tests that check API names (no GPU needed).
 .venv/bin/python -m tests.helpers.tensorrt_api
+.venv/bin/python -m tests.helpers.tritonserver
 .venv/bin/aib --version

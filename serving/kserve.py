@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from .. import __version__
-from ..contract import INPUT_NAME, MODEL_CARD_KEY
+from ..contract import FRAMES_INPUT, INPUT_NAME, LABELS_FILE, MODEL_CARD_KEY
 from .batcher import BatchStatistics
 from .convert import MalformedMessage, tolerant_parser
 from .generated import grpc_service_pb2 as kserve
 from .generated import model_config_pb2 as config_pb
 from .kserve_convert import (
-    FRAMES_INPUT,
     InferCall,
     RequestError,
     ServedModel,
@@ -33,7 +32,6 @@ from .pipeline import FramePipeline
 SERVICE_NAME = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 OPEN_METHODS = tuple(f"/{SERVICE_NAME}/{method}" for method in ("ServerLive", "ServerReady"))  # probes need no token
 EXTENSIONS = ("classification", "model_configuration", "statistics")
-LABELS_FILE = "labels.txt"
 
 
 class KserveService:

@@ -18,14 +18,13 @@ import grpc
 import numpy as np
 
 from ..card.model_card import ModelCard
-from ..contract import INPUT_NAME, MODEL_VERSION, output_names
+from ..contract import FRAMES_INPUT, INPUT_NAME, MODEL_VERSION, output_names
 from ..media.image_size import ImageHeaderError, check_image, decode_wire_image
 from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
 from .convert import DECODED_CHANNELS
 from .generated import grpc_service_pb2 as kserve
 
-FRAMES_INPUT = "frames"
 CLASSIFICATION = "classification"  # the output parameter of Triton's classification extension
 LENGTH = struct.Struct("<I")  # a BYTES element's length prefix in raw contents
 

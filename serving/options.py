@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contract import BATCH_DELAY_MS, MAX_MESSAGE_BYTES, STREAM_WINDOW
+from ..contract import BATCH_DELAY_MS, MAX_MESSAGE_BYTES, MAX_PIXELS, STREAM_WINDOW
 from ..errors import AibError
 
 DEFAULT_PORT = 50051
@@ -27,7 +27,7 @@ class ServerOptions:
     max_batch: int | None = None
     max_delay_ms: float = BATCH_DELAY_MS
     max_streams: int = 64
-    max_pixels: int = 4096 * 4096
+    max_pixels: int = MAX_PIXELS
     max_inflight_bytes: int = 256 << 20
     idle_timeout_s: float = 30.0
     decode_threads: int = min(4, os.cpu_count() or 1)

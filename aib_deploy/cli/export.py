@@ -16,7 +16,7 @@ from ..errors import AibError
 from ..export.agreement import Gate
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
-from ..export.triton import KINDS, TritonOptions
+from ..export.triton import BACKENDS, KINDS, TritonOptions
 from .options import optional_path
 
 
@@ -249,13 +249,22 @@ def export_engine_command(args: argparse.Namespace) -> None:
 def _add_triton(formats: argparse._SubParsersAction) -> None:
     parser = formats.add_parser(
         "triton",
-        help="write a Triton Inference Server model repository entry for an exported model",
+        help="write Triton Inference Server model repository entries for an exported model",
         description="REPOSITORY/NAME/config.pbtxt (inputs and outputs without the batch dimension, max_batch_size, "
-        "dynamic batching, instance group, the model card as a parameter), labels.txt and VERSION/model.onnx.",
+        "dynamic batching, instance group, the model card as a parameter), labels.txt and VERSION/ with the model: "
+        "model.onnx for Triton's ONNX Runtime backend, model.plan for its TensorRT backend, or model.py plus "
+        "model.onnx for its Python backend (aib-deploy's runtime; takes `images` or encoded `frames`). --frames adds "
+        "an ensemble, NAME_frames: Python-backend decoding and preprocessing (NAME_preprocess), then the model.",
     )
-    parser.add_argument("model", help="an .onnx file written by `aib export onnx` or `aib export int8`, or an engine")
+    parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, or an engine")
     parser.add_argument("--repository", required=True, help="the model repository folder (created if missing)")
-    parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE)")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="Triton backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan); python runs "
+                        "aib-deploy's Predictor on ONNX Runtime inside Triton")  # fmt: skip
+    parser.add_argument("--frames", action="store_true",
+                        help="onnxruntime/tensorrt: also write the ensemble NAME_frames that takes encoded JPEG/PNG "
+                        "`frames` (the python backend takes them itself)")  # fmt: skip
+    parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE_PRECISION)")
     defaults = TritonOptions()
     parser.add_argument("--version", type=int, default=defaults.version, help=f"version folder (default {defaults.version})")
     parser.add_argument("--max-batch", type=int, help="max_batch_size (default: the model card's)")
@@ -264,6 +273,13 @@ def _add_triton(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"instance group kind (default {defaults.kind})")
     parser.add_argument("--instances", type=int, default=defaults.instances,
                         help=f"model instances per device (default {defaults.instances})")  # fmt: skip
+    parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
+                        help=f"frames: largest encoded image in pixels, checked in its header before decoding "
+                        f"(default {defaults.max_pixels}, as `aib serve`)")  # fmt: skip
+    parser.add_argument("--python-path", action="append", default=[], metavar="FOLDER",
+                        help="Python-backend models: a folder model.py puts on sys.path before this environment's "
+                        "site-packages (repeatable), e.g. one with numpy<2 for the Python backend of Triton 2.51 "
+                        "(nvidia-pytriton 0.7)")  # fmt: skip
     parser.set_defaults(handler=export_triton_command)
 
 
@@ -271,9 +287,12 @@ def export_triton_command(args: argparse.Namespace) -> None:
     from ..export.triton import write_repository
 
     options = TritonOptions(name=args.name, version=args.version, max_batch=args.max_batch,
-                            max_delay_us=args.max_delay_us, kind=args.kind, instances=args.instances)  # fmt: skip
-    folder = write_repository(Path(args.model), Path(args.repository), options)
-    print(f"wrote {folder}/ (config.pbtxt, labels.txt, {options.version}/)")
+                            max_delay_us=args.max_delay_us, kind=args.kind, instances=args.instances,
+                            backend=args.backend, frames=args.frames, max_pixels=args.max_pixels,
+                            python_path=tuple(args.python_path))  # fmt: skip
+    folders = write_repository(Path(args.model), Path(args.repository), options)
+    for folder in folders:
+        print(f"wrote {folder}/ (config.pbtxt, {options.version}/)")
     print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")
 
 

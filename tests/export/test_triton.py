@@ -1,12 +1,23 @@
-"""`aib export triton`: the repository layout, checked against Triton's own ModelConfig schema."""
+"""`aib export triton`: the repository layouts (onnxruntime, tensorrt, python, the --frames ensemble), each
+config parsed with Triton's own ModelConfig schema; tests/export/test_triton_server.py runs them on a real Triton."""
 import json
+import os
+import re
+import sysconfig
+from pathlib import Path
 
+import onnx
 import onnxruntime
 import pytest
 from google.protobuf import text_format
 
+from aib_deploy.backends.tensorrt.options import EngineOptions
+from aib_deploy.backends.tensorrt.sidecar import engine_sidecar, sidecar_path
+from aib_deploy.card.model_card import card_from_metadata
+from aib_deploy.contract import MODEL_CARD_KEY
+from aib_deploy.export.triton_python import CLASSIFIER_TEMPLATE, MAX_PIXELS_KEY, PREPROCESS_TEMPLATE, PYTHON_PATH_KEY, TEMPLATES
 from tests.helpers.cli import assert_one_line_error, run_aib
-from tests.helpers.triton import triton_model_config
+from tests.helpers.triton import parameters, read_config, triton_model_config
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +62,12 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
 
 @pytest.mark.parametrize(
     "arguments, fragment",
-    [(("--name", "bad name!"), "not a usable model name"), (("--max-batch", "0"), "positive batch size")],
-    ids=["name", "max batch"],
+    [(("--name", "bad name!"), "not a usable model name"), (("--max-batch", "0"), "positive batch size"),
+     (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx"),
+     (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself"),
+     (("--python-path", "x"), "--python-path: only Python-backend models read it"),
+     (("--max-pixels", "0"), "--max-pixels: expected a positive pixel count, got 0")],
+    ids=["name", "max batch", "onnx for tensorrt", "python with frames", "python path unread", "max pixels"],
 )
 def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
     assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
@@ -73,3 +88,97 @@ def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo
         result = run_aib("export", "triton", model, "--repository", repository)
         assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in repository.iterdir()) == ["aib_glyphs_wrn_cifar_10_2_qt_fp32", "aib_glyphs_wrn_cifar_10_2_qt_int8"]
+
+
+@pytest.fixture
+def fake_engine(demo_onnx, tmp_path):
+    """An engine file with the sidecar `aib export engine` writes (batches 1-16); the bytes are not an engine."""
+    engine = tmp_path / "demo.engine"
+    engine.write_bytes(b"not a real engine")
+    card = card_from_metadata({prop.key: prop.value for prop in onnx.load(str(demo_onnx)).metadata_props}, "demo")
+    sidecar = engine_sidecar(demo_onnx, card, EngineOptions(min_batch=1, opt_batch=4, max_batch=16), "fp16", "10.13.3",
+                             "NVIDIA H100 80GB HBM3", "9.0")  # fmt: skip
+    sidecar_path(engine).write_text(json.dumps(sidecar))
+    return engine
+
+
+def contract_tensors(demo_onnx) -> tuple[set, set]:
+    """(inputs, outputs) of the ONNX file as (name, Triton type, dims without the batch)."""
+    session = onnxruntime.InferenceSession(str(demo_onnx), providers=["CPUExecutionProvider"])
+    types = {"tensor(float)": "TYPE_FP32", "tensor(int32)": "TYPE_INT32"}
+    return tuple({(v.name, types[v.type], tuple(v.shape[1:])) for v in values}
+                 for values in (session.get_inputs(), session.get_outputs()))  # fmt: skip
+
+
+def declared(tensors, schema) -> set:
+    return {(t.name, schema.DataType.Name(t.data_type), tuple(t.dims)) for t in tensors}
+
+
+def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_path, schema):
+    repository, extra = tmp_path / "models", tmp_path / "numpy1"
+    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--backend", "python", "--name", "demo",
+                     "--kind", "cpu", "--python-path", extra, "--max-pixels", "1000000")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    folder = repository / "demo"
+    assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.onnx", "model.py"]
+    assert (folder / "1" / "model.onnx").read_bytes() == demo_onnx.read_bytes()
+    script = (folder / "1" / "model.py").read_text()
+    assert script == (TEMPLATES / CLASSIFIER_TEMPLATE).read_text()
+    compile(script, "model.py", "exec")
+    config = read_config(folder, schema)
+    assert config.backend == "python" and not config.platform and config.max_batch_size == 32
+    assert config.dynamic_batching.max_queue_delay_microseconds == 2000
+    assert [group.kind for group in config.instance_group] == [schema.ModelInstanceGroup.KIND_CPU]
+    images, outputs = contract_tensors(demo_onnx)
+    assert declared(config.input, schema) == images | {("frames", "TYPE_STRING", (1,))}
+    assert all(tensor.optional for tensor in config.input)
+    assert declared(config.output, schema) == outputs
+    assert (folder / "labels.txt").read_text().split() == json.loads(parameters(config)[MODEL_CARD_KEY])["labels"]
+    site_packages = str(Path(sysconfig.get_paths()["purelib"]).resolve())
+    assert parameters(config)[PYTHON_PATH_KEY].split(os.pathsep) == [str(extra.resolve()), site_packages]
+    assert parameters(config)[MAX_PIXELS_KEY] == "1000000"
+
+
+@pytest.mark.parametrize("kind", ["onnx", "engine"])
+def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_path, schema, kind):
+    model = demo_onnx if kind == "onnx" else fake_engine
+    repository = tmp_path / "models"
+    result = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in repository.iterdir()) == ["demo", "demo_frames", "demo_preprocess"]
+    model_config, preprocess, ensemble = (read_config(repository / name, schema)
+                                          for name in ("demo", "demo_preprocess", "demo_frames"))  # fmt: skip
+    assert model_config.platform == ("onnxruntime_onnx" if kind == "onnx" else "tensorrt_plan")
+    images, outputs = contract_tensors(demo_onnx)
+    assert preprocess.backend == "python" and preprocess.max_batch_size == model_config.max_batch_size
+    assert declared(preprocess.input, schema) == {("frames", "TYPE_STRING", (1,))}
+    assert declared(preprocess.output, schema) == images
+    assert [group.kind for group in preprocess.instance_group] == [schema.ModelInstanceGroup.KIND_CPU]
+    assert (repository / "demo_preprocess" / "3" / "model.py").read_text() == (TEMPLATES / PREPROCESS_TEMPLATE).read_text()
+    assert ensemble.platform == "ensemble" and ensemble.max_batch_size == model_config.max_batch_size
+    assert declared(ensemble.input, schema) == {("frames", "TYPE_STRING", (1,))}
+    assert declared(ensemble.output, schema) == outputs
+    steps = [(s.model_name, s.model_version, dict(s.input_map), dict(s.output_map)) for s in ensemble.ensemble_scheduling.step]
+    assert steps == [("demo_preprocess", 3, {"frames": "frames"}, {"images": "images"}),
+                     ("demo", 3, {"images": "images"}, {name: name for name, _, _ in outputs})]  # fmt: skip
+    assert (repository / "demo_frames" / "3").is_dir() and (repository / "demo_frames" / "labels.txt").is_file()
+    again = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
+    assert_one_line_error(again, "already exists")
+
+
+def test_engine_for_the_wrong_backend_gets_one_line(fake_engine, tmp_path):
+    result = run_aib("export", "triton", fake_engine, "--repository", tmp_path / "r", "--backend", "python")
+    assert_one_line_error(result, "--backend python: runs .onnx files; demo.engine is a TensorRT engine")
+
+
+def test_templates_spell_the_writers_keys():
+    """model.py runs before aib-deploy is importable, so the templates spell the keys out; they must match."""
+    classifier, preprocess = ((TEMPLATES / name).read_text() for name in (CLASSIFIER_TEMPLATE, PREPROCESS_TEMPLATE))
+
+    def environment(text: str) -> str:
+        return text[text.index("def use_exporting_environment") : text.index("\nuse_exporting_environment()")]
+
+    assert environment(classifier) == environment(preprocess)
+    assert f'key: "{re.escape(PYTHON_PATH_KEY)}"' in classifier
+    for text in (classifier, preprocess):
+        assert f'MAX_PIXELS_KEY = "{MAX_PIXELS_KEY}"' in text

@@ -14,3 +14,15 @@ def triton_model_config():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def read_config(folder: Path, schema=None):
+    """FOLDER/config.pbtxt parsed with Triton's own schema (text_format refuses any field it lacks)."""
+    from google.protobuf import text_format
+
+    schema = schema or triton_model_config()
+    return text_format.Parse((Path(folder) / "config.pbtxt").read_text(), schema.ModelConfig())
+
+
+def parameters(config) -> dict[str, str]:
+    return {key: value.string_value for key, value in config.parameters.items()}

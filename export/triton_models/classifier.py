@@ -1,0 +1,127 @@
+"""An aib-deploy model on Triton's Python backend, written by `aib export triton --backend python`.
+
+Runs the ONNX file beside this one through aib-deploy's Predictor on ONNX Runtime: the CPU for
+KIND_CPU instances, the CUDA provider on the instance's GPU for KIND_GPU. Each request carries one
+of two inputs:
+- `images`: FP32 [N, 3, H, W], normalized NCHW, exactly as the ONNX model takes it;
+- `frames`: BYTES [N, 1], one encoded JPEG or PNG per row, decoded and preprocessed here.
+The outputs are the ONNX contract's: `logits`, `attention` and, for quantized models,
+`attention_index`. Triton batches requests (dynamic batching); they run as one batch, and a request
+with a row that cannot be used gets its own error while the others are answered.
+"""
+import ast
+import json
+import os
+import re
+import site
+import sys
+from pathlib import Path
+
+
+def use_exporting_environment() -> None:
+    """Put the folders of the parameter aib_deploy.python_path (`--python-path`, then the site-packages
+    of the environment that wrote this repository) before the system's site-packages, those that exist.
+
+    Runs on import: the stub imports numpy right after this file, and initialize(), which gets the
+    config, comes later; so the parameter is read from config.pbtxt itself.
+    """
+    config = (Path(__file__).resolve().parents[1] / "config.pbtxt").read_text(encoding="utf-8")
+    match = re.search(r'key: "aib_deploy\.python_path"\s*value \{\s*string_value: ("(?:[^"\\]|\\.)*")', config)
+    if match is None:
+        return
+    system = set(site.getsitepackages())
+    position = next((index for index, entry in enumerate(sys.path) if entry in system), len(sys.path))
+    known = list(sys.path)
+    for folder in ast.literal_eval(match[1]).split(os.pathsep):
+        if os.path.isdir(folder):
+            site.addsitedir(folder)  # runs its .pth files too: editable installs
+    added = [entry for entry in sys.path if entry not in known]
+    sys.path[:] = known[:position] + added + known[position:]
+
+
+use_exporting_environment()
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, output_names
+from aib_deploy.media.image_size import decode_wire_image
+from aib_deploy.runtime import Normalized, RunnerOptions, load_predictor
+from aib_deploy.runtime.preprocess import FrameError
+
+MAX_PIXELS_KEY = "aib_deploy.max_pixels"
+THREADS_KEY = "intra_op_thread_count"  # the parameter Triton's own ONNX Runtime backend reads
+
+
+def parameter(config: dict, key: str) -> str | None:
+    return config.get("parameters", {}).get(key, {}).get("string_value")
+
+
+def failure(message: str):
+    """A request's own error (gRPC INVALID_ARGUMENT); the other requests of the batch are still answered."""
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
+
+
+def select_gpu(device_id: str) -> None:
+    """Let ONNX Runtime's CUDA provider see the instance's GPU only (ids count within CUDA_VISIBLE_DEVICES)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible.split(",")[int(device_id)] if visible else device_id
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        self.max_pixels = int(parameter(config, MAX_PIXELS_KEY))
+        device = "cpu"
+        if args["model_instance_kind"] == "GPU":
+            select_gpu(args["model_instance_device_id"])
+            device = "cuda"
+        threads = parameter(config, THREADS_KEY)
+        options = RunnerOptions(device=device, threads=int(threads) if threads else None, spinning=False)
+        self.predictor = load_predictor(Path(__file__).with_name("model.onnx"), options)
+        self.outputs = output_names(self.predictor.card.architecture.quantized)
+
+    def execute(self, requests: list) -> list:
+        """The rows of all requests in one Predictor call; each request is answered with its own rows."""
+        rows, spans, errors = [], [], {}
+        for number, request in enumerate(requests):
+            try:
+                name, frames = self.rows(request)
+            except FrameError as error:
+                errors[number] = str(error)
+                continue
+            spans.append((number, name, len(rows), len(rows) + len(frames)))
+            rows.extend(frames)
+        predictions = self.predictor.predict(rows) if rows else []
+        responses = [None] * len(requests)
+        for number, name, start, stop in spans:
+            failed = [f"{name}[{row}]: {p.error}" for row, p in enumerate(predictions[start:stop]) if p.error]
+            if failed:
+                errors[number] = failed[0]
+            else:
+                responses[number] = self.response(predictions[start:stop])
+        for number, message in errors.items():
+            responses[number] = failure(message)
+        return responses
+
+    def rows(self, request) -> tuple[str, list]:
+        """The request's rows: Normalized tensors from `images`, or decoded frames from `frames`."""
+        images = pb_utils.get_input_tensor_by_name(request, INPUT_NAME)
+        frames = pb_utils.get_input_tensor_by_name(request, FRAMES_INPUT)
+        if (images is None) == (frames is None):
+            raise FrameError(f"expected one input, {INPUT_NAME!r} (FP32 [N, 3, H, W]) or {FRAMES_INPUT!r} "
+                             f"(BYTES [N, 1]), got {'both' if images is not None else 'neither'}")  # fmt: skip
+        if images is not None:
+            return INPUT_NAME, [Normalized(row) for row in images.as_numpy()]
+        data = frames.as_numpy().reshape(-1)
+        return FRAMES_INPUT, [decode_wire_image(item, self.max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(data)]
+
+    def response(self, predictions: list):
+        tensors = {"logits": np.stack([p.logits for p in predictions]),
+                   "attention": np.stack([p.attention for p in predictions])[:, None]}  # fmt: skip
+        if "attention_index" in self.outputs:
+            tensors["attention_index"] = np.stack([p.anchor_index for p in predictions]).astype(np.int32)[:, None]
+        return pb_utils.InferenceResponse([pb_utils.Tensor(name, np.ascontiguousarray(value)) for name, value in tensors.items()])
+
+    def finalize(self) -> None:
+        self.predictor.close()

@@ -1,0 +1,77 @@
+"""aib-deploy's frame decoding and preprocessing on Triton's Python backend: the first step of the
+ensemble `aib export triton --frames` writes.
+
+`frames` (BYTES [N, 1], one encoded JPEG or PNG per row) in, `images` (FP32 [N, 3, H, W],
+normalized NCHW for the model card's input size, mean and std) out, as the model after it takes
+them. A request with a frame that cannot be used gets its own error.
+"""
+import ast
+import json
+import os
+import re
+import site
+import sys
+from pathlib import Path
+
+
+def use_exporting_environment() -> None:
+    """Put the folders of the parameter aib_deploy.python_path (`--python-path`, then the site-packages
+    of the environment that wrote this repository) before the system's site-packages, those that exist.
+
+    Runs on import: the stub imports numpy right after this file, and initialize(), which gets the
+    config, comes later; so the parameter is read from config.pbtxt itself.
+    """
+    config = (Path(__file__).resolve().parents[1] / "config.pbtxt").read_text(encoding="utf-8")
+    match = re.search(r'key: "aib_deploy\.python_path"\s*value \{\s*string_value: ("(?:[^"\\]|\\.)*")', config)
+    if match is None:
+        return
+    system = set(site.getsitepackages())
+    position = next((index for index, entry in enumerate(sys.path) if entry in system), len(sys.path))
+    known = list(sys.path)
+    for folder in ast.literal_eval(match[1]).split(os.pathsep):
+        if os.path.isdir(folder):
+            site.addsitedir(folder)  # runs its .pth files too: editable installs
+    added = [entry for entry in sys.path if entry not in known]
+    sys.path[:] = known[:position] + added + known[position:]
+
+
+use_exporting_environment()
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from aib_deploy.card.model_card import ModelCard
+from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, MODEL_CARD_KEY
+from aib_deploy.media.image_size import decode_wire_image
+from aib_deploy.runtime.preprocess import FrameError, Preprocessor
+
+MAX_PIXELS_KEY = "aib_deploy.max_pixels"
+
+
+def parameter(config: dict, key: str) -> str | None:
+    return config.get("parameters", {}).get(key, {}).get("string_value")
+
+
+def failure(message: str):
+    """A request's own error (gRPC INVALID_ARGUMENT); the other requests are still answered."""
+    return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        config = json.loads(args["model_config"])
+        card = ModelCard.from_json(parameter(config, MODEL_CARD_KEY), source=f"model {args['model_name']}")
+        self.preprocessor = Preprocessor(card.input_size, card.mean, card.std)
+        self.max_pixels = int(parameter(config, MAX_PIXELS_KEY))
+
+    def execute(self, requests: list) -> list:
+        return [self.preprocess(request) for request in requests]
+
+    def preprocess(self, request):
+        data = pb_utils.get_input_tensor_by_name(request, FRAMES_INPUT).as_numpy().reshape(-1)
+        try:
+            images = [self.preprocessor.frame(decode_wire_image(item, self.max_pixels, f"{FRAMES_INPUT}[{row}]"))
+                      for row, item in enumerate(data)]  # fmt: skip
+        except FrameError as error:
+            return failure(str(error))
+        return pb_utils.InferenceResponse([pb_utils.Tensor(INPUT_NAME, np.stack(images))])
