@@ -10,7 +10,7 @@ threads send unary requests of one frame each, one after another, and every late
    --backend python` writes (ONNX Runtime inside Triton's Python backend, dynamic batching), driven
    by the same tritonclient code as 1.
 Both servers run in their own processes on loopback with 2 inference threads (`aib serve --threads 2`;
-the Python-backend model's ONNX Runtime session likewise) and the same 2 ms batching delay. The clients
+the Python-backend model's ONNX Runtime session likewise) and the same batching (at most 8 frames, 2 ms). The clients
 share the machine with the server, as the figures in issue 13 did. Prints requests/s, p50 and p99 per
 target, and the ratios against Triton.
 """
@@ -38,9 +38,10 @@ from aib_deploy.demo.run import export_demo_model
 from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 from aib_deploy.runtime import load_predictor
 from aib_deploy.serving.generated import attention_pb2 as pb
+from aib_deploy.serving.options import MICRO_BATCH
 from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
 from tests.helpers.server import ServerProcess, raw
-from tests.helpers.tritonserver import TritonServer, triton_unavailable
+from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, triton_unavailable
 
 AIB = Path(sys.executable).with_name("aib")
 WARMUP = 50
@@ -113,7 +114,7 @@ def models(folder: Path, names: list[str]) -> dict[str, Path]:
 def python_repository(model: Path, repository: Path) -> str:
     """The Triton repository `aib export triton --backend python` writes; returns the model's name."""
     subprocess.run([str(AIB), "export", "triton", str(model), "--repository", str(repository), "--backend", "python",
-                    "--kind", "cpu"], check=True, capture_output=True)  # fmt: skip
+                    "--kind", "cpu", "--max-batch", str(MICRO_BATCH), *PYTHON_BACKEND_FLAGS], check=True, capture_output=True)  # fmt: skip
     (name,) = [path.name for path in repository.iterdir() if path.is_dir()]
     return name
 

@@ -110,7 +110,10 @@ class KserveService:
         """Every row through the batcher (rows of one request and of others batch together); the first row
         that fails fails the request, as a Triton model would."""
         top_k = max([*call.outputs.values(), 1])
-        answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
+        if len(call.rows) == 1:  # the common case: no task per row
+            answers = [await self.pipeline.predict(call.rows[0], call.encoded, top_k)]
+        else:
+            answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
         for answer in answers:
             if not answer.prediction.ok:
                 error = answer.prediction.error

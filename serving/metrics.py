@@ -25,6 +25,7 @@ class ServerMetrics:
                                          buckets=LATENCY_BUCKETS_S, registry=self.registry)  # fmt: skip
 
         self._http = None
+        self._outcomes = {True: self.frames.labels(outcome="ok"), False: self.frames.labels(outcome="error")}
 
     def watch_limits(self, budget, slots) -> None:
         """Gauges read from the server's byte budget and call slots at each scrape."""
@@ -51,4 +52,4 @@ class ServerMetrics:
             self._http = None
 
     def frame(self, ok: bool) -> None:
-        self.frames.labels(outcome="ok" if ok else "error").inc()
+        self._outcomes[ok].inc()
