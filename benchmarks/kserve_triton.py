@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -38,12 +39,13 @@ from aib_deploy.demo.run import export_demo_model
 from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 from aib_deploy.runtime import load_predictor
 from aib_deploy.serving.generated import attention_pb2 as pb
-from aib_deploy.serving.options import MICRO_BATCH
 from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.serving.options import MICRO_BATCH
 from tests.helpers.server import ServerProcess, raw
 from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, triton_unavailable
 
 AIB = Path(sys.executable).with_name("aib")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP = 50
 
 
@@ -52,8 +54,29 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def drive(call: Callable[[], None], requests: int, concurrency: int) -> dict:
-    """`requests` calls from `concurrency` threads; requests/s over the whole run, p50/p99 in ms."""
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by a process and its descendants (Triton's Python-backend stubs)."""
+    parents, times = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    total = 0.0
+    for pid, seconds in times.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        total += seconds if ancestor == root else 0.0
+    return total
+
+
+def drive(call: Callable[[], None], requests: int, concurrency: int, server_pid: int) -> dict:
+    """`requests` calls from `concurrency` threads; requests/s over the whole run, p50/p99 in ms, and the
+    server's CPU time per request (its process tree), which decides the throughput on a busy machine."""
     for _ in range(WARMUP):
         call()
     latencies: list[float] = []
@@ -70,13 +93,16 @@ def drive(call: Callable[[], None], requests: int, concurrency: int) -> dict:
             latencies.extend(own)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    cpu_before = tree_cpu_s(server_pid)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return {"rps": len(latencies) / elapsed, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99)}
+    server_ms = (tree_cpu_s(server_pid) - cpu_before) * 1e3 / len(latencies)
+    return {"rps": len(latencies) / elapsed, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99),
+            "server_cpu_ms_per_request": server_ms}
 
 
 def kserve_call(url: str, model: str, tensor: np.ndarray) -> Callable[[], None]:
@@ -134,7 +160,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     reason = triton_unavailable()
-    print(f"CPU: {cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores; triton: {reason or 'available'}")
+    print(f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} cores; triton: {reason or 'available'}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -145,14 +171,13 @@ def main() -> None:
             tensor = predictor.preprocessor.batch([frame])
             served_name = predictor.card.serving_name(predictor.runner.precision)
             predictor.close()
-            targets: dict[str, Callable[[int], dict]] = {}
             server = ServerProcess(path, "--threads", "2")
-            targets["aib serve KServe v2"] = lambda c, s=server: drive(kserve_call(s.address, served_name, tensor), args.requests, c)
-            targets["aib serve aib.v1"] = lambda c, s=server: drive(aib_v1_call(s.address, frame), args.requests, c)
             results: dict[tuple[str, int], dict] = {}
             for concurrency in args.concurrency:
-                for target, run in targets.items():
-                    results[target, concurrency] = run(concurrency)
+                results["aib serve KServe v2", concurrency] = drive(
+                    kserve_call(server.address, served_name, tensor), args.requests, concurrency, server.process.pid)
+                results["aib serve aib.v1", concurrency] = drive(
+                    aib_v1_call(server.address, frame), args.requests, concurrency, server.process.pid)
             server.stop()
             if reason is None:
                 repository = folder / f"repository_{model_name}"
@@ -160,7 +185,7 @@ def main() -> None:
                 with TritonServer(repository) as running:
                     for concurrency in args.concurrency:
                         results["Triton python backend", concurrency] = drive(
-                            kserve_call(running.grpc_url, name, tensor), args.requests, concurrency)
+                            kserve_call(running.grpc_url, name, tensor), args.requests, concurrency, running.pid)
             for (target, concurrency), figures in results.items():
                 peer = results.get(("Triton python backend", concurrency))
                 row = {"model": model_name, "target": target, "concurrency": concurrency, **figures}
@@ -171,7 +196,8 @@ def main() -> None:
                 ratios = (f"  x{row['rps_vs_triton']:.2f} rps, p99 x{row['p99_vs_triton']:.2f} of Triton's"
                           if "rps_vs_triton" in row else "")  # fmt: skip
                 print(f"{model_name:10s} c={concurrency}  {target:24s} {figures['rps']:7.0f} req/s  "
-                      f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms{ratios}", flush=True)  # fmt: skip
+                      f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
+                      f"server CPU {figures['server_cpu_ms_per_request']:.2f} ms/req{ratios}", flush=True)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1) + "\n")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -44,7 +45,7 @@ def main() -> None:
     headers = {"authorization": f"Bearer {args.token}"} if args.token else None
     client = triton.InferenceServerClient(args.url)
     if args.input == "frames":
-        data = np.array([[open(path, "rb").read()] for path in args.frames], dtype=object)
+        data = np.array([[Path(path).read_bytes()] for path in args.frames], dtype=object)
         tensor = triton.InferInput("frames", list(data.shape), "BYTES")
     else:
         config = client.get_model_config(args.model, headers=headers).config
