@@ -9,10 +9,11 @@ threads send unary requests of one frame each, one after another, and every late
 3. Triton (the `tritonserver` of the nvidia-pytriton wheel) with the repository `aib export triton
    --backend python` writes (ONNX Runtime inside Triton's Python backend, dynamic batching), driven
    by the same tritonclient code as 1.
-Both servers run in their own processes on loopback with 2 inference threads (`aib serve --threads 2`;
+Both servers run at once, in their own processes on loopback with 2 inference threads (`aib serve --threads 2`;
 the Python-backend model's ONNX Runtime session likewise) and the same batching (at most 8 frames, 2 ms). The clients
-share the machine with the server, as the figures in issue 13 did. Prints requests/s, p50 and p99 per
-target, and the ratios against Triton.
+share the machine with the server, as the figures in issue 13 did. Targets take turns in `--rounds`
+rounds, each round in another order, so drift on a shared machine hits all alike. Prints the median
+over rounds of requests/s, p50, p99 and the server's CPU time per request, and the ratios against Triton.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, trito
 AIB = Path(sys.executable).with_name("aib")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP = 50
+TRITON = "Triton python backend"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -154,9 +156,11 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per target and concurrency")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="requests per target, concurrency and round (VGG-CIFAR, 60x slower: an eighth)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--models", nargs="+", choices=["demo", "vgg_cifar"], default=["demo", "vgg_cifar"])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every target; medians are printed")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     reason = triton_unavailable()
@@ -172,24 +176,33 @@ def main() -> None:
             served_name = predictor.card.serving_name(predictor.runner.precision)
             predictor.close()
             server = ServerProcess(path, "--threads", "2")
-            results: dict[tuple[str, int], dict] = {}
-            for concurrency in args.concurrency:
-                results["aib serve KServe v2", concurrency] = drive(
-                    kserve_call(server.address, served_name, tensor), args.requests, concurrency, server.process.pid)
-                results["aib serve aib.v1", concurrency] = drive(
-                    aib_v1_call(server.address, frame), args.requests, concurrency, server.process.pid)
-            server.stop()
+            calls = {"aib serve KServe v2": (kserve_call(server.address, served_name, tensor), server.process.pid),
+                     "aib serve aib.v1": (aib_v1_call(server.address, frame), server.process.pid)}  # fmt: skip
+            triton_server = None
             if reason is None:
                 repository = folder / f"repository_{model_name}"
                 name = python_repository(path, repository)
-                with TritonServer(repository) as running:
+                triton_server = TritonServer(repository).start()
+                calls[TRITON] = (kserve_call(triton_server.grpc_url, name, tensor), triton_server.pid)
+            runs: dict[tuple[str, int], list[dict]] = {}
+            try:
+                for round_number in range(args.rounds):  # each round in another order: drift hits every target alike
+                    order = list(calls)[round_number % len(calls):] + list(calls)[: round_number % len(calls)]
                     for concurrency in args.concurrency:
-                        results["Triton python backend", concurrency] = drive(
-                            kserve_call(running.grpc_url, name, tensor), args.requests, concurrency, running.pid)
+                        for target in order:
+                            call, pid = calls[target]
+                            requests = args.requests if model_name == "demo" else args.requests // 8
+                            runs.setdefault((target, concurrency), []).append(drive(call, requests, concurrency, pid))
+            finally:
+                server.stop()
+                if triton_server is not None:
+                    triton_server.stop()
+            results = {key: {figure: statistics.median(run[figure] for run in values) for figure in values[0]}
+                       for key, values in runs.items()}  # fmt: skip
             for (target, concurrency), figures in results.items():
-                peer = results.get(("Triton python backend", concurrency))
+                peer = results.get((TRITON, concurrency))
                 row = {"model": model_name, "target": target, "concurrency": concurrency, **figures}
-                if peer and target != "Triton python backend":
+                if peer and target != TRITON:
                     row["rps_vs_triton"] = figures["rps"] / peer["rps"]
                     row["p99_vs_triton"] = figures["p99_ms"] / peer["p99_ms"]
                 rows.append(row)
