@@ -1,6 +1,7 @@
 """Synthetic glyph data: reproducible, balanced, boxes that hold the glyph; a real video file."""
 import cv2
 import numpy as np
+import pytest
 
 from aib_deploy.media.synthetic import GLYPH_CLASSES, MAX_SCALE, MIN_SCALE, glyph_mask, make_dataset, write_video
 
@@ -48,3 +49,22 @@ def test_video_round_trips_through_opencv(tmp_path):
     boundaries = [step[14], step[29]]
     within = [value for i, value in enumerate(step) if i not in (14, 29)]
     assert min(boundaries) > 5 * max(within), "the scene changes at each segment boundary and only there"
+
+
+def test_scene_designs_for_the_demo_model_experiments():
+    """The default design is the demo's data; other designs change the scene but not labels or boxes' validity,
+    and impossible designs are refused in one line naming the knob."""
+    from aib_deploy.errors import AibError
+    from aib_deploy.media.synthetic import SceneDesign
+
+    images, labels, boxes = make_dataset(8, 96, seed=3)
+    same = make_dataset(8, 96, seed=3, design=SceneDesign())
+    assert np.array_equal(images, same[0]) and np.array_equal(boxes, same[2])
+    busy = make_dataset(8, 96, seed=3, design=SceneDesign(decoys=(2, 3), blobs=(2, 2), texture=40.0))
+    assert not np.array_equal(images, busy[0]) and sorted(labels) == sorted(busy[1])
+    assert ((busy[2][:, :2] >= 0) & (busy[2][:, 2:] <= 96) & (busy[2][:, 2:] > busy[2][:, :2])).all()
+    assert SceneDesign(decoys=(1, 2)).changes() == {"decoys": (1, 2)}
+    for bad, knob in (({"min_scale": 0.7, "max_scale": 0.5}, "scale range"), ({"decoys": (3, 1)}, "decoys"),
+                      ({"decoy_colour": "red"}, "decoy_colour")):  # fmt: skip
+        with pytest.raises(AibError, match=knob):
+            SceneDesign(**bad)
