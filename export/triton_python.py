@@ -16,7 +16,6 @@ and the container's own packages are used.
 from __future__ import annotations
 
 import os
-import shutil
 import site
 from pathlib import Path
 
@@ -27,6 +26,8 @@ TEMPLATES = Path(__file__).with_name("triton_models")
 CLASSIFIER_TEMPLATE = "classifier.py"
 PREPROCESS_TEMPLATE = "preprocess.py"
 MODEL_SCRIPT = "model.py"  # the file name Triton's Python backend runs
+ENVIRONMENT = "environment.py"  # inserted into every template at ENVIRONMENT_MARK
+ENVIRONMENT_MARK = "# <exporting environment>\n"
 # The keys model.py reads; the templates spell them out, as they run before aib-deploy is importable.
 PYTHON_PATH_KEY = "aib_deploy.python_path"
 MAX_PIXELS_KEY = "aib_deploy.max_pixels"
@@ -46,4 +47,9 @@ def python_parameters(card: ModelCard, max_pixels: int, python_path: tuple[str, 
 
 
 def write_model_script(template: str, version_folder: Path) -> None:
-    shutil.copyfile(TEMPLATES / template, version_folder / MODEL_SCRIPT)
+    """The template as model.py, with the code that finds aib-deploy (environment.py, less its docstring)
+    where the template marks it: one copy of that code for every template."""
+    environment = (TEMPLATES / ENVIRONMENT).read_text(encoding="utf-8")
+    environment = environment[environment.index('"""', 3) + 3 :].lstrip("\n")
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    (version_folder / MODEL_SCRIPT).write_text(text.replace(ENVIRONMENT_MARK, environment), encoding="utf-8")

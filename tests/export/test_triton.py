@@ -15,7 +15,15 @@ from aib_deploy.backends.tensorrt.options import EngineOptions
 from aib_deploy.backends.tensorrt.sidecar import engine_sidecar, sidecar_path
 from aib_deploy.card.model_card import card_from_metadata
 from aib_deploy.contract import MODEL_CARD_KEY
-from aib_deploy.export.triton_python import CLASSIFIER_TEMPLATE, MAX_PIXELS_KEY, PREPROCESS_TEMPLATE, PYTHON_PATH_KEY, TEMPLATES
+from aib_deploy.export.triton_python import (
+    CLASSIFIER_TEMPLATE,
+    ENVIRONMENT,
+    ENVIRONMENT_MARK,
+    MAX_PIXELS_KEY,
+    PREPROCESS_TEMPLATE,
+    PYTHON_PATH_KEY,
+    TEMPLATES,
+)
 from tests.helpers.cli import assert_one_line_error, run_aib
 from tests.helpers.triton import parameters, read_config, triton_model_config
 
@@ -123,7 +131,7 @@ def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_pat
     assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.onnx", "model.py"]
     assert (folder / "1" / "model.onnx").read_bytes() == demo_onnx.read_bytes()
     script = (folder / "1" / "model.py").read_text()
-    assert script == (TEMPLATES / CLASSIFIER_TEMPLATE).read_text()
+    assert_written_from(script, CLASSIFIER_TEMPLATE)
     compile(script, "model.py", "exec")
     config = read_config(folder, schema)
     assert config.backend == "python" and not config.platform and config.max_batch_size == 32
@@ -154,7 +162,7 @@ def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_
     assert declared(preprocess.input, schema) == {("frames", "TYPE_STRING", (1,))}
     assert declared(preprocess.output, schema) == images
     assert [group.kind for group in preprocess.instance_group] == [schema.ModelInstanceGroup.KIND_CPU]
-    assert (repository / "demo_preprocess" / "3" / "model.py").read_text() == (TEMPLATES / PREPROCESS_TEMPLATE).read_text()
+    assert_written_from((repository / "demo_preprocess" / "3" / "model.py").read_text(), PREPROCESS_TEMPLATE)
     assert ensemble.platform == "ensemble" and ensemble.max_batch_size == model_config.max_batch_size
     assert declared(ensemble.input, schema) == {("frames", "TYPE_STRING", (1,))}
     assert declared(ensemble.output, schema) == outputs
@@ -171,14 +179,17 @@ def test_engine_for_the_wrong_backend_gets_one_line(fake_engine, tmp_path):
     assert_one_line_error(result, "--backend python: runs .onnx files; demo.engine is a TensorRT engine")
 
 
+def assert_written_from(script: str, template: str) -> None:
+    """model.py is the template with the environment code where its mark was."""
+    before, after = (TEMPLATES / template).read_text().split(ENVIRONMENT_MARK)
+    assert script.startswith(before) and script.endswith(after) and ENVIRONMENT_MARK not in script
+    assert script.count("def use_exporting_environment") == 1 and "\nuse_exporting_environment()\n" in script
+
+
 def test_templates_spell_the_writers_keys():
-    """model.py runs before aib-deploy is importable, so the templates spell the keys out; they must match."""
+    """model.py runs before aib-deploy is importable, so the templates spell the keys out; they must match.
+    Each template marks once where the code that finds aib-deploy goes."""
     classifier, preprocess = ((TEMPLATES / name).read_text() for name in (CLASSIFIER_TEMPLATE, PREPROCESS_TEMPLATE))
-
-    def environment(text: str) -> str:
-        return text[text.index("def use_exporting_environment") : text.index("\nuse_exporting_environment()")]
-
-    assert environment(classifier) == environment(preprocess)
-    assert f'key: "{re.escape(PYTHON_PATH_KEY)}"' in classifier
+    assert f'key: "{re.escape(PYTHON_PATH_KEY)}"' in (TEMPLATES / ENVIRONMENT).read_text()
     for text in (classifier, preprocess):
-        assert f'MAX_PIXELS_KEY = "{MAX_PIXELS_KEY}"' in text
+        assert f'MAX_PIXELS_KEY = "{MAX_PIXELS_KEY}"' in text and text.count(ENVIRONMENT_MARK) == 1
