@@ -54,18 +54,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--widen-factor", type=int, default=2)
     parser.add_argument("--K", type=int, default=64)
-    parser.add_argument("--qt-num", type=int, default=8)
+    parser.add_argument("--qt-num", type=int, default=20, help="anchors (the paper: 20 for CIFAR-100, 50 for CIFAR-10)")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--beta", type=float, default=1e-2)
-    parser.add_argument("--anchor-lr-ratio", type=float, default=1.0,
+    parser.add_argument("--anchor-lr-ratio", type=float, default=1e-4,
                         help="the anchors' learning rate as a share of --lr: the paper's code uses 1e-4 (--lr_ratio); "
                         "0 freezes them at their linspace(0, 1) start")  # fmt: skip
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     parser.add_argument("--init", choices=["original", "pytorch"], default="original",
                         help="the WRN code's initialisation, or PyTorch's defaults")
+    parser.add_argument("--attention-bias-init", type=float, default=-3.0,
+                        help="start value of the bias right before the attention's sigmoid (WRN: a batch norm's): "
+                        "negative starts every cell near 0, so attention must be raised where it helps")  # fmt: skip
     parser.add_argument("--pool-size", type=int, default=12000, help="training images, redrawn every epoch")
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
@@ -204,6 +207,9 @@ def train(args: argparse.Namespace, preprocessor: Preprocessor) -> tuple[AibNet,
     model = build_model(arch)
     if args.init == "original":
         init_like_wrn_original(model)
+    before_sigmoid = list(model.att_module_mu)[-2]  # WRN: a batch norm; VGG: a convolution
+    if before_sigmoid.bias is not None:
+        torch.nn.init.constant_(before_sigmoid.bias, args.attention_bias_init)
     model = model.to(args.device).to(memory_format=torch.channels_last).train()
     anchors = list(model.emb.parameters())
     others = [parameter for parameter in model.parameters() if all(parameter is not a for a in anchors)]

@@ -23,12 +23,12 @@ def test_demo_writes_summary_video_and_results(tmp_path):
     assert set(targets) == {"accuracy", "attention_max_in_box", "attention_inside_outside_ratio"}
     assert all(entry["met"] == (summary[key] >= entry["at_least"]) for key, entry in targets.items())
     assert "(target >= 0.95: met)" in result.stdout
-    assert summary["accuracy"] >= 0.9
-    # The bundled model marks the glyph by low attention (see README): it is found either way.
-    assert max(summary["attention_max_in_box"], summary["attention_min_in_box"]) > 2 * summary["chance_max_in_box"]
+    # The bundled model meets every target on the demo video (issue 14), its attention highest on the glyph.
+    assert all(entry["met"] for entry in targets.values()), targets
+    assert summary["attention_max_in_box"] > 4 * summary["chance_max_in_box"]
     assert summary["latency_ms_p99"] >= summary["latency_ms_p50"] > 0
     model, records = read_results(tmp_path / "results.jsonl")
-    assert len(model["anchors"]) == 8 and model["labels"][0] == "disc"
+    assert len(model["anchors"]) == 20 and model["labels"][0] == "disc"
     assert len(records) == 300 and len(records[0]["anchor_index"]) == 16 and records[0]["timings_ms"]["inference"] > 0
     assert records[5]["truth"]["class_index"] in range(8) and records[5]["latency_ms"] > 0
     capture = cv2.VideoCapture(str(tmp_path / "demo_annotated.mp4"))

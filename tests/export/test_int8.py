@@ -133,12 +133,14 @@ def test_calibration_from_a_video_and_a_folder(tmp_path):
 
 
 def test_int8_from_a_video_source(demo_onnx, tmp_path):
+    """A file source calibrates on its first frames and checks on the rest. The clip changes scene every 30
+    frames: calibrating on two scenes holds on the next two (on one scene alone, top-1 fell to about 56 %)."""
     video = tmp_path / "clip.mp4"
-    write_video(video, 40, 96, seed=4)
+    write_video(video, 120, 96, seed=4)
     output = tmp_path / "video.int8.onnx"
-    result = run_aib("export", "int8", demo_onnx, "--calibration", video, "-o", output, "--count", "24")
+    result = run_aib("export", "int8", demo_onnx, "--calibration", video, "-o", output, "--count", "60")
     assert result.returncode == 0, result.stderr
-    assert "16 held-out frames" in result.stdout
+    assert "60 held-out frames" in result.stdout
     assert card_of(output)["extra"]["quantization"]["calibration_source"] == str(video)
 
 

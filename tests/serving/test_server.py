@@ -44,7 +44,7 @@ def test_checked_in_stubs_match_the_proto():
 def test_model_info(server):
     info = server.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
     assert info.architecture == "wrn_cifar_10_2_qt" and info.backend == "onnxruntime"
-    assert list(info.labels)[:2] == ["disc", "ring"] and info.att_dim == 16 and len(info.anchors) == 8
+    assert list(info.labels)[:2] == ["disc", "ring"] and info.att_dim == 16 and len(info.anchors) == 20
     assert (info.input_height, info.input_width) == (32, 32) and "aib_deploy" in info.versions
 
 

@@ -30,7 +30,7 @@ def test_stream_command_writes_video_results_and_latency(demo_onnx, tmp_path):
         assert "frames sent 40, answered 40, errors 0, reconnects 0" in run.stdout
         assert "end-to-end latency ms: p50" in run.stdout
         model, records = read_results(results)
-        assert model["backend"] == "onnxruntime" and len(model["anchors"]) == 8
+        assert model["backend"] == "onnxruntime" and len(model["anchors"]) == 20
         assert [r["frame_index"] for r in records] == list(range(40)) and all(r["batch_size"] >= 1 for r in records)
         assert "connecting to" in run.stderr and "connected: wrn_cifar_10_2_qt on onnxruntime" in run.stderr
         assert sum(r["top_k"][0]["class_index"] == label for r, label in zip(records, truth.labels)) >= 36
