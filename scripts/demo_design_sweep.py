@@ -31,7 +31,7 @@ import train_demo_model as tdm
 from aib_deploy.media.synthetic import DEFAULT_DESIGN
 
 SCRIPT = Path(__file__).resolve().parent / "train_demo_model.py"
-RECIPE = ["--qt-num", "20", "--anchor-lr-ratio", "1e-4"]
+RECIPE = ["--qt-num", "20", "--anchor-lr-ratio", "1e-4", "--attention-bias-init", "0"]  # as the recorded sweeps ran (bias 0, before -3 became the default)
 MIXED = ["--blobs", "2", "4", "--decoys", "2", "4"]
 MIXED_VIVID = ["--blobs", "2", "4", "--decoys", "3", "6", "--decoy-colour", "vivid", "--decoy-scale", "0.12", "0.22"]
 VGG = ["--family", "vgg", "--init", "pytorch"]
