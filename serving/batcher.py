@@ -21,6 +21,7 @@ from ..runtime.predictor import Frame
 from .metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
+INFERENCE_FAILED = "inference failed"  # starts the error of every frame of a batch the backend failed on
 
 @dataclass
 class _Request:
@@ -127,7 +128,7 @@ class MicroBatcher:
                 predictions = await loop.run_in_executor(executor, predictor.predict, [request.image for request in batch], top_k)
             except Exception as error:  # a backend failure answers this batch, the server goes on
                 log.exception("inference failed on a batch of %d frames", len(batch))
-                predictions = [Prediction(error=f"inference failed: {type(error).__name__}: {error}") for _ in batch]
+                predictions = [Prediction(error=f"{INFERENCE_FAILED}: {type(error).__name__}: {error}") for _ in batch]
                 failed = True
             finally:
                 self._computing -= len(batch)

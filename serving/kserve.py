@@ -14,11 +14,12 @@ import grpc
 
 from .. import __version__
 from ..contract import FRAMES_INPUT, INPUT_NAME, LABELS_FILE, MODEL_CARD_KEY
-from .batcher import BatchStatistics
+from .batcher import INFERENCE_FAILED, BatchStatistics
 from .convert import MalformedMessage, tolerant_parser
 from .generated import grpc_service_pb2 as kserve
 from .generated import model_config_pb2 as config_pb
 from .kserve_convert import (
+    OUTPUT_TYPES,
     InferCall,
     RequestError,
     ServedModel,
@@ -40,11 +41,9 @@ class KserveService:
         """`backend` is the runner's label (e.g. `onnxruntime-cpu fp32`): platform and instance kind come from it."""
         self.pipeline = pipeline
         self.model = model
-        self.backend = backend
-        self.instances = instances
-        self.max_delay_ms = max_delay_ms
         self.statistics = statistics
         self.metadata = model_metadata(model, backend.split()[0])
+        self.config = model_config(model, "-cpu" in backend, instances, max_delay_ms)
 
     async def ServerLive(self, request, context) -> kserve.ServerLiveResponse:
         return kserve.ServerLiveResponse(live=True)
@@ -53,7 +52,7 @@ class KserveService:
         return kserve.ServerReadyResponse(ready=not self.pipeline.stopping.is_set())
 
     async def ModelReady(self, request, context) -> kserve.ModelReadyResponse:
-        served = request.name == self.model.name and request.version in ("", self.model.version)
+        served = self.model.serves(request.name, request.version)
         return kserve.ModelReadyResponse(ready=served and not self.pipeline.stopping.is_set())
 
     async def ServerMetadata(self, request, context) -> kserve.ServerMetadataResponse:
@@ -65,7 +64,7 @@ class KserveService:
 
     async def ModelConfig(self, request, context) -> kserve.ModelConfigResponse:
         await self._check_model(request, context)
-        return kserve.ModelConfigResponse(config=self._config())
+        return kserve.ModelConfigResponse(config=self.config)
 
     async def ModelStatistics(self, request, context) -> kserve.ModelStatisticsResponse:
         if request.name:
@@ -110,14 +109,11 @@ class KserveService:
         """Every row through the batcher (rows of one request and of others batch together); the first row
         that fails fails the request, as a Triton model would."""
         top_k = max([*call.outputs.values(), 1])
-        if len(call.rows) == 1:  # the common case: no task per row
-            answers = [await self.pipeline.predict(call.rows[0], call.encoded, top_k)]
-        else:
-            answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
+        answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
         for answer in answers:
             if not answer.prediction.ok:
                 error = answer.prediction.error
-                code = grpc.StatusCode.INTERNAL if error.startswith("inference failed") else grpc.StatusCode.INVALID_ARGUMENT
+                code = grpc.StatusCode.INTERNAL if error.startswith(INFERENCE_FAILED) else grpc.StatusCode.INVALID_ARGUMENT
                 prefix = f"request {call.request_id!r}: " if call.request_id else ""
                 return RequestError(code, prefix + error)
         return infer_response(call, [answer.prediction for answer in answers], self.model)
@@ -127,28 +123,6 @@ class KserveService:
             check_model(request.name, request.version, self.model)
         except RequestError as error:
             await context.abort(error.code, str(error))
-
-    def _config(self) -> config_pb.ModelConfig:
-        """The model as Triton's model-configuration extension describes it (config.pbtxt's fields)."""
-        card, size = self.model.card, self.model.card.input_size
-        types = {"FP32": config_pb.TYPE_FP32, "INT32": config_pb.TYPE_INT32}
-        config = config_pb.ModelConfig(
-            name=self.model.name, backend="aib_deploy", max_batch_size=self.model.max_batch,
-            input=[
-                config_pb.ModelInput(name=INPUT_NAME, data_type=config_pb.TYPE_FP32, format=config_pb.ModelInput.FORMAT_NCHW,
-                                     dims=[3, size, size], optional=True),
-                config_pb.ModelInput(name=FRAMES_INPUT, data_type=config_pb.TYPE_STRING, dims=[1], optional=True),
-            ],
-            output=[config_pb.ModelOutput(name=name, data_type=types[self.metadata.outputs[index].datatype],
-                                          dims=self.model.output_shape(name),
-                                          label_filename=LABELS_FILE if name == "logits" else "")
-                    for index, name in enumerate(self.model.outputs)],
-            dynamic_batching=config_pb.ModelDynamicBatching(max_queue_delay_microseconds=round(self.max_delay_ms * 1000)),
-            instance_group=[config_pb.ModelInstanceGroup(count=self.instances, kind=config_pb.ModelInstanceGroup.KIND_CPU
-                            if "-cpu" in self.backend else config_pb.ModelInstanceGroup.KIND_GPU)],
-        )  # fmt: skip
-        config.parameters[MODEL_CARD_KEY].string_value = card.to_json()
-        return config
 
     def _statistics(self) -> kserve.ModelStatistics:
         stats = self.statistics
@@ -164,6 +138,28 @@ class KserveService:
                          for size, (count, ns) in sorted(stats.by_size.items())],
         )  # fmt: skip
 
+
+
+def model_config(model: ServedModel, on_cpu: bool, instances: int, max_delay_ms: float) -> config_pb.ModelConfig:
+    """The model as Triton's model-configuration extension describes it (config.pbtxt's fields)."""
+    size = model.card.input_size
+    types = {"FP32": config_pb.TYPE_FP32, "INT32": config_pb.TYPE_INT32}
+    kind = config_pb.ModelInstanceGroup.KIND_CPU if on_cpu else config_pb.ModelInstanceGroup.KIND_GPU
+    config = config_pb.ModelConfig(
+        name=model.name, backend="aib_deploy", max_batch_size=model.max_batch,
+        input=[
+            config_pb.ModelInput(name=INPUT_NAME, data_type=config_pb.TYPE_FP32, format=config_pb.ModelInput.FORMAT_NCHW,
+                                 dims=[3, size, size], optional=True),
+            config_pb.ModelInput(name=FRAMES_INPUT, data_type=config_pb.TYPE_STRING, dims=[1], optional=True),
+        ],
+        output=[config_pb.ModelOutput(name=name, data_type=types[OUTPUT_TYPES[name]], dims=model.output_shape(name),
+                                      label_filename=LABELS_FILE if name == "logits" else "")
+                for name in model.outputs],
+        dynamic_batching=config_pb.ModelDynamicBatching(max_queue_delay_microseconds=round(max_delay_ms * 1000)),
+        instance_group=[config_pb.ModelInstanceGroup(count=instances, kind=kind)],
+    )  # fmt: skip
+    config.parameters[MODEL_CARD_KEY].string_value = model.card.to_json()
+    return config
 
 def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
     """Register the protocol's methods, each with a request parser that hands malformed bytes to the

@@ -46,6 +46,10 @@ class ServedModel:
     max_batch: int
     version: str = str(MODEL_VERSION)
 
+    def serves(self, name: str, version: str) -> bool:
+        """Whether a request naming this model and version (empty: any) reaches it."""
+        return name == self.name and version in ("", self.version)
+
     @property
     def outputs(self) -> tuple[str, ...]:
         return output_names(self.card.architecture.quantized)
@@ -99,10 +103,11 @@ def parse_infer(request: kserve.ModelInferRequest, model: ServedModel, max_pixel
 
 
 def check_model(name: str, version: str, model: ServedModel) -> None:
+    if model.serves(name, version):
+        return
     if name != model.name:
         raise RequestError(grpc.StatusCode.NOT_FOUND, f"model {name!r}: not served here; this server serves {model.name!r}")
-    if version not in ("", model.version):
-        raise RequestError(grpc.StatusCode.NOT_FOUND, f"model {name!r} version {version!r}: not served here; "
+    raise RequestError(grpc.StatusCode.NOT_FOUND, f"model {name!r} version {version!r}: not served here; "
                            f"this server serves version {model.version}")  # fmt: skip
 
 
