@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..card.model_card import ModelCard
@@ -45,6 +45,7 @@ PLATFORMS = {"onnxruntime": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("te
 PYTHON_MODEL_FILE = "model.onnx"  # beside model.py; the classifier template opens it by this name
 PREPROCESS_SUFFIX = "_preprocess"
 ENSEMBLE_SUFFIX = "_frames"
+FRAMES = TensorSpec(FRAMES_INPUT, "bytes", (1,))  # one encoded JPEG or PNG per batch row
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 KINDS = ("gpu", "cpu")
 
@@ -199,7 +200,7 @@ class _Writer:
     def python_model(self, name: str, model: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
         """`images` as the ONNX file takes it, or `frames`: both optional, one per request."""
         images = [TensorSpec(spec.name, spec.dtype, spec.dims, optional=True) for spec in inputs]
-        frames = TensorSpec(FRAMES_INPUT, "bytes", (1,), optional=True)
+        frames = replace(FRAMES, optional=True)
         parameters = python_parameters(self.card, self.options.max_pixels, self.options.python_path)
         config = self._config(name, 'backend: "python"', [*images, frames], outputs, parameters)
         version_folder = self._folder(name, config, labels=True)
@@ -208,9 +209,8 @@ class _Writer:
 
     def preprocess_model(self, name: str, images: TensorSpec) -> None:
         """Decoding is CPU work whatever the model runs on; one request at a time per instance."""
-        frames = TensorSpec(FRAMES_INPUT, "bytes", (1,))
         parameters = python_parameters(self.card, self.options.max_pixels, self.options.python_path)
-        config = self._config(name, 'backend: "python"', [frames], [images], parameters, kind="cpu", batching=False)
+        config = self._config(name, 'backend: "python"', [FRAMES], [images], parameters, kind="cpu", batching=False)
         write_model_script(PREPROCESS_TEMPLATE, self._folder(name, config, labels=False))
 
     def ensemble(self, name: str, model: str, preprocess: str, outputs: list[TensorSpec]) -> None:
@@ -219,6 +219,5 @@ class _Writer:
             EnsembleStep(preprocess, version, {FRAMES_INPUT: FRAMES_INPUT}, {INPUT_NAME: INPUT_NAME}),
             EnsembleStep(model, version, {INPUT_NAME: INPUT_NAME}, {spec.name: spec.name for spec in outputs}),
         ]
-        frames = TensorSpec(FRAMES_INPUT, "bytes", (1,))
-        config = ensemble_config(name, self.max_batch, [frames], outputs, steps, {MODEL_CARD_KEY: self.card.to_json()})
+        config = ensemble_config(name, self.max_batch, [FRAMES], outputs, steps, {MODEL_CARD_KEY: self.card.to_json()})
         self._folder(name, config, labels=True)

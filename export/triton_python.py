@@ -1,6 +1,7 @@
 """The Python-backend models of `aib export triton`: their `model.py` and the parameters it reads.
 
-The two `model.py` files are templates in `triton_models/`, copied unchanged:
+The two `model.py` files are templates in `triton_models/`, written with `environment.py` (the code
+that finds aib-deploy) inserted at their mark:
 - `classifier.py` (`--backend python`) runs the model through aib-deploy's Predictor on ONNX
   Runtime and takes `images` or `frames`;
 - `preprocess.py` (the first step of the `--frames` ensemble) turns `frames` into `images`.
