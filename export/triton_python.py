@@ -29,7 +29,7 @@ PREPROCESS_TEMPLATE = "preprocess.py"
 MODEL_SCRIPT = "model.py"  # the file name Triton's Python backend runs
 ENVIRONMENT = "environment.py"  # inserted into every template at ENVIRONMENT_MARK
 ENVIRONMENT_MARK = "# <exporting environment>\n"
-# The keys model.py reads; the templates spell them out, as they run before aib-deploy is importable.
+# The keys model.py reads. environment.py spells PYTHON_PATH_KEY out: it runs before aib-deploy is importable.
 PYTHON_PATH_KEY = "aib_deploy.python_path"
 MAX_PIXELS_KEY = "aib_deploy.max_pixels"
 
@@ -45,6 +45,11 @@ def python_parameters(card: ModelCard, max_pixels: int, python_path: tuple[str, 
     aib-deploy (`python_path` first), and the frame size limit."""
     folders = os.pathsep.join([*(str(Path(folder).resolve()) for folder in python_path), exporting_python_path()])
     return {MODEL_CARD_KEY: card.to_json(), PYTHON_PATH_KEY: folders, MAX_PIXELS_KEY: str(max_pixels)}
+
+
+def config_parameter(config: dict, key: str) -> str | None:
+    """A string parameter of the model config Triton hands to `initialize` (as JSON), or None."""
+    return config.get("parameters", {}).get(key, {}).get("string_value")
 
 
 def write_model_script(template: str, version_folder: Path) -> None:

@@ -18,16 +18,12 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, output_names
+from aib_deploy.export.triton_python import MAX_PIXELS_KEY, config_parameter
 from aib_deploy.media.image_size import decode_wire_image
 from aib_deploy.runtime import Normalized, RunnerOptions, load_predictor
 from aib_deploy.runtime.preprocess import FrameError
 
-MAX_PIXELS_KEY = "aib_deploy.max_pixels"
 THREADS_KEY = "intra_op_thread_count"  # the parameter Triton's own ONNX Runtime backend reads
-
-
-def parameter(config: dict, key: str) -> str | None:
-    return config.get("parameters", {}).get(key, {}).get("string_value")
 
 
 def failure(message: str):
@@ -44,12 +40,12 @@ def select_gpu(device_id: str) -> None:
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        self.max_pixels = int(parameter(config, MAX_PIXELS_KEY))
+        self.max_pixels = int(config_parameter(config, MAX_PIXELS_KEY))
         device = "cpu"
         if args["model_instance_kind"] == "GPU":
             select_gpu(args["model_instance_device_id"])
             device = "cuda"
-        threads = parameter(config, THREADS_KEY)
+        threads = config_parameter(config, THREADS_KEY)
         options = RunnerOptions(device=device, threads=int(threads) if threads else None, spinning=False)
         self.predictor = load_predictor(Path(__file__).with_name("model.onnx"), options)
         self.outputs = output_names(self.predictor.card.architecture.quantized)

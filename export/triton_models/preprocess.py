@@ -13,14 +13,9 @@ import triton_python_backend_utils as pb_utils
 
 from aib_deploy.card.model_card import ModelCard
 from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, MODEL_CARD_KEY
+from aib_deploy.export.triton_python import MAX_PIXELS_KEY, config_parameter
 from aib_deploy.media.image_size import decode_wire_image
 from aib_deploy.runtime.preprocess import FrameError, Preprocessor
-
-MAX_PIXELS_KEY = "aib_deploy.max_pixels"
-
-
-def parameter(config: dict, key: str) -> str | None:
-    return config.get("parameters", {}).get(key, {}).get("string_value")
 
 
 def failure(message: str):
@@ -31,9 +26,9 @@ def failure(message: str):
 class TritonPythonModel:
     def initialize(self, args: dict) -> None:
         config = json.loads(args["model_config"])
-        card = ModelCard.from_json(parameter(config, MODEL_CARD_KEY), source=f"model {args['model_name']}")
+        card = ModelCard.from_json(config_parameter(config, MODEL_CARD_KEY), source=f"model {args['model_name']}")
         self.preprocessor = Preprocessor(card.input_size, card.mean, card.std)
-        self.max_pixels = int(parameter(config, MAX_PIXELS_KEY))
+        self.max_pixels = int(config_parameter(config, MAX_PIXELS_KEY))
 
     def execute(self, requests: list) -> list:
         return [self.preprocess(request) for request in requests]
