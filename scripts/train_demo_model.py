@@ -143,9 +143,8 @@ def render_pool(design: SceneDesign, count: int, seed: int, cache: Path | None =
 
 
 def as_tensors(preprocessor: Preprocessor, small: np.ndarray, device: str = "cpu") -> torch.Tensor:
-    """Shrunk RGB uint8 images normalised exactly as Preprocessor.frame does."""
-    normalised = small.astype(np.float32) * preprocessor.scale - preprocessor.offset
-    tensor = torch.from_numpy(np.ascontiguousarray(normalised.transpose(0, 3, 1, 2)))
+    """Shrunk RGB uint8 images normalised by the runtime's Preprocessor."""
+    tensor = torch.from_numpy(np.ascontiguousarray(preprocessor.normalize(small).transpose(0, 3, 1, 2)))
     return tensor.to(device).contiguous(memory_format=torch.channels_last)
 
 

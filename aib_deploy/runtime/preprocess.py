@@ -57,7 +57,11 @@ class Preprocessor:
     def frame(self, frame: np.ndarray) -> np.ndarray:
         """One frame as a 3 x size x size float32 array."""
         rgb = cv2.cvtColor(resize_to(to_bgr(frame), self.size), cv2.COLOR_BGR2RGB)
-        return np.ascontiguousarray((rgb.astype(np.float32) * self.scale - self.offset).transpose(2, 0, 1))
+        return np.ascontiguousarray(self.normalize(rgb).transpose(2, 0, 1))
+
+    def normalize(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 pixels (... x H x W x 3, already at the input size) scaled and normalized, float32, channels last."""
+        return rgb.astype(np.float32) * self.scale - self.offset
 
     def batch(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         return np.stack([self.frame(frame) for frame in frames])
