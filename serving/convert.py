@@ -54,11 +54,17 @@ def frame_cost(frame: pb.Frame | MalformedMessage, max_pixels: int) -> int:
         return 0
     if frame.WhichOneof("image") == "raw":
         return len(frame.raw.data)
+    return encoded_cost(frame.encoded, max_pixels)
+
+
+def encoded_cost(data: bytes, max_pixels: int) -> int:
+    """An encoded picture's bytes in flight: the payload plus the decoded picture its header declares (none if the
+    header refuses it: such a frame is never decoded). Both protocols count frames this way."""
     try:
-        decoded = check_image(frame.encoded, max_pixels).pixels * DECODED_CHANNELS
+        decoded = check_image(data, max_pixels).pixels * DECODED_CHANNELS
     except ImageHeaderError:
-        decoded = 0  # refused before any decoding
-    return len(frame.encoded) + decoded
+        decoded = 0
+    return len(data) + decoded
 
 
 def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:

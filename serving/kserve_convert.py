@@ -19,10 +19,10 @@ import numpy as np
 
 from ..card.model_card import ModelCard
 from ..contract import FRAMES_INPUT, INPUT_NAME, MODEL_VERSION, output_names
-from ..media.image_size import ImageHeaderError, check_image, decode_wire_image
+from ..media.image_size import decode_wire_image
 from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
-from .convert import DECODED_CHANNELS
+from .convert import encoded_cost
 from .generated import grpc_service_pb2 as kserve
 
 CLASSIFICATION = "classification"  # the output parameter of Triton's classification extension
@@ -94,7 +94,7 @@ def parse_infer(request: kserve.ModelInferRequest, model: ServedModel, max_pixel
     elif tensor.name == FRAMES_INPUT:
         data = frame_rows(tensor, raw, model)
         rows = [partial(decode_wire_image, item, max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(data)]
-        cost = sum(len(item) + decoded_bytes(item, max_pixels) for item in data)
+        cost = sum(encoded_cost(item, max_pixels) for item in data)
         encoded = True
     else:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"input {tensor.name!r}: unknown; this model takes "
@@ -174,14 +174,6 @@ def split_bytes(raw: bytes, name: str) -> list[bytes]:
 
 def join_bytes(items: list[bytes]) -> bytes:
     return b"".join(LENGTH.pack(len(item)) + item for item in items)
-
-
-def decoded_bytes(data: bytes, max_pixels: int) -> int:
-    """The decoded picture a frame's header declares, for the byte budget (0 if it will be refused)."""
-    try:
-        return check_image(data, max_pixels).pixels * DECODED_CHANNELS
-    except ImageHeaderError:
-        return 0
 
 
 def requested_outputs(request: kserve.ModelInferRequest, model: ServedModel) -> dict[str, int]:
