@@ -1,8 +1,10 @@
-"""One comparison of AIB outputs between backends, with explicit tolerances.
+"""One comparison of AIB outputs between backends, with explicit tolerances, on arrays alone.
 
-Used by `aib export onnx` (ONNX Runtime against PyTorch), by `aib export int8`
-(INT8 against float32, as agreement rates), and by the tests (against the paper
-code's reference outputs), so "parity" means the same thing everywhere.
+Used by `aib export onnx` (ONNX Runtime against PyTorch), by `aib bench`, by the
+tests (against the paper code's reference outputs) and, as agreement rates, by
+`aib_deploy.runtime.compare`, which runs two models on the same frames for
+`aib compare`, `aib eval --compare` and the INT8 and fp16 exports; so "parity"
+means the same thing everywhere.
 """
 from __future__ import annotations
 

@@ -35,8 +35,12 @@ BATCH_DELAY_MS = 2.0
 # classification extension on `logits`.
 LABELS_FILE = "labels.txt"
 
-# The largest picture a server decodes; larger ones are refused from their header (decompression bombs).
+# The largest picture aib-deploy decodes, from a file, a video or the wire (a server's --max-pixels may lower
+# or raise it); larger ones are refused from their header (decompression bombs).
 MAX_PIXELS = 4096 * 4096
+
+# The files that hold a TensorRT engine (Triton names its plan files model.plan).
+ENGINE_SUFFIXES = (".engine", ".plan")
 
 # gRPC messages: a raw 1080p frame is about 6 MB, above gRPC's 4 MB default.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024

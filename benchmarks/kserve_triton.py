@@ -39,8 +39,8 @@ from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
 from aib_deploy.demo.run import export_demo_model
 from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
 from aib_deploy.runtime import load_predictor
-from aib_deploy.serving.generated import attention_pb2 as pb
-from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.protocol.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import attention_pb2_grpc as pb_grpc
 from aib_deploy.serving.options import MICRO_BATCH
 from tests.helpers.server import ServerProcess, raw
 from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, triton_unavailable

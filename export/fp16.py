@@ -21,7 +21,8 @@ from ..card.model_card import card_from_metadata
 from ..errors import AibError
 from ..progress import Progress
 from ..runtime.preprocess import Preprocessor
-from .agreement import Agreement, Gate, measure_agreement, write_card
+from ..runtime.compare import Agreement, Gate, measure_agreement
+from .agreement import write_card
 from .calibration import SYNTHETIC, check_frames
 
 

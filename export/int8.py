@@ -22,25 +22,30 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import statistics
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import Runner
 from ..backends.graph_regions import FIXED_REGIONS, float_nodes
 from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import ModelCard
 from ..contract import INPUT_NAME
 from ..errors import AibError
 from ..progress import Progress
+from ..runtime.compare import Agreement, Gate, measure_agreement
 from ..runtime.preprocess import Preprocessor
-from .agreement import Agreement, Gate, measure_agreement, write_card
+from ..timing import time_calls
+from .agreement import write_card
 from .calibration import calibration_split
 from .qdq import reconnect_float
 
 FLOAT_REGIONS = ("auto", *FIXED_REGIONS)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 16
+LATENCY_WARMUP, LATENCY_RUNS = 5, 30  # batch-1 calls of each file: untimed, then timed
 
 
 @contextlib.contextmanager
@@ -115,6 +120,32 @@ def quantization_record(calibration_source: str, frames: int, method: str, regio
     }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Batch-1 latency of the float32 and the INT8 file on this CPU, each the median of `runs` calls
+    after a warm-up, in the sessions the agreement check used."""
+
+    float32_ms: float
+    int8_ms: float
+    runs: int = LATENCY_RUNS
+
+    @property
+    def speedup(self) -> float:
+        return self.float32_ms / self.int8_ms
+
+    def describe(self) -> str:
+        return (f"batch-1 latency on this CPU (median of {self.runs}): float32 {self.float32_ms:.2f} ms, "
+                f"int8 {self.int8_ms:.2f} ms ({self.speedup:.2f}x)")  # fmt: skip
+
+
+def batch1_latency(runner: Runner) -> float:
+    """Median milliseconds of one blank frame through `runner`."""
+    card = runner.card
+    size = card.input_size
+    image = Preprocessor(size, card.mean, card.std).batch([np.zeros((size, size, 3), np.uint8)])
+    return statistics.median(time_calls(lambda: runner.infer(image), warmup=LATENCY_WARMUP, runs=LATENCY_RUNS))
+
+
 @dataclass
 class Int8Export:
     calibration_frames: int
@@ -123,6 +154,7 @@ class Int8Export:
     choice: FloatChoice
     agreement: Agreement
     gate_failures: list[str]
+    latency: Latency
 
 
 @dataclass
@@ -187,7 +219,8 @@ class Int8Options:
 
 
 def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()) -> Int8Export:
-    """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, write the card.
+    """Calibrate, choose the float nodes, quantize, check agreement on held-out frames, time both files
+    at batch 1, write the card (the timing stays out of it: it belongs to this machine, not the file).
 
     The file and its card are written even when the agreement falls below `options.fail_under`; the
     result lists what failed, and `aib export int8` then exits non-zero."""
@@ -218,10 +251,11 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
                 choice = FloatChoice(options.float_region, in_int8, backbone_nodes)
             quantize_int8(source, output, images, options.method, keep)
             steps.update()
-        with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate, \
-                Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:  # fmt: skip
-            agreement = measure_agreement(reference, candidate, preprocess.batch(checks), card, frames)
+        with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
+            with Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:
+                agreement = measure_agreement(reference, candidate, preprocess.batch(checks), card, frames)
+            latency = Latency(batch1_latency(reference), batch1_latency(candidate))
     record = quantization_record(options.calibration, len(calibration), options.method, options.float_region, choice,
                                  len(keep), agreement, options.fail_under)  # fmt: skip
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
-    return Int8Export(len(calibration), len(checks), len(keep), choice, agreement, record["gate_failures"])
+    return Int8Export(len(calibration), len(checks), len(keep), choice, agreement, record["gate_failures"], latency)

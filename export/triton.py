@@ -27,27 +27,26 @@ from pathlib import Path
 from ..card.model_card import ModelCard
 from ..contract import (
     BATCH_DELAY_MS,
+    ENGINE_SUFFIXES,
     FRAMES_INPUT,
     INPUT_NAME,
     LABELS_FILE,
     MAX_PIXELS,
     MODEL_CARD_KEY,
     MODEL_VERSION,
-    output_names,
 )
 from ..errors import AibError
-from .triton_config import EnsembleStep, TensorSpec, ensemble_config, model_config
+from ..protocol.generated import model_config_pb2 as config_pb
+from ..protocol.signature import ModelSignature, TensorSpec
+from ..protocol.triton_config import KINDS, EnsembleStep, Scheduling, config_text, ensemble_config, model_config
 from .triton_python import CLASSIFIER_TEMPLATE, PREPROCESS_TEMPLATE, python_parameters, write_model_script
 
 BACKENDS = ("onnxruntime", "tensorrt", "python")
-ENGINE_SUFFIXES = (".engine", ".plan")
 PLATFORMS = {"onnxruntime": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
 PYTHON_MODEL_FILE = "model.onnx"  # beside model.py; the classifier template opens it by this name
 PREPROCESS_SUFFIX = "_preprocess"
 ENSEMBLE_SUFFIX = "_frames"
-FRAMES = TensorSpec(FRAMES_INPUT, "bytes", (1,))  # one encoded JPEG or PNG per batch row
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
-KINDS = ("gpu", "cpu")
 
 
 @dataclass(frozen=True)
@@ -77,31 +76,17 @@ class TritonOptions:
             raise AibError(f"--max-pixels: expected a positive pixel count, got {self.max_pixels}")
 
 
-def onnx_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
+def model_card(model: Path, backend: str) -> ModelCard:
+    """The card of an ONNX file (read by ONNX Runtime, which also checks the file's outputs against the
+    contract) or of an engine (its sidecar; no TensorRT needed)."""
+    if backend == "tensorrt":
+        from ..backends.tensorrt.sidecar import read_sidecar, sidecar_card
+
+        return sidecar_card(model, read_sidecar(model))
     from ..backends.onnxrt import OnnxrtRunner
 
-    with OnnxrtRunner(path, device="cpu") as runner:
-        session = runner.session
-        card = runner.card
-        dtype = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
-                 "tensor(int64)": "int64"}  # fmt: skip
-        specs = [
-            [TensorSpec(value.name, dtype[value.type], tuple(value.shape[1:])) for value in values]
-            for values in (session.get_inputs(), session.get_outputs())
-        ]
-    return card, specs[0], specs[1]
-
-
-def engine_tensors(path: Path) -> tuple[ModelCard, list[TensorSpec], list[TensorSpec]]:
-    """The contract's tensors as the engine's sidecar describes them (no TensorRT needed)."""
-    from ..backends.tensorrt.sidecar import read_sidecar, sidecar_card
-
-    card = sidecar_card(path, read_sidecar(path))
-    size, att = card.input_size, card.att_dim
-    shapes = {"logits": (card.architecture.num_classes,), "attention": (1, att, att), "attention_index": (1, att, att)}
-    types = {"attention_index": "int32"}
-    outputs = [TensorSpec(name, types.get(name, "float32"), shapes[name]) for name in output_names(card.architecture.quantized)]
-    return card, [TensorSpec(INPUT_NAME, "float32", (3, size, size))], outputs
+    with OnnxrtRunner(model, device="cpu") as runner:
+        return runner.card
 
 
 def precision_of(card: ModelCard, model: Path) -> str:
@@ -142,7 +127,7 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     model folders, the one clients call with `images` first."""
     options.validate()
     backend = choose_backend(model, options)
-    card, inputs, outputs = engine_tensors(model) if backend == "tensorrt" else onnx_tensors(model)
+    card = model_card(model, backend)
     name = options.name or card.serving_name(precision_of(card, model))
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
@@ -157,67 +142,73 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     for entry in names:
         if (repository / entry / str(options.version)).exists():
             raise AibError(f"{repository / entry / str(options.version)}: already exists; pick another --version or remove it")
-    writer = _Writer(repository, options, card, max_batch)
+    writer = _Writer(repository, options, ModelSignature(card, name, max_batch))
     if backend == "python":
-        writer.python_model(name, model, inputs, outputs)
+        writer.python_model(model)
     else:
-        writer.backend_model(name, backend, model, inputs, outputs)
+        writer.backend_model(backend, model)
     if options.frames:
-        writer.preprocess_model(names[1], inputs[0])
-        writer.ensemble(names[2], name, names[1], outputs)
+        writer.preprocess_model(names[1])
+        writer.ensemble(names[2], names[1])
     return [repository / entry for entry in names]
 
 
 @dataclass(frozen=True)
 class _Writer:
-    """Writes the folders of one `aib export triton` call."""
+    """Writes the folders of one `aib export triton` call, every config from the model's signature."""
 
     repository: Path
     options: TritonOptions
-    card: ModelCard
-    max_batch: int
+    signature: ModelSignature
 
-    def _folder(self, name: str, config: str, labels: bool) -> Path:
+    def _folder(self, name: str, config: config_pb.ModelConfig, labels: bool) -> Path:
         folder = self.repository / name
         version_folder = folder / str(self.options.version)
         version_folder.mkdir(parents=True)
         if labels:
-            (folder / LABELS_FILE).write_text("\n".join(self.card.labels) + "\n", encoding="utf-8")
-        (folder / "config.pbtxt").write_text(config, encoding="utf-8")
+            (folder / LABELS_FILE).write_text("\n".join(self.signature.card.labels) + "\n", encoding="utf-8")
+        (folder / "config.pbtxt").write_text(config_text(config), encoding="utf-8")
         return version_folder
 
-    def _config(self, name: str, runs_on: str, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                parameters: dict[str, str], kind: str | None = None, batching: bool = True) -> str:  # fmt: skip
-        return model_config(name, runs_on, self.max_batch, inputs, outputs, parameters,
-                            self.options.max_delay_us if batching else None, self.options.instances,
-                            kind or self.options.kind)  # fmt: skip
+    def _config(self, name: str, inputs: list[TensorSpec], outputs: list[TensorSpec] | tuple[TensorSpec, ...],
+                parameters: dict[str, str], *, platform: str = "", backend: str = "", kind: str | None = None,
+                batching: bool = True) -> config_pb.ModelConfig:
+        options = self.options
+        scheduling = Scheduling(options.max_delay_us if batching else None, options.instances, kind or options.kind)
+        return model_config(name, self.signature.max_batch, inputs, outputs, parameters, platform=platform,
+                            backend=backend, scheduling=scheduling)
 
-    def backend_model(self, name: str, backend: str, model: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    def _python_parameters(self) -> dict[str, str]:
+        return python_parameters(self.signature.card, self.options.max_pixels, self.options.python_path)
+
+    def backend_model(self, backend: str, model: Path) -> None:
         platform, filename = PLATFORMS[backend]
-        config = self._config(name, f'platform: "{platform}"', inputs, outputs, {MODEL_CARD_KEY: self.card.to_json()})
-        shutil.copyfile(model, self._folder(name, config, labels=True) / filename)
+        signature = self.signature
+        config = self._config(signature.name, [signature.images], signature.outputs,
+                              {MODEL_CARD_KEY: signature.card.to_json()}, platform=platform)
+        shutil.copyfile(model, self._folder(signature.name, config, labels=True) / filename)
 
-    def python_model(self, name: str, model: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    def python_model(self, model: Path) -> None:
         """`images` as the ONNX file takes it, or `frames`: both optional, one per request."""
-        images = [TensorSpec(spec.name, spec.dtype, spec.dims, optional=True) for spec in inputs]
-        frames = replace(FRAMES, optional=True)
-        parameters = python_parameters(self.card, self.options.max_pixels, self.options.python_path)
-        config = self._config(name, 'backend: "python"', [*images, frames], outputs, parameters)
-        version_folder = self._folder(name, config, labels=True)
+        signature = self.signature
+        inputs = [replace(signature.images, optional=True), replace(signature.frames, optional=True)]
+        config = self._config(signature.name, inputs, signature.outputs, self._python_parameters(), backend="python")
+        version_folder = self._folder(signature.name, config, labels=True)
         shutil.copyfile(model, version_folder / PYTHON_MODEL_FILE)
         write_model_script(CLASSIFIER_TEMPLATE, version_folder)
 
-    def preprocess_model(self, name: str, images: TensorSpec) -> None:
+    def preprocess_model(self, name: str) -> None:
         """Decoding is CPU work whatever the model runs on; one request at a time per instance."""
-        parameters = python_parameters(self.card, self.options.max_pixels, self.options.python_path)
-        config = self._config(name, 'backend: "python"', [FRAMES], [images], parameters, kind="cpu", batching=False)
+        config = self._config(name, [self.signature.frames], [self.signature.images], self._python_parameters(),
+                              backend="python", kind="cpu", batching=False)
         write_model_script(PREPROCESS_TEMPLATE, self._folder(name, config, labels=False))
 
-    def ensemble(self, name: str, model: str, preprocess: str, outputs: list[TensorSpec]) -> None:
-        version = self.options.version
+    def ensemble(self, name: str, preprocess: str) -> None:
+        signature, version = self.signature, self.options.version
         steps = [
             EnsembleStep(preprocess, version, {FRAMES_INPUT: FRAMES_INPUT}, {INPUT_NAME: INPUT_NAME}),
-            EnsembleStep(model, version, {INPUT_NAME: INPUT_NAME}, {spec.name: spec.name for spec in outputs}),
+            EnsembleStep(signature.name, version, {INPUT_NAME: INPUT_NAME}, {name: name for name in signature.output_names}),
         ]
-        config = ensemble_config(name, self.max_batch, [FRAMES], outputs, steps, {MODEL_CARD_KEY: self.card.to_json()})
+        config = ensemble_config(name, signature.max_batch, [signature.frames], signature.outputs, steps,
+                                 {MODEL_CARD_KEY: signature.card.to_json()})
         self._folder(name, config, labels=True)

@@ -1,9 +1,9 @@
-"""Generate the Python gRPC stubs from protos/ into serving/generated/ (checked in).
+"""Generate the Python gRPC stubs from protos/ into aib_deploy/protocol/generated/ (checked in).
 
     .venv/bin/python scripts/gen_protos.py           # write the stubs
     .venv/bin/python scripts/gen_protos.py --check   # exit 1 if the checked-in stubs differ
 
-Our own `aib.v1` stubs are generated under the virtual path `aib_deploy/serving/generated`,
+Our own `aib.v1` stubs are generated under the virtual path `aib_deploy/protocol/generated`,
 so they never import a top-level `aib` package. Triton's KServe v2 protocol files keep
 their own names (`grpc_service.proto`, `model_config.proto`): tritonclient's stubs register
 the very same files, and protobuf accepts one file twice only when name and content match.
@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "protos" / "aib" / "v1" / "attention.proto"
 KSERVE = ROOT / "protos" / "inference"
-VIRTUAL = "aib_deploy/serving/generated"
-TARGET = ROOT / "serving" / "generated"
+VIRTUAL = "aib_deploy/protocol/generated"
+TARGET = ROOT / "aib_deploy" / "protocol" / "generated"
 OUTPUTS = {
     "attention_pb2.py": VIRTUAL, "attention_pb2.pyi": VIRTUAL, "attention_pb2_grpc.py": VIRTUAL,
     "grpc_service_pb2.py": "", "grpc_service_pb2.pyi": "", "grpc_service_pb2_grpc.py": "",

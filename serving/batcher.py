@@ -3,7 +3,7 @@
 Requests queue up; a worker takes the first, waits at most `max_delay_s` for
 more (up to `max_batch`), runs them as one batch on its own thread so the
 event loop stays free, and resolves each request's future. It waits only for
-frames that are on their way (announced by the service while they decode), so
+frames that are on their way (a `Reservation` held while a frame decodes), so
 a lone stream pays no batching delay. With several predictors (`aib serve
 --instances N`, like Triton's instance groups) each has its own worker and
 thread, and they take batches from the one queue.
@@ -16,12 +16,24 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..contract import BATCH_DELAY_MS
 from ..runtime import Prediction, Predictor
 from ..runtime.predictor import Frame
 from .metrics import ServerMetrics
+from .options import MICRO_BATCH
 
 log = logging.getLogger(__name__)
-INFERENCE_FAILED = "inference failed"  # starts the error of every frame of a batch the backend failed on
+
+
+@dataclass
+class BatchAnswer:
+    """One frame's prediction, the milliseconds it waited for its batch, and whether the backend failed on the
+    batch (a server error, where a frame's own error is the client's)."""
+
+    prediction: Prediction
+    queue_ms: float
+    backend_failed: bool = False
+
 
 @dataclass
 class _Request:
@@ -56,9 +68,36 @@ class BatchStatistics:
         counts[0] += 1
         counts[1] += compute_ns
 
+class Reservation:
+    """A frame on its way to the batcher (decoding): batches being filled may wait for it. Leaving the `with`
+    block without `submit` withdraws it, whatever ended the block."""
+
+    def __init__(self, batcher: MicroBatcher) -> None:
+        self._batcher = batcher
+        self._open = False
+
+    def __enter__(self) -> Reservation:
+        self._batcher._outstanding += 1
+        self._open = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._open:
+            self._batcher._outstanding -= 1
+            self._batcher._withdrawn.set()
+            self._open = False
+
+    async def submit(self, image: Frame, top_k: int) -> BatchAnswer:
+        """The frame's answer; from here the worker counts it down when it answers."""
+        if not self._open:
+            raise RuntimeError("Reservation.submit: use it once, inside its `with` block")
+        self._open = False
+        return await self._batcher._enqueue(image, top_k)
+
+
 class MicroBatcher:
-    def __init__(self, predictors: list[Predictor], max_batch: int = 8, max_delay_s: float = 0.002,
-                 metrics: ServerMetrics | None = None) -> None:  # fmt: skip
+    def __init__(self, predictors: list[Predictor], max_batch: int = MICRO_BATCH, max_delay_s: float = BATCH_DELAY_MS / 1e3,
+                 metrics: ServerMetrics | None = None) -> None:
         self.predictors = predictors
         self.metrics = metrics
         self.max_batch = max_batch
@@ -67,7 +106,8 @@ class MicroBatcher:
         self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"aib-inference-{index}")
                            for index in range(len(predictors))]  # fmt: skip
         self._workers: list[asyncio.Task] = []
-        self._outstanding = 0  # announced or submitted, not yet answered
+        self._outstanding = 0  # reserved or submitted, not yet answered
+        self._withdrawn = asyncio.Event()  # a reservation left without a frame: a batch being filled may stop waiting
         self._computing = 0  # taken by a worker
         self.statistics = BatchStatistics()
 
@@ -83,19 +123,27 @@ class MicroBatcher:
         for executor in self._executors:
             executor.shutdown(wait=True)
 
-    def announce(self) -> None:
-        """A frame is on its way (decoding): batches being filled may wait for it."""
-        self._outstanding += 1
+    @property
+    def pending(self) -> int:
+        """Frames reserved or submitted and not yet answered."""
+        return self._outstanding
 
-    def withdraw(self) -> None:
-        """An announced frame will not come (it failed to decode, or its caller went away)."""
-        self._outstanding -= 1
+    @property
+    def queued(self) -> int:
+        """Frames submitted and not yet taken into a batch."""
+        return self._queue.qsize()
 
-    async def submit(self, image: Frame, top_k: int, announced: bool = False) -> tuple[Prediction, float]:
-        """The prediction for one image and the milliseconds it waited in the queue."""
+    def reserve(self) -> Reservation:
+        """A place for a frame that is still decoding: `with batcher.reserve() as r: ... await r.submit(...)`."""
+        return Reservation(self)
+
+    async def submit(self, image: Frame, top_k: int) -> BatchAnswer:
+        """The answer for one frame that is ready now."""
+        with self.reserve() as reservation:
+            return await reservation.submit(image, top_k)
+
+    async def _enqueue(self, image: Frame, top_k: int) -> BatchAnswer:
         future = asyncio.get_running_loop().create_future()
-        if not announced:
-            self._outstanding += 1  # the worker counts it down when it answers
         await self._queue.put(_Request(image, top_k, future, time.perf_counter()))
         return await future
 
@@ -106,11 +154,25 @@ class MicroBatcher:
             if self._queue.empty() and self._outstanding - self._computing <= len(batch):
                 break  # nothing else is on its way: do not hold this batch back
             remaining = deadline - time.perf_counter()
-            try:
-                batch.append(self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining))
-            except (asyncio.QueueEmpty, asyncio.TimeoutError):
-                break
+            if remaining <= 0:
+                if self._queue.empty():
+                    break
+                batch.append(self._queue.get_nowait())
+                continue
+            request = await self._next_or_withdrawal(remaining)
+            if request is not None:
+                batch.append(request)
         return batch
+
+    async def _next_or_withdrawal(self, timeout_s: float) -> _Request | None:
+        """The next request, or None once a reservation is withdrawn (the batch may stop waiting) or time is up."""
+        self._withdrawn.clear()
+        getter = asyncio.ensure_future(self._queue.get())
+        withdrawal = asyncio.ensure_future(self._withdrawn.wait())
+        await asyncio.wait({getter, withdrawal}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        withdrawal.cancel()
+        getter.cancel()
+        return getter.result() if getter.done() and not getter.cancelled() else None
 
     async def _run(self, predictor: Predictor, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
@@ -128,7 +190,7 @@ class MicroBatcher:
                 predictions = await loop.run_in_executor(executor, predictor.predict, [request.image for request in batch], top_k)
             except Exception as error:  # a backend failure answers this batch, the server goes on
                 log.exception("inference failed on a batch of %d frames", len(batch))
-                predictions = [Prediction(error=f"{INFERENCE_FAILED}: {type(error).__name__}: {error}") for _ in batch]
+                predictions = [Prediction(error=f"inference failed: {type(error).__name__}: {error}") for _ in batch]
                 failed = True
             finally:
                 self._computing -= len(batch)
@@ -144,4 +206,4 @@ class MicroBatcher:
             for request, prediction in zip(batch, predictions):
                 prediction.top_k = prediction.top_k[: request.top_k]
                 if not request.future.done():
-                    request.future.set_result((prediction, (started - request.enqueued) * 1e3))
+                    request.future.set_result(BatchAnswer(prediction, (started - request.enqueued) * 1e3, failed))

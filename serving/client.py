@@ -18,9 +18,9 @@ import numpy as np
 
 from ..contract import MAX_MESSAGE_BYTES, STREAM_WINDOW
 from ..errors import AibError
-from .convert import frame_message
-from .generated import attention_pb2 as pb
-from .generated import attention_pb2_grpc as pb_grpc
+from ..protocol.aib_v1 import frame_message
+from ..protocol.generated import attention_pb2 as pb
+from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from .options import CONNECT_TIMEOUT_S
 
 

@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
 
 from .. import __version__
-from ..contract import FRAMES_INPUT, INPUT_NAME, LABELS_FILE, MODEL_CARD_KEY
-from .batcher import INFERENCE_FAILED, BatchStatistics
-from .convert import MalformedMessage, tolerant_parser
-from .generated import grpc_service_pb2 as kserve
-from .generated import model_config_pb2 as config_pb
-from .kserve_convert import (
-    OUTPUT_TYPES,
-    InferCall,
-    RequestError,
-    ServedModel,
-    check_model,
-    infer_response,
-    model_metadata,
-    parse_infer,
-)
+from ..contract import MODEL_CARD_KEY
+from ..protocol.generated import grpc_service_pb2 as kserve
+from ..protocol.generated import model_config_pb2 as config_pb
+from ..protocol.kserve import InferCall, check_model, infer_response, model_metadata, parse_infer
+from ..protocol.malformed import MalformedMessage, tolerant_parser
+from ..protocol.signature import ModelSignature
+from ..protocol.tensors import RequestError
+from ..protocol.triton_config import Scheduling, model_config
+from .batcher import BatchStatistics
 from .pipeline import FramePipeline
 
 SERVICE_NAME = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
@@ -36,14 +31,14 @@ EXTENSIONS = ("classification", "model_configuration", "statistics")
 
 
 class KserveService:
-    def __init__(self, pipeline: FramePipeline, model: ServedModel, backend: str, instances: int, max_delay_ms: float,
-                 statistics: BatchStatistics) -> None:  # fmt: skip
-        """`backend` is the runner's label (e.g. `onnxruntime-cpu fp32`): platform and instance kind come from it."""
+    def __init__(self, pipeline: FramePipeline, signature: ModelSignature, backend: str, config: config_pb.ModelConfig,
+                 statistics: BatchStatistics) -> None:
+        """`backend`: the runner's name (onnxruntime, pytorch, tensorrt), published as the platform."""
         self.pipeline = pipeline
-        self.model = model
+        self.signature = signature
         self.statistics = statistics
-        self.metadata = model_metadata(model, backend.split()[0])
-        self.config = model_config(model, "-cpu" in backend, instances, max_delay_ms)
+        self.metadata = model_metadata(signature, f"aib_deploy_{backend}")
+        self.config = config
 
     async def ServerLive(self, request, context) -> kserve.ServerLiveResponse:
         return kserve.ServerLiveResponse(live=True)
@@ -52,7 +47,7 @@ class KserveService:
         return kserve.ServerReadyResponse(ready=not self.pipeline.stopping.is_set())
 
     async def ModelReady(self, request, context) -> kserve.ModelReadyResponse:
-        served = self.model.serves(request.name, request.version)
+        served = self.signature.serves(request.name, request.version)
         return kserve.ModelReadyResponse(ready=served and not self.pipeline.stopping.is_set())
 
     async def ServerMetadata(self, request, context) -> kserve.ServerMetadataResponse:
@@ -74,10 +69,10 @@ class KserveService:
     async def ModelInfer(self, request, context) -> kserve.ModelInferResponse:
         if not isinstance(request, MalformedMessage):
             try:
-                request = parse_infer(request, self.model, self.pipeline.options.max_pixels)
+                request = parse_infer(request, self.signature, self.pipeline.options.max_pixels)
             except RequestError as error:
                 await context.abort(error.code, str(error))
-        response = await self.pipeline.unary(request, context, lambda call: call.cost, self._answer)
+        response = await self.pipeline.unary(request, context, lambda call: call.rows.cost, self._answer)
         if isinstance(response, RequestError):
             await context.abort(response.code, str(response))
         return response
@@ -85,7 +80,7 @@ class KserveService:
     async def ModelStreamInfer(self, requests: AsyncIterator, context) -> AsyncIterator[kserve.ModelStreamInferResponse]:
         """One response per request, in order; a request that fails gets `error_message` naming its id, and
         the stream goes on."""
-        cost = lambda item: getattr(item, "cost", 0)
+        cost = lambda item: item.rows.cost if isinstance(item, InferCall) else 0
         async for response in self.pipeline.stream(self._parsed(requests), context, cost, self._stream_answer):
             yield response
 
@@ -95,9 +90,9 @@ class KserveService:
                 yield request
                 continue
             try:
-                yield parse_infer(request, self.model, self.pipeline.options.max_pixels)
+                yield parse_infer(request, self.signature, self.pipeline.options.max_pixels)
             except RequestError as error:
-                yield RequestError(error.code, f"request {request.id!r}: {error}")
+                yield RequestError(f"request {request.id!r}: {error}", error.code)
 
     async def _stream_answer(self, item: InferCall | RequestError) -> kserve.ModelStreamInferResponse:
         response = item if isinstance(item, RequestError) else await self._answer(item)
@@ -109,18 +104,18 @@ class KserveService:
         """Every row through the batcher (rows of one request and of others batch together); the first row
         that fails fails the request, as a Triton model would."""
         top_k = max([*call.outputs.values(), 1])
-        answers = await asyncio.gather(*(self.pipeline.predict(row, call.encoded, top_k) for row in call.rows))
+        rows = call.rows
+        answers = await asyncio.gather(*(self.pipeline.predict(row, rows.encoded, top_k) for row in rows.decoders))
         for answer in answers:
             if not answer.prediction.ok:
-                error = answer.prediction.error
-                code = grpc.StatusCode.INTERNAL if error.startswith(INFERENCE_FAILED) else grpc.StatusCode.INVALID_ARGUMENT
+                code = grpc.StatusCode.INTERNAL if answer.backend_failed else grpc.StatusCode.INVALID_ARGUMENT
                 prefix = f"request {call.request_id!r}: " if call.request_id else ""
-                return RequestError(code, prefix + error)
-        return infer_response(call, [answer.prediction for answer in answers], self.model)
+                return RequestError(prefix + answer.prediction.error, code)
+        return infer_response(call, [answer.prediction for answer in answers], self.signature)
 
     async def _check_model(self, request, context) -> None:
         try:
-            check_model(request.name, request.version, self.model)
+            check_model(request.name, request.version, self.signature)
         except RequestError as error:
             await context.abort(error.code, str(error))
 
@@ -128,7 +123,7 @@ class KserveService:
         stats = self.statistics
         duration = kserve.StatisticDuration
         return kserve.ModelStatistics(
-            name=self.model.name, version=self.model.version, last_inference=stats.last_inference_ms,
+            name=self.signature.name, version=self.signature.version, last_inference=stats.last_inference_ms,
             inference_count=stats.inferences, execution_count=stats.executions,
             inference_stats=kserve.InferStatistics(
                 success=duration(count=stats.inferences, ns=stats.compute_ns + stats.queue_ns),
@@ -140,26 +135,13 @@ class KserveService:
 
 
 
-def model_config(model: ServedModel, on_cpu: bool, instances: int, max_delay_ms: float) -> config_pb.ModelConfig:
-    """The model as Triton's model-configuration extension describes it (config.pbtxt's fields)."""
-    size = model.card.input_size
-    types = {"FP32": config_pb.TYPE_FP32, "INT32": config_pb.TYPE_INT32}
-    kind = config_pb.ModelInstanceGroup.KIND_CPU if on_cpu else config_pb.ModelInstanceGroup.KIND_GPU
-    config = config_pb.ModelConfig(
-        name=model.name, backend="aib_deploy", max_batch_size=model.max_batch,
-        input=[
-            config_pb.ModelInput(name=INPUT_NAME, data_type=config_pb.TYPE_FP32, format=config_pb.ModelInput.FORMAT_NCHW,
-                                 dims=[3, size, size], optional=True),
-            config_pb.ModelInput(name=FRAMES_INPUT, data_type=config_pb.TYPE_STRING, dims=[1], optional=True),
-        ],
-        output=[config_pb.ModelOutput(name=name, data_type=types[OUTPUT_TYPES[name]], dims=model.output_shape(name),
-                                      label_filename=LABELS_FILE if name == "logits" else "")
-                for name in model.outputs],
-        dynamic_batching=config_pb.ModelDynamicBatching(max_queue_delay_microseconds=round(max_delay_ms * 1000)),
-        instance_group=[config_pb.ModelInstanceGroup(count=instances, kind=kind)],
-    )  # fmt: skip
-    config.parameters[MODEL_CARD_KEY].string_value = model.card.to_json()
-    return config
+def served_model_config(signature: ModelSignature, on_gpu: bool, instances: int, max_delay_ms: float) -> config_pb.ModelConfig:
+    """`aib serve`'s model as Triton's model-configuration extension describes it: both inputs, each optional."""
+    inputs = [replace(signature.images, optional=True), replace(signature.frames, optional=True)]
+    scheduling = Scheduling(round(max_delay_ms * 1000), instances, "gpu" if on_gpu else "cpu")
+    return model_config(signature.name, signature.max_batch, inputs, signature.outputs,
+                        {MODEL_CARD_KEY: signature.card.to_json()}, backend="aib_deploy", scheduling=scheduling)
+
 
 def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
     """Register the protocol's methods, each with a request parser that hands malformed bytes to the

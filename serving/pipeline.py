@@ -18,11 +18,11 @@ from typing import Any
 
 import grpc
 
+from ..protocol.malformed import MalformedMessage
 from ..runtime import Prediction
 from ..runtime.predictor import Frame
 from ..runtime.preprocess import FrameError
 from .batcher import MicroBatcher
-from .convert import MalformedMessage
 from .limits import ByteBudget, CallSlots
 from .metrics import ServerMetrics
 from .options import ServerOptions
@@ -32,11 +32,13 @@ SHUTTING_DOWN = "the server is shutting down; every frame it read was answered"
 
 @dataclass
 class Answer:
-    """One frame's outcome: its prediction (or `error`), and the time it took to decode and to wait for a batch."""
+    """One frame's outcome: its prediction (or `error`), the time it took to decode and to wait for a batch,
+    and whether the backend failed (a server error) rather than the frame (the client's)."""
 
     prediction: Prediction
     decode_ms: float = 0.0
     queue_ms: float = 0.0
+    backend_failed: bool = False
 
 
 class FramePipeline:
@@ -83,24 +85,19 @@ class FramePipeline:
         """Decode one frame (in the pool for encoded pictures) and have the batcher predict it; a frame that
         cannot be used gets an error prediction and counts as an error."""
         started = time.perf_counter()
-        self.batcher.announce()  # batches being filled may wait for this frame while it decodes
-        submitted = False
         try:
-            if in_pool:
-                frame = await asyncio.get_running_loop().run_in_executor(self.decode_pool, decode)
-            else:
-                frame = decode()
-            decode_ms = (time.perf_counter() - started) * 1e3
-            submitted = True
-            prediction, queue_ms = await self.batcher.submit(frame, top_k, announced=True)
+            with self.batcher.reserve() as reservation:  # batches being filled may wait for this frame
+                if in_pool:
+                    frame = await asyncio.get_running_loop().run_in_executor(self.decode_pool, decode)
+                else:
+                    frame = decode()
+                decode_ms = (time.perf_counter() - started) * 1e3
+                answer = await reservation.submit(frame, top_k)
         except FrameError as error:
             self.metrics.frame(ok=False)
             return Answer(Prediction(error=str(error)))
-        finally:
-            if not submitted:
-                self.batcher.withdraw()
-        self.metrics.frame(ok=prediction.ok)
-        return Answer(prediction, decode_ms, queue_ms)
+        self.metrics.frame(ok=answer.prediction.ok)
+        return Answer(answer.prediction, decode_ms, answer.queue_ms, answer.backend_failed)
 
     async def stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, cost: Callable[[Any], int],
                      answer: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:  # fmt: skip

@@ -18,14 +18,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import AibError
+from ..protocol.generated import attention_pb2 as pb
+from ..protocol.signature import ModelSignature
 from ..runtime import Predictor
 from ..runtime.predictor import check_batch_limit
 from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
-from .generated import attention_pb2 as pb
-from .kserve import OPEN_METHODS, KserveService, add_kserve_service
+from .kserve import OPEN_METHODS, KserveService, add_kserve_service, served_model_config
 from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME
-from .kserve_convert import ServedModel
 from .metrics import ServerMetrics
 from .options import MICRO_BATCH, ServerOptions
 from .pipeline import FramePipeline
@@ -140,9 +140,10 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
     batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
     pipeline = FramePipeline(batcher, options, metrics, decode_pool)
     add_attention_service(AttentionService(pipeline, predictor.card, predictor.backend), server)
-    model = ServedModel(predictor.card, predictor.card.serving_name(predictor.runner.precision), predictor.max_batch)
-    add_kserve_service(KserveService(pipeline, model, predictor.runner.label, len(predictors), options.max_delay_ms,
-                                     batcher.statistics), server)  # fmt: skip
+    runner = predictor.runner
+    signature = ModelSignature.of(predictor.card, runner.precision, predictor.max_batch)
+    config = served_model_config(signature, runner.on_gpu, len(predictors), options.max_delay_ms)
+    add_kserve_service(KserveService(pipeline, signature, runner.name, config, batcher.statistics), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (SERVICE_NAME, KSERVE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -153,7 +154,7 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
         warm_up(each)
     for name in ("", SERVICE_NAME, KSERVE_SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, pipeline, model.name, batcher, health_servicer, decode_pool, metrics, metrics_port)
+    return RunningServer(server, port, pipeline, signature.name, batcher, health_servicer, decode_pool, metrics, metrics_port)
 
 
 async def serve_until_signalled(predictors: list[Predictor], options: ServerOptions) -> None:

@@ -7,9 +7,10 @@ from functools import partial
 import grpc
 
 from ..card.model_card import ModelCard
+from ..protocol.aib_v1 import decode_frame, frame_cost, frame_result, model_info
+from ..protocol.generated import attention_pb2 as pb
+from ..protocol.malformed import MalformedMessage, tolerant_parser
 from ..runtime.predictor import DEFAULT_TOP_K
-from .convert import MalformedMessage, decode_frame, frame_cost, frame_result, model_info, tolerant_parser
-from .generated import attention_pb2 as pb
 from .pipeline import FramePipeline
 
 

@@ -19,6 +19,7 @@ FLOORS = (
     ("aib_deploy.backends",),
     ("aib_deploy.runtime",),
     ("aib_deploy.media",),
+    ("aib_deploy.protocol",),
     ("aib_deploy.export", "aib_deploy.serving"),
     ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval"),
     ("aib_deploy.cli",),
@@ -107,6 +108,8 @@ def test_the_checker_sees_violations():
     assert floor_problems("aib_deploy.backends.onnxrt", {"aib_deploy.cli"})  # upwards
     assert floor_problems("aib_deploy.export.int8", {"aib_deploy.serving.server"})  # a neighbour
     assert not floor_problems("aib_deploy.export.int8", {"aib_deploy.export.qdq", "aib_deploy.errors"})
+    assert floor_problems("aib_deploy.protocol.kserve", {"aib_deploy.serving.batcher"})  # the contract below its speakers
+    assert not floor_problems("aib_deploy.export.triton", {"aib_deploy.protocol.triton_config"})
 
 
 def test_every_package_folder_is_installed_and_checked():

@@ -1,5 +1,6 @@
 """The one parity comparison: tolerances, top-1, and the anchor-midpoint exemption."""
 import numpy as np
+import pytest
 
 from aib_deploy.compare import Tolerances, compare_outputs, near_midpoint
 
@@ -44,3 +45,21 @@ def test_index_flip_at_a_midpoint_is_exempt_elsewhere_it_fails():
 def test_near_midpoint_margin():
     values = np.array([0.375, 0.375 + 2e-5, 0.75])
     assert near_midpoint(values, ANCHORS, Tolerances().midpoint_margin).tolist() == [True, False, True]
+
+
+def test_a_plain_model_has_no_index_figures():
+    comparison = compare_outputs(outputs([[1.0, 2.0]], [[0.5]]), outputs([[1.0, 2.0]], [[0.5]]))
+    assert comparison.passed and comparison.index_agreement is None and comparison.index_mismatches == 0
+    assert "attention-index" not in comparison.summary()
+
+
+def test_top1_disagreement_is_a_figure_not_a_failure_of_its_own():
+    reference = outputs([[1.0, 1.0 + 1e-6], [2.0, 0.0]], [[0.1], [0.1]])
+    candidate = outputs([[1.0 + 1e-6, 1.0], [2.0, 0.0]], [[0.1], [0.1]])
+    comparison = compare_outputs(reference, candidate)
+    assert comparison.top1_agreement == 0.5 and comparison.passed  # within the logit tolerance: a tie broken differently
+
+
+def test_outputs_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match=r"logits shapes differ: \(1, 2\) vs \(1, 3\)"):
+        compare_outputs(outputs([[1.0, 2.0]], [[0.5]]), outputs([[1.0, 2.0, 3.0]], [[0.5]]))

@@ -30,6 +30,11 @@ class Runner(ABC):
         return self.name
 
     @property
+    def on_gpu(self) -> bool:
+        """Whether the model runs on a GPU (a server's instance kind); read after activate()."""
+        return False
+
+    @property
     def precision(self) -> str:
         """fp32, fp16 or int8: what the model runs in (names the model on a server)."""
         return self.card.precision
@@ -65,7 +70,7 @@ class Runner(ABC):
         size = self.card.input_size
         return {INPUT_NAME: ("float32", (None, 3, size, size))}
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         self.activate()
         return self
 

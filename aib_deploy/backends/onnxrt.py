@@ -54,14 +54,11 @@ class OnnxrtRunner(Runner):
     @property
     def label(self) -> str:
         device = PROVIDER_DEVICES.get(self.providers[0], self.providers[0]) if self.providers else self.device
-        quantization = self.card.extra.get("quantization") if self.is_active else None
-        if not quantization:
-            precision = "fp32"
-        elif quantization.get("precision") == "fp16":
-            precision = "fp16"
-        else:
-            precision = f"int8 (float {quantization['float_region']})"
-        return f"{self.name}-{device} {precision}"
+        return f"{self.name}-{device} {self.card.precision_label}" if self.is_active else f"{self.name}-{device}"
+
+    @property
+    def on_gpu(self) -> bool:
+        return bool(self.providers) and self.providers[0] != DEVICE_PROVIDERS["cpu"][0]
 
     def activate_impl(self) -> ModelCard:
         import onnxruntime

@@ -31,6 +31,10 @@ class TorchRunner(Runner):
     def precision(self) -> str:
         return self._precision
 
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
     def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
                  labels: tuple[str, ...] | None = None, device: str = "auto",
                  threads: int | None = None, precision: str = "fp32", cuda_graphs: bool = False) -> None:  # fmt: skip
@@ -73,11 +77,39 @@ class TorchRunner(Runner):
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
-        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        if self.precision == "fp16":
-            tensor = tensor.half()
+        tensor = self._tensor(images)
         with torch.inference_mode():
             outputs = self._replay(tensor) if self.cuda_graphs else self.model.deterministic(tensor)
+        return self._arrays(outputs)
+
+    def stochastic_generator(self, seed: int):
+        """The random source for `infer_stochastic`: a `torch.Generator` on this runner's device, seeded, so a
+        run of batches drawn from it is reproducible."""
+        import torch
+
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}: activate() the runner before stochastic_generator()")
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def infer_stochastic(self, images: np.ndarray, samples: int, generator) -> dict[str, np.ndarray]:
+        """The paper's sampled evaluation, which only a checkpoint can run: `logits` averaged over `samples`
+        draws (its num_avg) and the mean sampled `attention`, on the batches `infer` takes."""
+        import torch
+
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}: activate() the runner before infer_stochastic()")
+        with torch.inference_mode():
+            return self._arrays(self.model.stochastic(self._tensor(images), samples, generator))
+
+    def _tensor(self, images: np.ndarray):
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        return tensor.half() if self.precision == "fp16" else tensor
+
+    @staticmethod
+    def _arrays(outputs) -> dict[str, np.ndarray]:
+        """The contract's outputs as numpy arrays, float16 ones widened to float32 as the ONNX files give them."""
         arrays = outputs.as_arrays()
         return {name: value.astype(np.float32) if value.dtype == np.float16 else value for name, value in arrays.items()}
 

@@ -73,6 +73,6 @@ class Architecture:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Architecture":
+    def from_dict(cls, data: dict) -> Architecture:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -52,11 +52,17 @@ class ModelCard:
         """fp32, fp16 or int8: what an exported ONNX file runs in, by the quantization record of its card."""
         return self.extra.get("quantization", {}).get("precision", "fp32")
 
+    @property
+    def precision_label(self) -> str:
+        """The precision as benchmark tables show it: INT8 files name the region left in float32."""
+        region = self.extra.get("quantization", {}).get("float_region")
+        return f"{self.precision} (float {region})" if self.precision == "int8" and region else self.precision
+
     def serving_name(self, precision: str) -> str:
         """The model's name on a server (Triton repository entry, `aib serve`'s KServe v2 endpoint)."""
         return f"aib_{self.dataset}_{self.architecture.name}_{precision}"
 
-    def with_max_batch(self, limit: int) -> "ModelCard":
+    def with_max_batch(self, limit: int) -> ModelCard:
         """This card with its max batch bounded by `limit` (an engine's profile, a server's setting)."""
         return replace(self, max_batch=min(self.max_batch or limit, limit))
 
@@ -79,7 +85,7 @@ class ModelCard:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "model card") -> "ModelCard":
+    def from_json(cls, text: str, source: str = "model card") -> ModelCard:
         try:
             data = json.loads(text)
             return cls(

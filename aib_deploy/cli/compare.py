@@ -1,13 +1,21 @@
-"""`aib compare A B`: two models on the same frames, with a gate, before shipping the second one."""
+"""`aib compare`: two models on the same frames, with a gate, before shipping the second one.
+
+A and B can be any files the runtime opens (float32, fp16 or INT8 ONNX, a checkpoint, an engine);
+the frames go through A's preprocessing, so both must share its input size, mean and std. The
+comparison itself is `aib_deploy.runtime.compare.compare_models`, as Polygraphy's
+`run --onnxrt --trt` compares backends, for the outputs that matter here: the class and the anchors.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from ..errors import AibError
-from ..export.compare_models import CompareOptions
+from ..export.calibration import SYNTHETIC
 from .export import add_gate_option
 from .options import add_runner_options, runner_options
+
+DEFAULT_COUNT = 256
 
 
 def add_compare_command(commands: argparse._SubParsersAction) -> None:
@@ -18,24 +26,23 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
         "frames: top-1 agreement, anchor-index agreement (exact and within one step), the largest logit and "
         "attention differences. Exit 1 below --fail-under.",
     )
-    defaults = CompareOptions()
     parser.add_argument("reference", help="the model to compare against (e.g. the float32 .onnx or the checkpoint)")
     parser.add_argument("candidate", help="the model to check (e.g. the INT8 or fp16 file, or an engine)")
-    parser.add_argument("--input", default=defaults.frames,
+    parser.add_argument("--input", default=SYNTHETIC,
                         help="frames: 'synthetic' (default), an image, a folder of images or a video")  # fmt: skip
-    parser.add_argument("--count", type=int, default=defaults.count, help=f"frames to compare (default {defaults.count})")
+    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
     add_gate_option(parser)
     add_runner_options(parser)
     parser.set_defaults(handler=run_compare)
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from ..export.agreement import Gate
-    from ..export.compare_models import compare_models
+    from ..export.calibration import check_frames
+    from ..runtime.compare import CompareOptions, Gate, compare_models
 
-    options = CompareOptions(frames=args.input, count=args.count, fail_under=Gate.parse(args.fail_under),
-                             runner=runner_options(args))  # fmt: skip
-    agreement, failures = compare_models(Path(args.reference), Path(args.candidate), options)
-    print(f"{Path(args.candidate).name} against {Path(args.reference).name}: {agreement.describe()}")
+    options = CompareOptions(fail_under=Gate.parse(args.fail_under), runner=runner_options(args))
+    reference, candidate = Path(args.reference), Path(args.candidate)
+    agreement, failures = compare_models(reference, candidate, check_frames(args.input, args.count), options)
+    print(f"{candidate.name} against {reference.name}: {agreement.describe()}")
     if failures:
         raise AibError(f"{args.candidate}: below the gate (--fail-under {options.fail_under.describe()}): {'; '.join(failures)}")

@@ -3,7 +3,6 @@ the typed options, call the library and print what it did."""
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
 from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
 from ..errors import AibError
-from ..export.agreement import Gate
+from ..runtime.compare import Gate
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.triton import BACKENDS, KINDS, TritonOptions
@@ -115,12 +114,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
 
 
 def export_int8_command(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from ..backends.onnxrt import OnnxrtRunner
     from ..export.int8 import export_int8
-    from ..runtime.preprocess import Preprocessor
-    from ..timing import time_calls
 
     options = Int8Options(calibration=args.calibration, count=args.count, held_out=args.held_out, method=args.method,
                           float_region=args.float_region, min_index_agreement=args.min_index_agreement,
@@ -136,14 +130,7 @@ def export_int8_command(args: argparse.Namespace) -> None:
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
           f"{result.float_nodes} nodes kept float32; {result.choice.describe()})")  # fmt: skip
     print(result.agreement.describe())
-    latencies = []
-    for path in (source, output):
-        with OnnxrtRunner(path, device="cpu", intra_op_threads=options.threads) as runner:
-            size = runner.card.input_size
-            image = Preprocessor(size, runner.card.mean, runner.card.std).batch([np.zeros((size, size, 3), np.uint8)])
-            latencies.append(statistics.median(time_calls(lambda: runner.infer(image), warmup=5, runs=30)))
-    print(f"batch-1 latency on this CPU (median of 30): float32 {latencies[0]:.2f} ms, int8 {latencies[1]:.2f} ms "
-          f"({latencies[0] / latencies[1]:.2f}x)")  # fmt: skip
+    print(result.latency.describe())
     check_gate(output, options.fail_under, result.gate_failures)
 
 

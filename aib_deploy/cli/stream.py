@@ -36,7 +36,7 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
 def run_stream(args: argparse.Namespace) -> None:
     from ..card.model_card import ModelCard
     from ..serving.client import FrameStreamer
-    from ..serving.convert import prediction_from_result
+    from ..protocol.aib_v1 import prediction_from_result
 
     def event(text: str) -> None:
         print(f"aib stream: {text}", file=sys.stderr, flush=True)

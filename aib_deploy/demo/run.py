@@ -88,7 +88,7 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     from ..runtime import RunnerOptions, load_predictor
     from ..runtime.results_file import ResultsFile
     from ..serving.client import FrameStreamer
-    from ..serving.convert import prediction_from_result
+    from ..protocol.aib_v1 import prediction_from_result
     from ..serving.options import ServerOptions
     from ..serving.server import BackgroundServer
 

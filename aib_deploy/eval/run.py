@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import Runner
+from ..backends.pytorch import TorchRunner
 from ..errors import AibError
 from ..localization import pointing_shares, score_localization
 from ..media.io import read_image
 from ..progress import Progress
-from ..runtime import Prediction, RunnerOptions, load_predictor, open_runner
+from ..runtime import Prediction, Predictor, RunnerOptions, load_predictor, open_runner
+from ..runtime.compare import agreement_of, check_comparable, run_all
 from .datasets import Sample, read_samples
 
 TOP5 = 5
@@ -55,52 +59,41 @@ def read_checked(sample: Sample) -> np.ndarray:
 
 
 class Extras:
-    """What is measured beside the predictor, chunk by chunk: the paper's stochastic accuracy (checkpoints)
-    and the outputs of both models for `--compare`."""
+    """What is measured beside the predictor, chunk by chunk: the paper's stochastic accuracy (runners that
+    can sample, i.e. checkpoints) and the outputs of both models for `--compare`."""
 
-    def __init__(self, predictor, other) -> None:
+    def __init__(self, predictor: Predictor, other: Runner | None) -> None:
         self.predictor, self.other = predictor, other
-        self.stochastic_hits: list[bool] | None = [] if predictor.backend == "pytorch" else None
+        runner = predictor.runner
+        self.sampler = runner if isinstance(runner, TorchRunner) else None
+        self.stochastic_hits: list[bool] = []
         self.outputs: tuple[list, list] = ([], [])
-        if self.stochastic_hits is not None:
-            import torch
-
-            self.generator = torch.Generator(device=predictor.runner.device).manual_seed(0)
+        if self.sampler is not None:
+            self.generator = self.sampler.stochastic_generator(seed=0)
 
     def add(self, images: list[np.ndarray], truth: list[int]) -> None:
-        if self.stochastic_hits is None and self.other is None:
+        if self.sampler is None and self.other is None:
             return
-        from ..export.agreement import run_all
-
         tensors = self.predictor.preprocessor.batch(images)
-        if self.stochastic_hits is not None:
-            import torch
-
-            runner = self.predictor.runner
-            with torch.inference_mode():
-                logits = runner.model.stochastic(torch.from_numpy(tensors).to(runner.device), STOCHASTIC_SAMPLES,
-                                                 self.generator).logits  # fmt: skip
-            self.stochastic_hits += (logits.argmax(1).cpu().numpy() == np.asarray(truth)).tolist()
+        if self.sampler is not None:
+            logits = self.sampler.infer_stochastic(tensors, STOCHASTIC_SAMPLES, self.generator)["logits"]
+            self.stochastic_hits += (logits.argmax(1) == np.asarray(truth)).tolist()
         if self.other is not None:
             self.outputs[0].append(run_all(self.predictor.runner, tensors))
             self.outputs[1].append(run_all(self.other, tensors))
 
-    def report(self, card) -> dict:
+    def report(self, anchors: Sequence[float] | None) -> dict:
         report = {}
         if self.stochastic_hits:
             report["stochastic_top1_num_avg_4"] = float(np.mean(self.stochastic_hits))
         if self.other is not None and self.outputs[0]:
-            from ..export.agreement import agreement_of
-
             joined = [{name: np.concatenate([part[name] for part in parts]) for name in parts[0]} for parts in self.outputs]
-            report["compare"] = {"other": str(self.other.path), **agreement_of(*joined, card).__dict__}
+            report["compare"] = {"other": str(self.other.path), **asdict(agreement_of(*joined, anchors))}
         return report
 
 
 def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> dict:
     """The report `aib eval` prints and writes to eval.json."""
-    from ..export.compare_models import check_comparable
-
     scored: list[Scored] = []
     with load_predictor(model, options.runner, top_k=TOP5) as predictor, contextlib.ExitStack() as stack:
         card = predictor.card
@@ -132,7 +125,7 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
                 if good:
                     extras.add([image for image, _ in good], [label for _, label in good])
         backend = predictor.backend
-        extra_report = extras.report(card)
+        extra_report = extras.report(card.anchors)
     ok = [item for item in scored if item.prediction.ok]
     truth = np.array([item.sample.class_index for item in ok])
     ranked = [[score.class_index for score in item.prediction.top_k] for item in ok]

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..contract import MAX_PIXELS
 from ..errors import AibError
-from ..runtime.preprocess import MAX_FRAME_PIXELS
 from .image_size import check_image
 
 # FFmpeg would print its own complaints about a broken file beside our one-line error.
@@ -38,7 +38,7 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     if not data.size:
         raise AibError(f"image {path}: empty file")
-    check_image(data.tobytes(), MAX_FRAME_PIXELS, what=f"image {path}")
+    check_image(data.tobytes(), MAX_PIXELS, what=f"image {path}")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise AibError(f"image {path}: cannot decode it (empty, corrupt or not an image)")
@@ -120,9 +120,9 @@ class VideoReader:
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
         self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         width, height = (int(self.capture.get(prop)) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
-        if width * height > MAX_FRAME_PIXELS:
+        if width * height > MAX_PIXELS:
             self.capture.release()
-            raise AibError(f"video {self.path}: {width}x{height} frames exceed the limit of {MAX_FRAME_PIXELS} pixels")
+            raise AibError(f"video {self.path}: {width}x{height} frames exceed the limit of {MAX_PIXELS} pixels")
         self.decoded = 0
 
     @property

@@ -107,7 +107,7 @@ class AibNet(nn.Module):
 
     Subclasses must define `att_module_mu`, `att_module_std`, `encode` (an
     `nn.Sequential` ending in the `Linear(C, 2K)` that yields mu and the raw
-    scale), `decode`, and `emb` when quantized.
+    scale) and `decode`, and call `add_anchor_quantizer`.
     """
 
     emb: AnchorQuantizer
@@ -119,6 +119,15 @@ class AibNet(nn.Module):
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
+
+    def add_anchor_quantizer(self) -> None:
+        """Register `emb` if the architecture is quantized.
+
+        Each family calls this where the paper's class creates its quantizer: that
+        position fixes the order of the state-dict keys, which must match the original.
+        """
+        if self.arch.quantized:
+            self.emb = AnchorQuantizer(self.arch.qt_num)
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from ..card.model_card import WEIGHT_CHOICES, ModelCard
 from ..card.presets import resolve_preprocessing
 from ..errors import AibError
 from ..files import file_sha256
-from . import AibNet, build_model, family_filter, infer_architecture
+from . import MODEL_FAMILIES, AibNet, build_model, family_filter, infer_architecture
 
 DATAPARALLEL_PREFIX = "module."
 # Objects the paper's checkpoints pickle beside the weights; none runs code when rebuilt.
@@ -195,7 +195,7 @@ def load_model(path: str | Path, weights: str = "net") -> LoadedModel:
     if arch is None:
         raise AibError(
             f"checkpoint {checkpoint.path}: unknown architecture; its keys match no AIB family "
-            f"(vgg_cifar, wrn_cifar, cub vgg16, cub wrn_50_2); first keys: {_listing(list(checkpoint.state_dict))}"
+            f"({', '.join(MODEL_FAMILIES.names())}); first keys: {_listing(list(checkpoint.state_dict))}"
         )
     model = build_model(arch)
     state_dict = fill_aliases(checkpoint.state_dict, model)

@@ -14,7 +14,11 @@ import torch
 from torch import nn
 
 from ..card.architecture import Architecture
-from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
+from .aib import AibNet, anchor_settings, attention_scale_head, two_layer_decoder
+from .registry import register_family
+
+FAMILY = "cub"
+BACKBONE = "vgg16"
 
 # torchvision's VGG-16 configuration "D" without its final max-pool.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -59,11 +63,26 @@ class AdaptiveAvgPool2dAsMatmul(nn.Module):
         return self.rows @ x @ self.rows.T
 
 
+def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
+    """The architecture a CUB VGG-16 state dict describes, or None if it is another family."""
+    if "features.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
+        return None
+    head_convs = {int(m.group(1)) for k in state_dict if (m := re.match(r"att_module_mu\.(\d+)\.weight$", k))}
+    return Architecture(
+        family=FAMILY,
+        backbone=BACKBONE,
+        num_classes=state_dict["decode.2.weight"].shape[0],
+        K=state_dict["decode.0.weight"].shape[1],
+        **anchor_settings(state_dict),
+        attention_convs=max(0, len(head_convs) - 1),
+    )
+
+
+@register_family("cub_vgg16", family=FAMILY, backbone=BACKBONE, reader=architecture_from_state_dict)
 class CubVgg16Aib(AibNet):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
-        if arch.quantized:
-            self.emb = AnchorQuantizer(arch.qt_num)
+        self.add_anchor_quantizer()
         self.features = vgg16_features()
         self.encode = nn.Sequential(
             AdaptiveAvgPool2dAsMatmul(arch.att_dim, POOLED_SIDE),
@@ -79,18 +98,3 @@ class CubVgg16Aib(AibNet):
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
-
-
-def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
-    """The architecture a CUB VGG-16 state dict describes, or None if it is another family."""
-    if "features.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
-        return None
-    head_convs = {int(m.group(1)) for k in state_dict if (m := re.match(r"att_module_mu\.(\d+)\.weight$", k))}
-    return Architecture(
-        family="cub",
-        backbone="vgg16",
-        num_classes=state_dict["decode.2.weight"].shape[0],
-        K=state_dict["decode.0.weight"].shape[1],
-        **anchor_settings(state_dict),
-        attention_convs=max(0, len(head_convs) - 1),
-    )

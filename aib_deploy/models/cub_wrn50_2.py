@@ -16,8 +16,11 @@ import torch
 from torch import nn
 
 from ..card.architecture import Architecture
-from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
+from .aib import AibNet, anchor_settings, attention_scale_head, two_layer_decoder
+from .registry import register_family
 
+FAMILY = "cub"
+BACKBONE = "wrn_50_2"
 EXPANSION = 4
 WIDTH_MULTIPLIER = 2  # wide_resnet50_2: bottleneck width = 2 x planes
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # (planes, blocks, stride)
@@ -58,11 +61,34 @@ def make_stage(in_planes: int, planes: int, blocks: int, stride: int) -> nn.Sequ
     return nn.Sequential(*layers)
 
 
+def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
+    """The architecture a CUB WRN-50-2 state dict describes, or None if it is another family."""
+    if "layer1.0.conv1.weight" not in state_dict or "decode.2.weight" not in state_dict:
+        return None
+    return Architecture(
+        family=FAMILY,
+        backbone=BACKBONE,
+        num_classes=state_dict["decode.2.weight"].shape[0],
+        K=state_dict["decode.0.weight"].shape[1],
+        **anchor_settings(state_dict),
+    )
+
+
+def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Let checkpoints without the never-run `tmp_layer` load: keep the model's own values."""
+    if any(key.startswith(UNUSED_PREFIX) for key in state_dict):
+        return state_dict
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(UNUSED_PREFIX)}
+    return {**state_dict, **own}
+
+
+@register_family(
+    "cub_wrn_50_2", family=FAMILY, backbone=BACKBONE, reader=architecture_from_state_dict, checkpoint_filter=checkpoint_filter_fn
+)
 class CubWrn50x2Aib(AibNet):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
-        if arch.quantized:
-            self.emb = AnchorQuantizer(arch.qt_num)
+        self.add_anchor_quantizer()
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -86,24 +112,3 @@ class CubWrn50x2Aib(AibNet):
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer3(self.layer2(self.layer1(x)))
-
-
-def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
-    """The architecture a CUB WRN-50-2 state dict describes, or None if it is another family."""
-    if "layer1.0.conv1.weight" not in state_dict or "decode.2.weight" not in state_dict:
-        return None
-    return Architecture(
-        family="cub",
-        backbone="wrn_50_2",
-        num_classes=state_dict["decode.2.weight"].shape[0],
-        K=state_dict["decode.0.weight"].shape[1],
-        **anchor_settings(state_dict),
-    )
-
-
-def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Let checkpoints without the never-run `tmp_layer` load: keep the model's own values."""
-    if any(key.startswith(UNUSED_PREFIX) for key in state_dict):
-        return state_dict
-    own = {k: v for k, v in model.state_dict().items() if k.startswith(UNUSED_PREFIX)}
-    return {**state_dict, **own}

@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from ..card.architecture import Architecture
-from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head, two_layer_decoder
+from .aib import AibNet, anchor_settings, attention_scale_head, two_layer_decoder
+from .registry import register_family
 
+FAMILY = "vgg_cifar"
 FEATURE_CHANNELS = 256
 ENCODER_CHANNELS = 512
 
@@ -38,11 +40,23 @@ class ConvBlock(nn.Module):
         return self.op(x)
 
 
+def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
+    """The architecture a VGG-CIFAR state dict describes, or None if it is another family."""
+    if "features.0.op.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
+        return None
+    return Architecture(
+        family=FAMILY,
+        num_classes=state_dict["decode.2.weight"].shape[0],
+        K=state_dict["decode.0.weight"].shape[1],
+        **anchor_settings(state_dict),
+    )
+
+
+@register_family("vgg_cifar", family=FAMILY, reader=architecture_from_state_dict)
 class VggCifarAib(AibNet):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
-        if arch.quantized:
-            self.emb = AnchorQuantizer(arch.qt_num)
+        self.add_anchor_quantizer()
         self.features = nn.Sequential(
             ConvBlock(3, 64, 2),
             ConvBlock(64, 128, 2),
@@ -66,15 +80,3 @@ class VggCifarAib(AibNet):
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
-
-
-def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
-    """The architecture a VGG-CIFAR state dict describes, or None if it is another family."""
-    if "features.0.op.0.weight" not in state_dict or "decode.2.weight" not in state_dict:
-        return None
-    return Architecture(
-        family="vgg_cifar",
-        num_classes=state_dict["decode.2.weight"].shape[0],
-        K=state_dict["decode.0.weight"].shape[1],
-        **anchor_settings(state_dict),
-    )

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from ..card.architecture import Architecture
-from .aib import AibNet, AnchorQuantizer, anchor_settings, attention_scale_head
+from .aib import AibNet, anchor_settings, attention_scale_head
+from .registry import register_family
 
+FAMILY = "wrn_cifar"
 STEM_CHANNELS = 16
 
 
@@ -58,6 +60,23 @@ class NetworkBlock(nn.Module):
         return self.layer(x)
 
 
+def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
+    """The architecture a WRN-CIFAR state dict describes, or None if it is another family."""
+    if "block1.layer.0.conv1.weight" not in state_dict or "decode.1.weight" not in state_dict:
+        return None
+    blocks_per_group = len({m.group(1) for k in state_dict if (m := re.match(r"block1\.layer\.(\d+)\.", k))})
+    first_width = state_dict["block1.layer.0.conv1.weight"].shape[0]
+    return Architecture(
+        family=FAMILY,
+        num_classes=state_dict["decode.1.weight"].shape[0],
+        K=state_dict["decode.1.weight"].shape[1],
+        **anchor_settings(state_dict),
+        depth=6 * blocks_per_group + 4,
+        widen_factor=max(1, first_width // STEM_CHANNELS),
+    )
+
+
+@register_family("wrn_cifar", family=FAMILY, reader=architecture_from_state_dict)
 class WrnCifarAib(AibNet):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
@@ -86,24 +105,7 @@ class WrnCifarAib(AibNet):
             nn.Linear(widths[2], 2 * arch.K),
         )  # fmt: skip
         self.decode = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
-        if arch.quantized:
-            self.emb = AnchorQuantizer(arch.qt_num)
+        self.add_anchor_quantizer()
 
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.block2(self.block1(self.conv1(x)))
-
-
-def architecture_from_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Architecture | None:
-    """The architecture a WRN-CIFAR state dict describes, or None if it is another family."""
-    if "block1.layer.0.conv1.weight" not in state_dict or "decode.1.weight" not in state_dict:
-        return None
-    blocks_per_group = len({m.group(1) for k in state_dict if (m := re.match(r"block1\.layer\.(\d+)\.", k))})
-    first_width = state_dict["block1.layer.0.conv1.weight"].shape[0]
-    return Architecture(
-        family="wrn_cifar",
-        num_classes=state_dict["decode.1.weight"].shape[0],
-        K=state_dict["decode.1.weight"].shape[1],
-        **anchor_settings(state_dict),
-        depth=6 * blocks_per_group + 4,
-        widen_factor=max(1, first_width // STEM_CHANNELS),
-    )

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backends.base import Runner
+from ..contract import ENGINE_SUFFIXES
 from ..errors import AibError
 from .predictor import DEFAULT_TOP_K, Predictor
 
 BACKENDS = ("onnxruntime", "pytorch", "tensorrt")
-ENGINE_SUFFIXES = (".engine", ".plan")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt")
 
 

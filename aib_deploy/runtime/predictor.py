@@ -11,7 +11,7 @@ from ..backends.base import Runner
 from ..card.model_card import ModelCard
 from ..errors import AibError
 from .preprocess import FrameError, Preprocessor
-from .result import ClassScore, Prediction
+from .result import ClassScore, Prediction, index_dtype
 
 DEFAULT_TOP_K = 5
 
@@ -63,8 +63,7 @@ class Predictor:
         self.preprocessor = Preprocessor(self.card.input_size, self.card.mean, self.card.std)
         self.top_k = top_k
         self.max_batch = check_batch_limit(max_batch, runner.max_batch)
-        quantized = self.card.architecture.quantized
-        self.index_dtype = np.uint8 if quantized and self.card.architecture.qt_num <= 256 else np.int32
+        self.index_dtype = index_dtype(self.card.architecture.qt_num or 0)
 
     @property
     def backend(self) -> str:
@@ -73,7 +72,7 @@ class Predictor:
     def close(self) -> None:
         self.runner.deactivate()
 
-    def __enter__(self) -> "Predictor":
+    def __enter__(self) -> Predictor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -14,8 +14,6 @@ import numpy as np
 
 from ..errors import AibError
 
-MAX_FRAME_PIXELS = 8192 * 8192
-
 
 class FrameError(AibError):
     """One frame cannot be used; other frames of the same batch or stream are unaffected."""
@@ -33,8 +31,6 @@ def to_bgr(frame: np.ndarray) -> np.ndarray:
         raise FrameError(f"frame: expected H x W, H x W x 1, x 3 (BGR) or x 4 (BGRA), got shape {frame.shape}")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise FrameError(f"frame: empty image of shape {frame.shape}")
-    if frame.shape[0] * frame.shape[1] > MAX_FRAME_PIXELS:
-        raise FrameError(f"frame: {frame.shape[1]}x{frame.shape[0]} exceeds {MAX_FRAME_PIXELS} pixels")
     return frame if frame.shape[2] == 3 else cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
 
 

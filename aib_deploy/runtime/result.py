@@ -17,6 +17,11 @@ SCHEMA_FILE = "result.schema.json"  # in aib_deploy/data
 SCHEMA_VERSION = 1
 
 
+def index_dtype(anchors: int) -> np.dtype:
+    """The type of a model's anchor indices: uint8 while every index fits, else int32 (little-endian)."""
+    return np.dtype(np.uint8) if anchors <= 256 else np.dtype("<i4")
+
+
 @dataclass(frozen=True)
 class ClassScore:
     class_index: int

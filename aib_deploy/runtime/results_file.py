@@ -50,7 +50,7 @@ class ResultsFile:
         if self.stream is not None and self.stream is not sys.stdout:
             self.stream.close()
 
-    def __enter__(self) -> "ResultsFile":
+    def __enter__(self) -> ResultsFile:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

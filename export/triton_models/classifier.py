@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, output_names
+from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME
 from aib_deploy.export.triton_python import MAX_PIXELS_KEY, config_parameter
-from aib_deploy.media.image_size import decode_wire_image
-from aib_deploy.runtime import Normalized, RunnerOptions, load_predictor
+from aib_deploy.protocol.signature import ModelSignature
+from aib_deploy.protocol.tensors import frame_rows, image_rows, one_input_error, output_tensors
+from aib_deploy.runtime import RunnerOptions, load_predictor
 from aib_deploy.runtime.preprocess import FrameError
 
 THREADS_KEY = "intra_op_thread_count"  # the parameter Triton's own ONNX Runtime backend reads
@@ -48,7 +49,7 @@ class TritonPythonModel:
         threads = config_parameter(config, THREADS_KEY)
         options = RunnerOptions(device=device, threads=int(threads) if threads else None, spinning=False)
         self.predictor = load_predictor(Path(__file__).with_name("model.onnx"), options)
-        self.outputs = output_names(self.predictor.card.architecture.quantized)
+        self.signature = ModelSignature(self.predictor.card, args["model_name"], int(config["max_batch_size"]))
 
     def execute(self, requests: list) -> list:
         """The rows of all requests in one Predictor call; each request is answered with its own rows."""
@@ -78,18 +79,15 @@ class TritonPythonModel:
         images = pb_utils.get_input_tensor_by_name(request, INPUT_NAME)
         frames = pb_utils.get_input_tensor_by_name(request, FRAMES_INPUT)
         if (images is None) == (frames is None):
-            raise FrameError(f"expected one input, {INPUT_NAME!r} (FP32 [N, 3, H, W]) or {FRAMES_INPUT!r} "
-                             f"(BYTES [N, 1]), got {'both' if images is not None else 'neither'}")  # fmt: skip
+            raise one_input_error(self.signature, "both" if images is not None else "neither")
         if images is not None:
-            return INPUT_NAME, [Normalized(row) for row in images.as_numpy()]
-        data = frames.as_numpy().reshape(-1)
-        return FRAMES_INPUT, [decode_wire_image(item, self.max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(data)]
+            rows = image_rows(images.as_numpy())
+        else:
+            rows = frame_rows(frames.as_numpy().reshape(-1), self.max_pixels)
+        return rows.input, rows.decoded()
 
     def response(self, predictions: list):
-        tensors = {"logits": np.stack([p.logits for p in predictions]),
-                   "attention": np.stack([p.attention for p in predictions])[:, None]}  # fmt: skip
-        if "attention_index" in self.outputs:
-            tensors["attention_index"] = np.stack([p.anchor_index for p in predictions]).astype(np.int32)[:, None]
+        tensors = output_tensors(predictions, self.signature)
         return pb_utils.InferenceResponse([pb_utils.Tensor(name, np.ascontiguousarray(value)) for name, value in tensors.items()])
 
     def finalize(self) -> None:

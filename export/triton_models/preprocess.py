@@ -14,7 +14,7 @@ import triton_python_backend_utils as pb_utils
 from aib_deploy.card.model_card import ModelCard
 from aib_deploy.contract import FRAMES_INPUT, INPUT_NAME, MODEL_CARD_KEY
 from aib_deploy.export.triton_python import MAX_PIXELS_KEY, config_parameter
-from aib_deploy.media.image_size import decode_wire_image
+from aib_deploy.protocol.tensors import frame_rows
 from aib_deploy.runtime.preprocess import FrameError, Preprocessor
 
 
@@ -36,8 +36,7 @@ class TritonPythonModel:
     def preprocess(self, request):
         data = pb_utils.get_input_tensor_by_name(request, FRAMES_INPUT).as_numpy().reshape(-1)
         try:
-            images = [self.preprocessor.frame(decode_wire_image(item, self.max_pixels, f"{FRAMES_INPUT}[{row}]"))
-                      for row, item in enumerate(data)]  # fmt: skip
+            images = [self.preprocessor.frame(frame) for frame in frame_rows(data, self.max_pixels).decoded()]
         except FrameError as error:
             return failure(str(error))
         return pb_utils.InferenceResponse([pb_utils.Tensor(INPUT_NAME, np.stack(images))])

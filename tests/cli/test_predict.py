@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from aib_deploy.contract import MAX_PIXELS
 from aib_deploy.media.synthetic import make_sample, write_video
 from tests.helpers.cli import assert_one_line_error, run_aib
 from tests.helpers.results import read_results
@@ -103,7 +104,7 @@ def test_an_image_bomb_is_refused_before_decoding(demo_onnx, tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(bytes(1 << 20))))
     assert_one_line_error(run_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
-                          "30000x30000 exceeds the limit of 67108864 pixels (not decoded)")  # fmt: skip
+                          f"30000x30000 exceeds the limit of {MAX_PIXELS} pixels (not decoded)")  # fmt: skip
 
 
 def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):

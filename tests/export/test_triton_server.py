@@ -179,7 +179,7 @@ def test_a_bad_request_fails_alone_with_a_clear_message(client, frames, expected
     assert errors[0].message() == "frames[0]: not a JPEG, PNG, BMP, WebP or TIFF image"
     assert errors[1].message().startswith("frames[1]: PNG") or errors[1].message().startswith("frames[1]: cannot decode")
     assert "images" in errors[2].message() and "[-1,3,32,32]" in errors[2].message().replace(" ", "")  # Triton's own check
-    assert errors[3].message().startswith("expected one input, 'images' (FP32 [N, 3, H, W]) or 'frames'")
+    assert errors[3].message() == "expected one input, 'images' (FP32 [N, 3, 32, 32]) or 'frames' (BYTES [N, 1]), got both"
     for error in errors:
         assert "\n" not in error.message() and "Traceback" not in error.message()
 

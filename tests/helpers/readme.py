@@ -1,29 +1,35 @@
-"""The README's command synopses: the `aib ...` lines of its code blocks, with their continuation lines."""
+"""The documented command synopses: the `aib ...` lines of the code blocks in docs/cli.md (the full reference)
+and README.md (short examples), with their continuation lines."""
+
 from __future__ import annotations
 
 import argparse
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+CLI_REFERENCE = ROOT / "docs" / "cli.md"
 FLAG = re.compile(r"(?<![\w$])(--[a-z0-9][a-z0-9-]*|-o)\b")
 
 
-def synopses() -> list[str]:
-    """Each `aib` command line of a fenced code block, continuation lines joined."""
-    lines, found, in_code = README.read_text().splitlines(), [], False
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        if line.startswith("```"):
-            in_code = not in_code
-        elif in_code and re.match(r"^(\.venv/bin/)?aib ", line.strip()):
-            text = line.strip()
-            while text.endswith("\\") and index + 1 < len(lines):
-                index += 1
-                text = text[:-1] + " " + lines[index].strip()
-            found.append(text.split("#")[0])
-        index += 1
+def synopses(*documents: Path) -> list[str]:
+    """Each `aib` command line of a fenced code block, continuation lines joined; by default of the CLI
+    reference and the README."""
+    found = []
+    for document in documents or (CLI_REFERENCE, README):
+        lines, in_code, index = document.read_text().splitlines(), False, 0
+        while index < len(lines):
+            line = lines[index]
+            if line.startswith("```"):
+                in_code = not in_code
+            elif in_code and re.match(r"^(\.venv/bin/)?aib ", line.strip()):
+                text = line.strip()
+                while text.endswith("\\") and index + 1 < len(lines):
+                    index += 1
+                    text = text[:-1] + " " + lines[index].strip()
+                found.append(text.split("#")[0])
+            index += 1
     return found
 
 

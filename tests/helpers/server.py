@@ -10,8 +10,8 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from aib_deploy.serving.generated import attention_pb2 as pb
-from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.protocol.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import attention_pb2_grpc as pb_grpc
 
 from .cli import AIB
 

@@ -15,7 +15,7 @@ import pytest
 
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.media.synthetic import make_dataset
-from aib_deploy.serving.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import attention_pb2 as pb
 from tests.helpers.cli import assert_one_line_error, run_aib
 from tests.helpers.server import ServerProcess, encoded, is_serving, raw, self_signed
 

@@ -12,9 +12,9 @@ from tritonclient.utils import InferenceServerException
 from aib_deploy.card.presets import NORMALIZATION
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime.predictor import softmax
-from aib_deploy.serving.generated import attention_pb2 as pb
-from aib_deploy.serving.generated import grpc_service_pb2 as kserve
-from aib_deploy.serving.generated import grpc_service_pb2_grpc as kserve_grpc
+from aib_deploy.protocol.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import grpc_service_pb2 as kserve
+from aib_deploy.protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from tests.helpers.server import ServerProcess, encoded, raw, self_signed
 
 MODEL = "aib_glyphs_wrn_cifar_10_2_qt_fp32"

@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from aib_deploy.media.synthetic import make_dataset, write_video
-from aib_deploy.serving.generated import attention_pb2 as pb
-from aib_deploy.serving.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.protocol.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import attention_pb2_grpc as pb_grpc
 from tests.helpers.cli import assert_one_line_error, run_aib
 from tests.helpers.server import MAX_PIXELS, ServerProcess, encoded, is_serving, raw, self_signed
 

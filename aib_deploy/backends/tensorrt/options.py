@@ -26,7 +26,7 @@ class EngineOptions:
     version_compatible: bool = False
     hardware_compatible: bool = False
 
-    def for_card(self, card: ModelCard) -> "EngineOptions":
+    def for_card(self, card: ModelCard) -> EngineOptions:
         """These options with the profile filled in from the model's card, checked."""
         max_batch = self.max_batch or card.batch_limit
         resolved = replace(self, max_batch=max_batch, opt_batch=self.opt_batch or min(OPT_BATCH, max_batch))

@@ -45,6 +45,10 @@ class TensorrtRunner(Runner):
         return self.sidecar.get("precision", "fp32")
 
     @property
+    def on_gpu(self) -> bool:
+        return True
+
+    @property
     def label(self) -> str:
         return f"{self.name} {self.precision}{' cuda-graphs' if self.cuda_graphs else ''}"
 

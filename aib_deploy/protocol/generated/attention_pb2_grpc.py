@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from aib_deploy.serving.generated import attention_pb2 as aib__deploy_dot_serving_dot_generated_dot_attention__pb2
+from aib_deploy.protocol.generated import attention_pb2 as aib__deploy_dot_protocol_dot_generated_dot_attention__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aib_deploy/serving/generated/attention_pb2_grpc.py depends on'
+        + ' but the generated code in aib_deploy/protocol/generated/attention_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,18 +36,18 @@ class AttentionServiceStub:
         """
         self.GetModelInfo = channel.unary_unary(
                 '/aib.v1.AttentionService/GetModelInfo',
-                request_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.GetModelInfoRequest.SerializeToString,
-                response_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.ModelInfo.FromString,
+                request_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.ModelInfo.FromString,
                 _registered_method=True)
         self.Predict = channel.unary_unary(
                 '/aib.v1.AttentionService/Predict',
-                request_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.SerializeToString,
-                response_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.FromString,
+                request_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.SerializeToString,
+                response_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.FromString,
                 _registered_method=True)
         self.StreamFrames = channel.stream_stream(
                 '/aib.v1.AttentionService/StreamFrames',
-                request_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.SerializeToString,
-                response_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.FromString,
+                request_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.SerializeToString,
+                response_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.FromString,
                 _registered_method=True)
 
 
@@ -80,18 +80,18 @@ def add_AttentionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'GetModelInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelInfo,
-                    request_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.GetModelInfoRequest.FromString,
-                    response_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.ModelInfo.SerializeToString,
+                    request_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.ModelInfo.SerializeToString,
             ),
             'Predict': grpc.unary_unary_rpc_method_handler(
                     servicer.Predict,
-                    request_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.FromString,
-                    response_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.SerializeToString,
+                    request_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.FromString,
+                    response_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.SerializeToString,
             ),
             'StreamFrames': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamFrames,
-                    request_deserializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.FromString,
-                    response_serializer=aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.SerializeToString,
+                    request_deserializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.FromString,
+                    response_serializer=aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -119,8 +119,8 @@ class AttentionService:
             request,
             target,
             '/aib.v1.AttentionService/GetModelInfo',
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.GetModelInfoRequest.SerializeToString,
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.ModelInfo.FromString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.GetModelInfoRequest.SerializeToString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
@@ -146,8 +146,8 @@ class AttentionService:
             request,
             target,
             '/aib.v1.AttentionService/Predict',
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.SerializeToString,
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.FromString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.SerializeToString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.FromString,
             options,
             channel_credentials,
             insecure,
@@ -173,8 +173,8 @@ class AttentionService:
             request_iterator,
             target,
             '/aib.v1.AttentionService/StreamFrames',
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.Frame.SerializeToString,
-            aib__deploy_dot_serving_dot_generated_dot_attention__pb2.FrameResult.FromString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.Frame.SerializeToString,
+            aib__deploy_dot_protocol_dot_generated_dot_attention__pb2.FrameResult.FromString,
             options,
             channel_credentials,
             insecure,

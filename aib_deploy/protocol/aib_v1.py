@@ -1,51 +1,24 @@
-"""Messages <-> arrays: the only place that knows both the wire format and the runtime types,
+"""`aib.v1` messages <-> arrays: the only place that knows both our own wire format and the runtime's types,
 for the server (frames in, results out) and the client (frames out, results in)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from google.protobuf.message import DecodeError, Message
 
 from .. import __version__
 from ..card.model_card import ModelCard
-from ..media.image_size import ImageHeaderError, check_image, decode_wire_image
+from ..media.image_size import decode_wire_image
 from ..runtime.preprocess import FrameError
-from ..runtime.result import ClassScore, Prediction
+from ..runtime.result import ClassScore, Prediction, index_dtype
 from .generated import attention_pb2 as pb
+from .malformed import MalformedMessage
+from .tensors import encoded_cost
 
 RAW_CHANNELS = (1, 3, 4)
 JPEG_QUALITY = 90
-DECODED_CHANNELS = 4  # the most an encoded frame can decode to (BGRA), for the byte budget
-
-
-@dataclass(frozen=True)
-class MalformedMessage:
-    """What arrived where a message should be: bytes that do not parse as `expected`."""
-
-    expected: str
-    size: int
-    reason: str
-
-    def describe(self) -> str:
-        return f"a {self.size}-byte message is not a valid {self.expected}: {self.reason}"
-
-
-def tolerant_parser(message: type[Message]) -> Callable[[bytes], Message | MalformedMessage]:
-    """A request deserializer that hands bad bytes to the servicer instead of raising inside gRPC
-    (which would end the call with UNKNOWN and the exception's text)."""
-    name = message.DESCRIPTOR.full_name
-
-    def parse(data: bytes) -> Message | MalformedMessage:
-        try:
-            return message.FromString(data)
-        except (DecodeError, UnicodeDecodeError, ValueError) as error:
-            return MalformedMessage(name, len(data), str(error) or type(error).__name__)
-
-    return parse
+INDEX_TYPES = {1: np.uint8, 4: np.dtype("<i4")}  # AttentionMap.index_bytes -> the type of each anchor index
 
 
 def frame_cost(frame: pb.Frame | MalformedMessage, max_pixels: int) -> int:
@@ -55,16 +28,6 @@ def frame_cost(frame: pb.Frame | MalformedMessage, max_pixels: int) -> int:
     if frame.WhichOneof("image") == "raw":
         return len(frame.raw.data)
     return encoded_cost(frame.encoded, max_pixels)
-
-
-def encoded_cost(data: bytes, max_pixels: int) -> int:
-    """An encoded picture's bytes in flight: the payload plus the decoded picture its header declares (none if the
-    header refuses it: such a frame is never decoded). Both protocols count frames this way."""
-    try:
-        decoded = check_image(data, max_pixels).pixels * DECODED_CHANNELS
-    except ImageHeaderError:
-        decoded = 0
-    return len(data) + decoded
 
 
 def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
@@ -111,7 +74,9 @@ def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0
     result.attention.values.extend(attention.ravel().tolist())
     if prediction.anchor_index is not None:
         result.attention.anchors.extend(prediction.anchors)
-        result.attention.indices = prediction.anchor_index.astype(np.uint8).tobytes()
+        dtype = index_dtype(len(prediction.anchors))
+        result.attention.indices = prediction.anchor_index.astype(dtype).tobytes()
+        result.attention.index_bytes = dtype.itemsize
     timings = prediction.timings_ms
     result.timings.CopyFrom(pb.StageTimings(
         decode_ms=decode_ms, queue_ms=queue_ms, preprocess_ms=timings.get("preprocess", 0.0),
@@ -147,6 +112,9 @@ def prediction_from_result(result: pb.FrameResult) -> Prediction:
         batch_size=result.timings.batch_size,
     )  # fmt: skip
     if result.attention.indices:
-        prediction.anchor_index = np.frombuffer(result.attention.indices, np.uint8).reshape(shape)
+        width = result.attention.index_bytes or 1
+        if width not in INDEX_TYPES:
+            raise ValueError(f"FrameResult.attention.index_bytes: expected 1 or 4, got {width}")
+        prediction.anchor_index = np.frombuffer(result.attention.indices, INDEX_TYPES[width]).reshape(shape)
         prediction.anchors = tuple(result.attention.anchors)
     return prediction

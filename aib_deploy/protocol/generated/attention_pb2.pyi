@@ -78,18 +78,20 @@ class ClassScore(_message.Message):
     def __init__(self, class_index: _Optional[int] = ..., label: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class AttentionMap(_message.Message):
-    __slots__ = ("height", "width", "values", "anchors", "indices")
+    __slots__ = ("height", "width", "values", "anchors", "indices", "index_bytes")
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     ANCHORS_FIELD_NUMBER: _ClassVar[int]
     INDICES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     height: int
     width: int
     values: _containers.RepeatedScalarFieldContainer[float]
     anchors: _containers.RepeatedScalarFieldContainer[float]
     indices: bytes
-    def __init__(self, height: _Optional[int] = ..., width: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., anchors: _Optional[_Iterable[float]] = ..., indices: _Optional[bytes] = ...) -> None: ...
+    index_bytes: int
+    def __init__(self, height: _Optional[int] = ..., width: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., anchors: _Optional[_Iterable[float]] = ..., indices: _Optional[bytes] = ..., index_bytes: _Optional[int] = ...) -> None: ...
 
 class StageTimings(_message.Message):
     __slots__ = ("decode_ms", "queue_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "batch_size")

@@ -1,0 +1,47 @@
+"""The server-wide limits on their own: bytes in flight and call slots."""
+
+import asyncio
+
+import pytest
+
+from aib_deploy.serving.limits import ByteBudget, CallSlots
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=10))
+
+
+def test_the_budget_holds_a_frame_back_until_bytes_are_released():
+    async def scenario():
+        budget = ByteBudget(100)
+        assert await budget.acquire(60) == 60
+        waiting = asyncio.ensure_future(budget.acquire(50))
+        await asyncio.sleep(0)
+        assert not waiting.done() and budget.in_flight == 60
+        await budget.release(60)
+        assert await waiting == 50 and budget.in_flight == 50
+        await budget.release(50)
+        return budget.in_flight
+
+    assert run(scenario()) == 0
+
+
+def test_a_frame_larger_than_the_whole_budget_passes_alone_instead_of_waiting_forever():
+    async def scenario():
+        budget = ByteBudget(100)
+        assert await budget.acquire(500) == 500
+        second = asyncio.ensure_future(budget.acquire(1))
+        await asyncio.sleep(0)
+        assert not second.done()  # nothing else while the oversized frame is in flight
+        await budget.release(500)
+        return await second
+
+    assert run(scenario()) == 1
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_call_slots_refuse_past_the_limit_and_come_back(limit):
+    slots = CallSlots(limit)
+    assert all(slots.try_take() for _ in range(limit)) and not slots.try_take()
+    slots.give_back()
+    assert slots.try_take() and slots.active == limit
