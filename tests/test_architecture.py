@@ -1,5 +1,5 @@
 """The floors of the package, read off the imports (AST): no module imports a higher floor, no floor's
-units import each other, and there are no import cycles. The README's "Architecture" section is this table."""
+units import each other, and there are no import cycles. docs/architecture.md shows this table."""
 from __future__ import annotations
 
 import ast
@@ -35,7 +35,7 @@ def unit_of(module: str) -> tuple[int, str]:
             if inside and (best is None or len(unit) > len(best[1])):
                 best = (floor, unit)
     if best is None:
-        raise AssertionError(f"{module} lies on no floor; add it to FLOORS and to the README's architecture table")
+        raise AssertionError(f"{module} lies on no floor; add it to FLOORS and to the table in docs/architecture.md")
     return best
 
 
