@@ -6,6 +6,7 @@ tests (against the paper code's reference outputs) and, as agreement rates, by
 `aib compare`, `aib eval --compare` and the INT8 and fp16 exports; so "parity"
 means the same thing everywhere.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -53,9 +54,7 @@ class Comparison:
             f"max|attention diff| {self.attention_max_diff:.3g} (tolerance {self.tolerances.attention:.3g})",
         ]
         if self.index_agreement is not None:
-            parts.append(
-                f"attention-index agreement {self.index_agreement:.4%} ({self.index_mismatches} off a midpoint)"
-            )
+            parts.append(f"attention-index agreement {self.index_agreement:.4%} ({self.index_mismatches} off a midpoint)")
         return "; ".join(parts)
 
 
@@ -100,8 +99,7 @@ def compare_outputs(
     attention_diff = np.abs(ref_attention - cand_attention)[~exempt]
     return Comparison(
         logits_max_diff=float(np.abs(ref_logits - cand_logits).max(initial=0.0)),
-        logits_tolerance=tolerances.logits_relative * float(np.abs(ref_logits).max(initial=0.0))
-        + tolerances.logits_absolute,
+        logits_tolerance=tolerances.logits_relative * float(np.abs(ref_logits).max(initial=0.0)) + tolerances.logits_absolute,
         top1_agreement=float((ref_logits.argmax(-1) == cand_logits.argmax(-1)).mean()) if ref_logits.size else 1.0,
         attention_max_diff=float(attention_diff.max(initial=0.0)),
         index_agreement=index_agreement,

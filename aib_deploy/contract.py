@@ -8,6 +8,7 @@ The ONNX contract (exported files, engines, Triton and the servers follow it):
 - output `attention_index`: int32 [N, 1, A, A], quantized models only;
 - `metadata_props[MODEL_CARD_KEY]`: the JSON model card.
 """
+
 from __future__ import annotations
 
 INPUT_NAME = "images"

@@ -1,4 +1,5 @@
 """Small file helpers shared by checkpoints and engines."""
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 Boxes are in pixels of the image the attention belongs to; a map cell counts
 as inside a box when its centre lies inside it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -56,15 +57,22 @@ class LocalizationScores:
         }
 
 
-def pointing_shares(attention_maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
-                    sizes: Sequence[tuple[int, int]]) -> list[float]:  # fmt: skip
+def pointing_shares(
+    attention_maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]], sizes: Sequence[tuple[int, int]]
+) -> list[float]:
     """Each frame's max-in-box share (the pointing game, ties as a share), for ranking frames."""
-    return [max_in_box_share(np.asarray(a, np.float64).reshape(a.shape[-2:]), box_mask(box, *size, a.shape[-1]))
-            for a, box, size in zip(attention_maps, boxes, sizes)]  # fmt: skip
+    return [
+        max_in_box_share(np.asarray(a, np.float64).reshape(a.shape[-2:]), box_mask(box, *size, a.shape[-1]))
+        for a, box, size in zip(attention_maps, boxes, sizes)
+    ]
 
 
-def score_localization(attention_maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
-                       image_height: int | Sequence[tuple[int, int]], image_width: int | None = None) -> LocalizationScores:  # fmt: skip
+def score_localization(
+    attention_maps: Sequence[np.ndarray],
+    boxes: Sequence[Sequence[float]],
+    image_height: int | Sequence[tuple[int, int]],
+    image_width: int | None = None,
+) -> LocalizationScores:
     """Mean max- and min-in-box shares, their chance rate (mean box coverage), the pooled ratio of mean
     attention inside the boxes to mean attention outside them, and the pooled share of attention mass
     inside the boxes. Sizes are one (height, width) for all images, or one per image."""
@@ -85,5 +93,6 @@ def score_localization(attention_maps: Sequence[np.ndarray], boxes: Sequence[Seq
     outside_mean = outside_sum / max(outside_count, 1)
     ratio = (inside_sum / max(inside_count, 1)) / outside_mean if outside_mean > 0 else float("inf")
     mass = inside_sum / max(inside_sum + outside_sum, 1e-12)
-    return LocalizationScores(float(np.mean(shares)), float(np.mean(low_shares)), float(np.mean(coverage)),
-                              float(ratio), float(mass), len(shares))  # fmt: skip
+    return LocalizationScores(
+        float(np.mean(shares)), float(np.mean(low_shares)), float(np.mean(coverage)), float(ratio), float(mass), len(shares)
+    )

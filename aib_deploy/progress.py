@@ -1,4 +1,5 @@
 """A one-line progress bar on stderr, redrawn in place (no dependency)."""
+
 from __future__ import annotations
 
 import sys
@@ -36,7 +37,7 @@ class Progress:
         if self.count:
             self._draw(final=True)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,4 +1,5 @@
 """Wall-clock timing of repeated calls: one loop for `aib bench`, `aib export int8` and the benchmarks."""
+
 from __future__ import annotations
 
 import time

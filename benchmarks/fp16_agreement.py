@@ -6,6 +6,7 @@ The conformance cases carry the weights of the paper-code reference runs (not tr
 models), so the figures say how far fp16 moves logits and anchors on such weights; the demo
 model is the trained case. CUB models run at 224x224 and get fewer frames.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,9 @@ def main() -> None:
             export_checkpoint(checkpoint, source, OnnxExportOptions(dataset=dataset))
             frames = args.cub_frames if name.startswith("cub") else args.frames
             started = time.perf_counter()
-            result = export_fp16(source, folder / f"{checkpoint.stem}.fp16.onnx", Fp16Options(held_out=frames, threads=args.threads))
+            result = export_fp16(
+                source, folder / f"{checkpoint.stem}.fp16.onnx", Fp16Options(held_out=frames, threads=args.threads)
+            )
             print(f"{name}: {result.agreement.describe()} ({time.perf_counter() - started:.0f} s)", flush=True)
 
 

@@ -8,6 +8,7 @@ synthetic calibration frames; float32 and both INT8 files then run the same
 batches (medians of --runs after warm-up), and the demo model's INT8 files are
 compared with its float32 file on --held-out synthetic frames never calibrated on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,10 @@ def main() -> None:
     rows, agreements = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for checkpoint, dataset in ((fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), None), (bundled_checkpoint(), "glyphs")):
+        for checkpoint, dataset in (
+            (fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), None),
+            (bundled_checkpoint(), "glyphs"),
+        ):
             float_path = exported(checkpoint, folder, dataset)
             runners = [OnnxrtRunner(float_path, device="cpu", intra_op_threads=args.threads)]
             for region in FLOAT_REGIONS:

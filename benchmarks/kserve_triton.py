@@ -15,6 +15,7 @@ share the machine with the server, as the figures in issue 13 did. Targets take 
 rounds, each round in another order, so drift on a shared machine hits all alike. Prints the median
 over rounds of requests/s, p50, p99 and the server's CPU time per request, and the ratios against Triton.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,9 @@ import tritonclient.grpc as triton
 from aib_deploy.bench.suite import SUITE_MODELS, fresh_checkpoint
 from aib_deploy.demo.run import export_demo_model
 from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
-from aib_deploy.runtime import load_predictor
 from aib_deploy.protocol.generated import attention_pb2 as pb
 from aib_deploy.protocol.generated import attention_pb2_grpc as pb_grpc
+from aib_deploy.runtime import load_predictor
 from aib_deploy.serving.options import MICRO_BATCH
 from tests.helpers.server import ServerProcess, raw
 from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, triton_unavailable
@@ -103,8 +104,12 @@ def drive(call: Callable[[], None], requests: int, concurrency: int, server_pid:
         thread.join()
     elapsed = time.perf_counter() - started
     server_ms = (tree_cpu_s(server_pid) - cpu_before) * 1e3 / len(latencies)
-    return {"rps": len(latencies) / elapsed, "p50_ms": statistics.median(latencies), "p99_ms": percentile(latencies, 0.99),
-            "server_cpu_ms_per_request": server_ms}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentile(latencies, 0.99),
+        "server_cpu_ms_per_request": server_ms,
+    }
 
 
 def kserve_call(url: str, model: str, tensor: np.ndarray) -> Callable[[], None]:
@@ -135,14 +140,33 @@ def models(folder: Path, names: list[str]) -> dict[str, Path]:
         paths["demo"] = export_demo_model(folder)
     if "vgg_cifar" in names:
         paths["vgg_cifar"] = folder / "vgg_cifar_qt.onnx"
-        export_checkpoint(fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), paths["vgg_cifar"], OnnxExportOptions())
+        export_checkpoint(
+            fresh_checkpoint(SUITE_MODELS["vgg_cifar"], folder, "vgg_cifar_qt"), paths["vgg_cifar"], OnnxExportOptions()
+        )
     return paths
 
 
 def python_repository(model: Path, repository: Path) -> str:
     """The Triton repository `aib export triton --backend python` writes; returns the model's name."""
-    subprocess.run([str(AIB), "export", "triton", str(model), "--repository", str(repository), "--backend", "python",
-                    "--kind", "cpu", "--max-batch", str(MICRO_BATCH), *PYTHON_BACKEND_FLAGS], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            str(AIB),
+            "export",
+            "triton",
+            str(model),
+            "--repository",
+            str(repository),
+            "--backend",
+            "python",
+            "--kind",
+            "cpu",
+            "--max-batch",
+            str(MICRO_BATCH),
+            *PYTHON_BACKEND_FLAGS,
+        ],
+        check=True,
+        capture_output=True,
+    )
     (name,) = [path.name for path in repository.iterdir() if path.is_dir()]
     return name
 
@@ -156,8 +180,9 @@ def cpu_name() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000,
-                        help="requests per target, concurrency and round (VGG-CIFAR, 60x slower: an eighth)")  # fmt: skip
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="requests per target, concurrency and round (VGG-CIFAR, 60x slower: an eighth)"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--models", nargs="+", choices=["demo", "vgg_cifar"], default=["demo", "vgg_cifar"])
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every target; medians are printed")
@@ -176,8 +201,10 @@ def main() -> None:
             served_name = predictor.card.serving_name(predictor.runner.precision)
             predictor.close()
             server = ServerProcess(path, "--threads", "2")
-            calls = {"aib serve KServe v2": (kserve_call(server.address, served_name, tensor), server.process.pid),
-                     "aib serve aib.v1": (aib_v1_call(server.address, frame), server.process.pid)}  # fmt: skip
+            calls = {
+                "aib serve KServe v2": (kserve_call(server.address, served_name, tensor), server.process.pid),
+                "aib serve aib.v1": (aib_v1_call(server.address, frame), server.process.pid),
+            }
             triton_server = None
             if reason is None:
                 repository = folder / f"repository_{model_name}"
@@ -187,7 +214,7 @@ def main() -> None:
             runs: dict[tuple[str, int], list[dict]] = {}
             try:
                 for round_number in range(args.rounds):  # each round in another order: drift hits every target alike
-                    order = list(calls)[round_number % len(calls):] + list(calls)[: round_number % len(calls)]
+                    order = list(calls)[round_number % len(calls) :] + list(calls)[: round_number % len(calls)]
                     for concurrency in args.concurrency:
                         for target in order:
                             call, pid = calls[target]
@@ -197,8 +224,10 @@ def main() -> None:
                 server.stop()
                 if triton_server is not None:
                     triton_server.stop()
-            results = {key: {figure: statistics.median(run[figure] for run in values) for figure in values[0]}
-                       for key, values in runs.items()}  # fmt: skip
+            results = {
+                key: {figure: statistics.median(run[figure] for run in values) for figure in values[0]}
+                for key, values in runs.items()
+            }
             for (target, concurrency), figures in results.items():
                 peer = results.get((TRITON, concurrency))
                 row = {"model": model_name, "target": target, "concurrency": concurrency, **figures}
@@ -206,11 +235,17 @@ def main() -> None:
                     row["rps_vs_triton"] = figures["rps"] / peer["rps"]
                     row["p99_vs_triton"] = figures["p99_ms"] / peer["p99_ms"]
                 rows.append(row)
-                ratios = (f"  x{row['rps_vs_triton']:.2f} rps, p99 x{row['p99_vs_triton']:.2f} of Triton's"
-                          if "rps_vs_triton" in row else "")  # fmt: skip
-                print(f"{model_name:10s} c={concurrency}  {target:24s} {figures['rps']:7.0f} req/s  "
-                      f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
-                      f"server CPU {figures['server_cpu_ms_per_request']:.2f} ms/req{ratios}", flush=True)  # fmt: skip
+                ratios = (
+                    f"  x{row['rps_vs_triton']:.2f} rps, p99 x{row['p99_vs_triton']:.2f} of Triton's"
+                    if "rps_vs_triton" in row
+                    else ""
+                )
+                print(
+                    f"{model_name:10s} c={concurrency}  {target:24s} {figures['rps']:7.0f} req/s  "
+                    f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:6.2f} ms  "
+                    f"server CPU {figures['server_cpu_ms_per_request']:.2f} ms/req{ratios}",
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1) + "\n")
 

@@ -7,6 +7,7 @@ saved in the paper's checkpoint layout and exported like a user's model; the
 demo model is the bundled checkpoint. Both backends run the same batches
 with the same thread count; medians of --runs timed runs after warm-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,10 @@ def main() -> None:
         folder = Path(tmp)
         for checkpoint, dataset in ((vgg_cifar_checkpoint(folder), None), (bundled_checkpoint(), "glyphs")):
             onnx = exported(checkpoint, folder, dataset)
-            runners = [open_runner(onnx, RunnerOptions(backend="onnxruntime", threads=args.threads)),
-                       open_runner(checkpoint, RunnerOptions(backend="pytorch", threads=args.threads, dataset=dataset))]  # fmt: skip
+            runners = [
+                open_runner(onnx, RunnerOptions(backend="onnxruntime", threads=args.threads)),
+                open_runner(checkpoint, RunnerOptions(backend="pytorch", threads=args.threads, dataset=dataset)),
+            ]
             rows.extend(bench_runners(runners, options))
     print(format_rows(rows))
     for line in speedups(rows):

@@ -19,6 +19,7 @@ budget: its peak resident memory (VmHWM) and what it holds once the streams are 
 `--instances 1 --threads 2` and `--instances 2 --threads 1`, against in-process inference on the
 same decoded frames.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ class ServerProcess:
     """`aib serve MODEL --port 0 ...` in its own process; the address comes from its banner."""
 
     def __init__(self, model: Path, *flags: str) -> None:
-        self.process = subprocess.Popen([str(AIB), "serve", str(model), "--port", "0", *flags],
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            [str(AIB), "serve", str(model), "--port", "0", *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         banner = self.process.stdout.readline()
         match = re.search(r"listening on (\S+:\d+)", banner)
         if match is None:
@@ -128,16 +130,22 @@ def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, wind
         thread.join()
     elapsed = time.perf_counter() - started
     total = streams * len(frames)
-    return Row(total / elapsed, statistics.median(latencies), (own_cpu_s() - cpu) / total * 1e3,
-               (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3, float(np.percentile(latencies, 99)),
-               **totals)  # fmt: skip
+    return Row(
+        total / elapsed,
+        statistics.median(latencies),
+        (own_cpu_s() - cpu) / total * 1e3,
+        (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3,
+        float(np.percentile(latencies, 99)),
+        **totals,
+    )
 
 
 def print_rows(rows: dict[str, Row]) -> None:
     print(f"{'':<30}{'frames/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'client CPU ms/frame':>21}{'server CPU ms/frame':>21}")
     for name, row in rows.items():
-        print(f"{name:<30}{row.fps:>10.1f}{row.p50_ms:>9.3f}{row.p99_ms:>9.3f}{row.client_cpu_ms:>21.3f}"
-              f"{row.server_cpu_ms:>21.3f}")  # fmt: skip
+        print(
+            f"{name:<30}{row.fps:>10.1f}{row.p50_ms:>9.3f}{row.p99_ms:>9.3f}{row.client_cpu_ms:>21.3f}{row.server_cpu_ms:>21.3f}"
+        )
 
 
 def process_peak_mb(pid: int) -> float:
@@ -159,9 +167,11 @@ def memory(budget_mb: int) -> None:
         idle = process_rss_mb(server.process.pid)
         row = streamed(server, [frame] * 8, 4, 8)
         time.sleep(1.5)  # the budget trims freed memory once nothing is in flight
-        print(f"--max-inflight-mb {budget_mb}: 4 streams x 8 frames of 30 MB: sent {row.sent}, answered {row.answered}, "
-              f"errors {row.errors}; server RSS idle {idle:.0f} MB, peak {process_peak_mb(server.process.pid):.0f} MB, "
-              f"after the streams {process_rss_mb(server.process.pid):.0f} MB")  # fmt: skip
+        print(
+            f"--max-inflight-mb {budget_mb}: 4 streams x 8 frames of 30 MB: sent {row.sent}, answered {row.answered}, "
+            f"errors {row.errors}; server RSS idle {idle:.0f} MB, peak {process_peak_mb(server.process.pid):.0f} MB, "
+            f"after the streams {process_rss_mb(server.process.pid):.0f} MB"
+        )
 
 
 def scale(frames_per_stream: int) -> None:
@@ -189,8 +199,9 @@ def scale(frames_per_stream: int) -> None:
     print_rows(rows)
     local = rows["in-process, 2 threads"].fps
     for name, row in list(rows.items())[1:]:
-        print(f"{name}: {row.fps / local:.2f} of in-process frames/s; sent {row.sent}, answered {row.answered}, "
-              f"errors {row.errors}")  # fmt: skip
+        print(
+            f"{name}: {row.fps / local:.2f} of in-process frames/s; sent {row.sent}, answered {row.answered}, errors {row.errors}"
+        )
 
 
 def main() -> None:
@@ -200,8 +211,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads, in-process and in the server")
     parser.add_argument("--scale", action="store_true", help="the CUB-VGG16 1080p JPEG run instead")
     parser.add_argument("--scale-frames", type=int, default=12, help="--scale: frames per stream")
-    parser.add_argument("--memory", type=int, nargs="*", metavar="MB",
-                        help="the 30 MB-frame run instead, at these --max-inflight-mb budgets (default: 256)")  # fmt: skip
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs="*",
+        metavar="MB",
+        help="the 30 MB-frame run instead, at these --max-inflight-mb budgets (default: 256)",
+    )
     args = parser.parse_args()
     if args.memory is not None:
         for budget in args.memory or [256]:
@@ -239,10 +255,14 @@ def main() -> None:
     print(f"added p50 latency, window 1: {rows['1 stream, window 1'].p50_ms - local.p50_ms:.3f} ms")
     batching = rows["8 streams, max batch 8"].fps / rows["8 streams, max batch 1"].fps
     print(f"8 streams, micro-batching on / off: {batching:.2f}x")
-    print(f"load, 8 streams x 200: sent {load.sent}, answered {load.answered}, errors {load.errors}; "
-          f"server RSS {rss_before:.1f} -> {rss_load:.1f} MB")  # fmt: skip
-    print(f"soak, 1 stream x {args.soak}: sent {soak.sent}, answered {soak.answered}, errors {soak.errors}; "
-          f"server RSS {rss_load:.1f} -> {rss_after:.1f} MB ({rss_after - rss_before:+.1f} MB since before the load)")  # fmt: skip
+    print(
+        f"load, 8 streams x 200: sent {load.sent}, answered {load.answered}, errors {load.errors}; "
+        f"server RSS {rss_before:.1f} -> {rss_load:.1f} MB"
+    )
+    print(
+        f"soak, 1 stream x {args.soak}: sent {soak.sent}, answered {soak.answered}, errors {soak.errors}; "
+        f"server RSS {rss_load:.1f} -> {rss_after:.1f} MB ({rss_after - rss_before:+.1f} MB since before the load)"
+    )
 
 
 if __name__ == "__main__":

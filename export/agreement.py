@@ -3,6 +3,7 @@
 The figures, the gate and running both models live in `aib_deploy.runtime.compare`, the one home
 of model comparison.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Images for INT8 calibration and for the held-out agreement check, from one source."""
+
 from __future__ import annotations
 
 from itertools import islice
@@ -34,8 +35,10 @@ def calibration_split(source: str, calibration: int, held_out: int) -> tuple[lis
     if calibration < 1 or held_out < 1:
         raise AibError(f"calibration: counts must be positive, got {calibration} calibration and {held_out} held-out")
     if source == SYNTHETIC:
-        images = {name: list(make_dataset(count, SYNTHETIC_SIZE, seed)[0])
-                  for (name, seed), count in zip(SYNTHETIC_SEEDS.items(), (calibration, held_out))}  # fmt: skip
+        images = {
+            name: list(make_dataset(count, SYNTHETIC_SIZE, seed)[0])
+            for (name, seed), count in zip(SYNTHETIC_SEEDS.items(), (calibration, held_out))
+        }
         return images["calibration"], images["held-out"]
     frames = source_frames(source, calibration + held_out)
     if len(frames) < 2:

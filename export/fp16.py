@@ -10,9 +10,10 @@ with a node block list, not hand-written casts. A strongly typed TensorRT
 build of this file is an fp16 engine; ONNX Runtime's CPU provider runs it too,
 which is how its agreement is measured here.
 """
+
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..backends.graph_regions import float32_nodes
@@ -20,8 +21,8 @@ from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import card_from_metadata
 from ..errors import AibError
 from ..progress import Progress
-from ..runtime.preprocess import Preprocessor
 from ..runtime.compare import Agreement, Gate, measure_agreement
+from ..runtime.preprocess import Preprocessor
 from .agreement import write_card
 from .calibration import SYNTHETIC, check_frames
 
@@ -33,7 +34,7 @@ class Fp16Options:
     frames: str = SYNTHETIC
     held_out: int = 512
     threads: int | None = None
-    fail_under: Gate = Gate()
+    fail_under: Gate = field(default_factory=Gate)
     progress: bool = True  # a progress bar on stderr over the agreement check
 
 
@@ -68,14 +69,22 @@ def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()
     output.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(convert_to_fp16(model, keep), str(output))
     frames = check_frames(options.frames, options.held_out)
-    with OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference, \
-            OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate, \
-            Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress:  # fmt: skip
+    with (
+        OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference,
+        OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate,
+        Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress,
+    ):
         images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
         agreement = measure_agreement(reference, candidate, images, card, progress)
     failures = options.fail_under.failures(agreement)
-    record = {"precision": "fp16", "format": "float16 with float32 islands", "float32_nodes": len(keep),
-              "check_frames": options.frames, "agreement": asdict(agreement), "gate": asdict(options.fail_under),
-              "gate_failures": failures}  # fmt: skip
+    record = {
+        "precision": "fp16",
+        "format": "float16 with float32 islands",
+        "float32_nodes": len(keep),
+        "check_frames": options.frames,
+        "agreement": asdict(agreement),
+        "gate": asdict(options.fail_under),
+        "gate_failures": failures,
+    }
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
     return Fp16Export(len(keep), len(frames), agreement, failures)

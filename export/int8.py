@@ -17,13 +17,14 @@ in every choice (quantizing the table would move every anchor value):
   anchor-index agreement on the calibration frames at or above a target;
   `head` when even the whole path in int8 meets it.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import math
 import statistics
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,11 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}  # fmt: skip
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     model = onnx.load(str(source))
 
     class Batches(CalibrationDataReader):
@@ -79,13 +83,19 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
 
     with quiet_quantizer():
         quantize_static(
-            model, str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_exclude=keep_float,
+            model,
+            str(output),
+            Batches(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep_float,
             calibrate_method=methods[method],
             # Symmetric: TensorRT takes only zero points of 0. Float biases: TensorRT's DequantizeLinear takes
             # INT8/FP8/INT4, not the INT32 biases the quantizer makes by default (ONNX Runtime CPU speed is the same).
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
-        )  # fmt: skip
+        )
     quantized = onnx.load(str(output))
     reconnect_float(quantized.graph, set(keep_float))
     onnx.save(quantized, str(output))
@@ -108,16 +118,33 @@ class FloatChoice:
         return text
 
 
-def quantization_record(calibration_source: str, frames: int, method: str, region: str, choice: FloatChoice,
-                        float_nodes: int, agreement: Agreement, gate: Gate) -> dict:  # fmt: skip
+def quantization_record(
+    calibration_source: str,
+    frames: int,
+    method: str,
+    region: str,
+    choice: FloatChoice,
+    float_nodes: int,
+    agreement: Agreement,
+    gate: Gate,
+) -> dict:
     """What the model card says about how the INT8 file was made and how well it agrees."""
     return {
-        "precision": "int8", "format": "QDQ", "calibration_source": calibration_source,
-        "calibration_frames": frames, "calibration_method": method, "weights": "per-channel symmetric int8",
-        "activations": "per-tensor symmetric int8", "biases": "float32", "float_region": region,
-        "float_choice": asdict(choice), "float_nodes": float_nodes, "agreement": asdict(agreement),
-        "gate": asdict(gate), "gate_failures": gate.failures(agreement),
-    }  # fmt: skip
+        "precision": "int8",
+        "format": "QDQ",
+        "calibration_source": calibration_source,
+        "calibration_frames": frames,
+        "calibration_method": method,
+        "weights": "per-channel symmetric int8",
+        "activations": "per-tensor symmetric int8",
+        "biases": "float32",
+        "float_region": region,
+        "float_choice": asdict(choice),
+        "float_nodes": float_nodes,
+        "agreement": asdict(agreement),
+        "gate": asdict(gate),
+        "gate_failures": gate.failures(agreement),
+    }
 
 
 @dataclass(frozen=True)
@@ -134,8 +161,10 @@ class Latency:
         return self.float32_ms / self.int8_ms
 
     def describe(self) -> str:
-        return (f"batch-1 latency on this CPU (median of {self.runs}): float32 {self.float32_ms:.2f} ms, "
-                f"int8 {self.int8_ms:.2f} ms ({self.speedup:.2f}x)")  # fmt: skip
+        return (
+            f"batch-1 latency on this CPU (median of {self.runs}): float32 {self.float32_ms:.2f} ms, "
+            f"int8 {self.int8_ms:.2f} ms ({self.speedup:.2f}x)"
+        )
 
 
 def batch1_latency(runner: Runner) -> float:
@@ -204,9 +233,11 @@ class Int8Options:
     held_out: int = 512
     method: str = "minmax"
     float_region: str = "auto"
-    min_index_agreement: float = 0.97  # above the gate (0.95): held-out frames agree a little less than the calibration frames auto chose on
+    min_index_agreement: float = (
+        0.97  # above the gate (0.95): held-out frames agree a little less than the calibration frames auto chose on
+    )
     threads: int | None = None
-    fail_under: Gate = Gate()
+    fail_under: Gate = field(default_factory=Gate)
     progress: bool = True  # a progress bar on stderr over the quantization trials and the agreement check
 
     def validate(self) -> None:
@@ -242,8 +273,9 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
         trials = 2 + math.ceil(math.log2(max(backbone_nodes, 2))) if searching else 0
         with Progress(trials + 1, what="int8 quantizations", enabled=options.progress) as steps:
             if options.float_region == "auto":
-                search = FloatSearch(source, output, images, options.method, reference, card,
-                                     options.min_index_agreement, steps, threads)  # fmt: skip
+                search = FloatSearch(
+                    source, output, images, options.method, reference, card, options.min_index_agreement, steps, threads
+                )
                 keep, choice = search.choose(model)
             else:
                 keep = float_nodes(model, options.float_region)
@@ -255,7 +287,15 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
             with Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:
                 agreement = measure_agreement(reference, candidate, preprocess.batch(checks), card, frames)
             latency = Latency(batch1_latency(reference), batch1_latency(candidate))
-    record = quantization_record(options.calibration, len(calibration), options.method, options.float_region, choice,
-                                 len(keep), agreement, options.fail_under)  # fmt: skip
+    record = quantization_record(
+        options.calibration,
+        len(calibration),
+        options.method,
+        options.float_region,
+        choice,
+        len(keep),
+        agreement,
+        options.fail_under,
+    )
     write_card(output, replace(card, extra={**card.extra, "quantization": record}))
     return Int8Export(len(calibration), len(checks), len(keep), choice, agreement, record["gate_failures"], latency)

@@ -3,6 +3,7 @@
 The file follows the ONNX contract of `aib_deploy.contract`; serving, the
 engine builder and Triton rely on it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,6 +23,8 @@ from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, 
 from ..errors import AibError
 from ..models import AibNet
 from ..models.checkpoint import LoadedModel, card_from_checkpoint, load_model
+
+DEFAULT_TOLERANCES = Tolerances()
 
 TRACE_BATCH = 2
 PARITY_BATCHES = (1, 3)  # both differ from TRACE_BATCH, so a frozen batch size fails
@@ -114,8 +117,7 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
 def export_checkpoint(checkpoint: str | Path, output: Path, options: OnnxExportOptions = OnnxExportOptions()) -> ExportedModel:
     """Load a checkpoint, build its card from the options and write the ONNX file."""
     loaded = load_model(checkpoint, options.weights)
-    card = card_from_checkpoint(loaded, dataset=options.dataset, labels=options.labels, mean=options.mean,
-                                std=options.std)  # fmt: skip
+    card = card_from_checkpoint(loaded, dataset=options.dataset, labels=options.labels, mean=options.mean, std=options.std)
     if options.extra:
         card = replace(card, extra={**card.extra, **options.extra})
     return ExportedModel(loaded, export_onnx(loaded, card, output, options.opset, options.max_batch), output)
@@ -138,7 +140,7 @@ def parity_inputs(card: ModelCard, batch: int, seed: int) -> np.ndarray:
 
 
 def compare_with_pytorch(
-    path: Path, model: AibNet, card: ModelCard, batch_sizes: list[int], tolerances: Tolerances = Tolerances()
+    path: Path, model: AibNet, card: ModelCard, batch_sizes: list[int], tolerances: Tolerances = DEFAULT_TOLERANCES
 ) -> list[tuple[int, Comparison]]:
     """Run ONNX Runtime (CPU) and the PyTorch model on the same inputs at each batch size."""
     import onnxruntime

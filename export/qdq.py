@@ -1,4 +1,5 @@
 """Clean-up of the quantizer's Q/DQ pairs where float was asked for (INT8 export)."""
+
 from __future__ import annotations
 
 

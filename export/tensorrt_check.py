@@ -5,6 +5,7 @@ with its source); the checks are the parser's documented restrictions that
 can be read off the graph, plus a run at two batch sizes on ONNX Runtime to
 show the batch dimension is really dynamic.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,10 @@ def check_constant_inputs(graph, table: dict, opset: int | None) -> Finding:
             continue
         for position in rule["inputs"]:
             if position < len(node.input) and node.input[position] and node.input[position] not in constants:
-                problems.append(f"{node.op_type} node {node.name}: input {position} ({node.input[position]}) is computed "
-                                f"at run time; the parser says: {rule['doc']}")  # fmt: skip
+                problems.append(
+                    f"{node.op_type} node {node.name}: input {position} ({node.input[position]}) is computed "
+                    f"at run time; the parser says: {rule['doc']}"
+                )
     detail = "; ".join(problems) or "inputs the parser needs as constants (axes, depth) are constants"
     return Finding("constant inputs", not problems, detail)
 
@@ -114,16 +117,19 @@ def check_zero_points(graph, table: dict) -> Finding:
             continue
         count += 1
         if position >= len(node.input) or not node.input[position]:
-            problems.append(f"{node.op_type} node {node.name}: no zero point, so ONNX's default UINT8; TensorRT takes "
-                            f"{', '.join(table['quantized_types'])}")  # fmt: skip
+            problems.append(
+                f"{node.op_type} node {node.name}: no zero point, so ONNX's default UINT8; TensorRT takes "
+                f"{', '.join(table['quantized_types'])}"
+            )
             continue
         tensor = initializers.get(node.input[position])
         if tensor is None or np.any(numpy_helper.to_array(tensor) != 0):
             problems.append(f"{node.op_type} node {node.name}: zero point {node.input[position]} is not a constant 0")
         elif tensor.data_type not in allowed:
             kind = TensorProto.DataType.Name(tensor.data_type)
-            problems.append(f"{node.op_type} node {node.name}: quantized type {kind}; TensorRT takes "
-                            f"{', '.join(table['quantized_types'])}")  # fmt: skip
+            problems.append(
+                f"{node.op_type} node {node.name}: quantized type {kind}; TensorRT takes {', '.join(table['quantized_types'])}"
+            )
     detail = "; ".join(problems) or (f"{count} Q/DQ nodes, all INT8 with zero points 0" if count else "no Q/DQ nodes")
     return Finding("quantization", not problems, detail)
 
@@ -145,8 +151,11 @@ def check_dynamic_batch(path: Path, graph) -> Finding:
     """Declared symbolic in every input and output, and running at two batch sizes."""
     import onnxruntime
 
-    fixed = [value.name for value in [*graph.input, *graph.output]
-             if not value.type.tensor_type.shape.dim or not value.type.tensor_type.shape.dim[0].dim_param]  # fmt: skip
+    fixed = [
+        value.name
+        for value in [*graph.input, *graph.output]
+        if not value.type.tensor_type.shape.dim or not value.type.tensor_type.shape.dim[0].dim_param
+    ]
     if fixed:
         return Finding("dynamic batch", False, f"first dimension fixed or missing in: {', '.join(fixed)}")
     try:
@@ -160,10 +169,12 @@ def check_dynamic_batch(path: Path, graph) -> Finding:
             wrong = [output.name for output, value in zip(session.get_outputs(), outputs) if value.shape[0] != batch]
             if wrong:
                 return Finding("dynamic batch", False, f"at batch {batch}, {', '.join(wrong)} do not follow the batch size")
-    except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph/... types
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return Finding("dynamic batch", False, f"ONNX Runtime cannot run it to check: {reason}")
-    return Finding("dynamic batch", True, f"symbolic in every input and output; ran at batch {' and '.join(map(str, BATCH_PROBES))}")
+    return Finding(
+        "dynamic batch", True, f"symbolic in every input and output; ran at batch {' and '.join(map(str, BATCH_PROBES))}"
+    )
 
 
 def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Finding]:
@@ -173,13 +184,18 @@ def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Find
         raise AibError(f"model {path}: file not found")
     try:
         model = onnx.load(str(path))
-    except Exception as error:  # onnx raises DecodeError and others for files that are not ONNX
+    except Exception as error:  # noqa: BLE001 - onnx raises DecodeError and others for files that are not ONNX
         raise AibError(f"model {path}: not an ONNX file ({type(error).__name__})") from None
     table = table or load_support_table()
     graph = model.graph
-    findings = [check_opset(model, table), check_operators(graph, table),
-                check_constant_inputs(graph, table, model_opset(model)), check_attributes(graph, table),
-                check_zero_points(graph, table), check_outputs_declared(graph)]  # fmt: skip
+    findings = [
+        check_opset(model, table),
+        check_operators(graph, table),
+        check_constant_inputs(graph, table, model_opset(model)),
+        check_attributes(graph, table),
+        check_zero_points(graph, table),
+        check_outputs_declared(graph),
+    ]
     if findings[1].ok:  # an unsupported op may be one ONNX Runtime cannot run either
         findings.append(check_dynamic_batch(path, graph))
     return findings

@@ -17,6 +17,7 @@ batching with a maximum queue delay, one instance group, labels.txt on `logits` 
 classification extension, and the model card as a parameter, so clients can read labels and anchors
 through Triton's model-config API.
 """
+
 from __future__ import annotations
 
 import re
@@ -103,22 +104,29 @@ def choose_backend(model: Path, options: TritonOptions) -> str:
     if not model.is_file():
         raise AibError(f"model {model}: file not found")
     if model.suffix != ".onnx" and model.suffix not in ENGINE_SUFFIXES:
-        raise AibError(f"model {model}: expected an .onnx file or a TensorRT engine (.engine/.plan), got {model.suffix or 'no suffix'}")
+        raise AibError(
+            f"model {model}: expected an .onnx file or a TensorRT engine (.engine/.plan), got {model.suffix or 'no suffix'}"
+        )
     engine = model.suffix in ENGINE_SUFFIXES
     backend = options.backend or ("tensorrt" if engine else "onnxruntime")
     if engine and backend != "tensorrt":
         raise AibError(f"--backend {backend}: runs .onnx files; {model.name} is a TensorRT engine (use --backend tensorrt)")
     if not engine and backend == "tensorrt":
-        raise AibError(f"--backend tensorrt: takes a TensorRT engine (.engine/.plan), got {model.name}; build one with "
-                       "`aib export engine`, or use --backend onnxruntime")  # fmt: skip
+        raise AibError(
+            f"--backend tensorrt: takes a TensorRT engine (.engine/.plan), got {model.name}; build one with "
+            "`aib export engine`, or use --backend onnxruntime"
+        )
     if backend == "tensorrt" and options.kind != "gpu":
         raise AibError("--kind cpu: a TensorRT engine runs on a GPU instance only")
     if options.python_path and backend != "python" and not options.frames:
-        raise AibError(f"--python-path: only Python-backend models read it (--backend python, or --frames); "
-                       f"--backend {backend} without --frames writes none")  # fmt: skip
+        raise AibError(
+            f"--python-path: only Python-backend models read it (--backend python, or --frames); "
+            f"--backend {backend} without --frames writes none"
+        )
     if backend == "python" and options.frames:
-        raise AibError("--frames: the python backend takes frames itself; --frames adds an ensemble to "
-                       "--backend onnxruntime or tensorrt")  # fmt: skip
+        raise AibError(
+            "--frames: the python backend takes frames itself; --frames adds an ensemble to --backend onnxruntime or tensorrt"
+        )
     return backend
 
 
@@ -170,13 +178,23 @@ class _Writer:
         (folder / "config.pbtxt").write_text(config_text(config), encoding="utf-8")
         return version_folder
 
-    def _config(self, name: str, inputs: list[TensorSpec], outputs: list[TensorSpec] | tuple[TensorSpec, ...],
-                parameters: dict[str, str], *, platform: str = "", backend: str = "", kind: str | None = None,
-                batching: bool = True) -> config_pb.ModelConfig:
+    def _config(
+        self,
+        name: str,
+        inputs: list[TensorSpec],
+        outputs: list[TensorSpec] | tuple[TensorSpec, ...],
+        parameters: dict[str, str],
+        *,
+        platform: str = "",
+        backend: str = "",
+        kind: str | None = None,
+        batching: bool = True,
+    ) -> config_pb.ModelConfig:
         options = self.options
         scheduling = Scheduling(options.max_delay_us if batching else None, options.instances, kind or options.kind)
-        return model_config(name, self.signature.max_batch, inputs, outputs, parameters, platform=platform,
-                            backend=backend, scheduling=scheduling)
+        return model_config(
+            name, self.signature.max_batch, inputs, outputs, parameters, platform=platform, backend=backend, scheduling=scheduling
+        )
 
     def _python_parameters(self) -> dict[str, str]:
         return python_parameters(self.signature.card, self.options.max_pixels, self.options.python_path)
@@ -184,8 +202,9 @@ class _Writer:
     def backend_model(self, backend: str, model: Path) -> None:
         platform, filename = PLATFORMS[backend]
         signature = self.signature
-        config = self._config(signature.name, [signature.images], signature.outputs,
-                              {MODEL_CARD_KEY: signature.card.to_json()}, platform=platform)
+        config = self._config(
+            signature.name, [signature.images], signature.outputs, {MODEL_CARD_KEY: signature.card.to_json()}, platform=platform
+        )
         shutil.copyfile(model, self._folder(signature.name, config, labels=True) / filename)
 
     def python_model(self, model: Path) -> None:
@@ -199,8 +218,15 @@ class _Writer:
 
     def preprocess_model(self, name: str) -> None:
         """Decoding is CPU work whatever the model runs on; one request at a time per instance."""
-        config = self._config(name, [self.signature.frames], [self.signature.images], self._python_parameters(),
-                              backend="python", kind="cpu", batching=False)
+        config = self._config(
+            name,
+            [self.signature.frames],
+            [self.signature.images],
+            self._python_parameters(),
+            backend="python",
+            kind="cpu",
+            batching=False,
+        )
         write_model_script(PREPROCESS_TEMPLATE, self._folder(name, config, labels=False))
 
     def ensemble(self, name: str, preprocess: str) -> None:
@@ -209,6 +235,7 @@ class _Writer:
             EnsembleStep(preprocess, version, {FRAMES_INPUT: FRAMES_INPUT}, {INPUT_NAME: INPUT_NAME}),
             EnsembleStep(signature.name, version, {INPUT_NAME: INPUT_NAME}, {name: name for name in signature.output_names}),
         ]
-        config = ensemble_config(name, signature.max_batch, [signature.frames], signature.outputs, steps,
-                                 {MODEL_CARD_KEY: signature.card.to_json()})
+        config = ensemble_config(
+            name, signature.max_batch, [signature.frames], signature.outputs, steps, {MODEL_CARD_KEY: signature.card.to_json()}
+        )
         self._folder(name, config, labels=True)

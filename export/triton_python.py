@@ -14,6 +14,7 @@ the one nvidia-pytriton 0.7 bundles, needs NumPy before 2, which one such folder
 ignores PYTHONPATH). In a Triton container with aib-deploy pip-installed none of them need exist
 and the container's own packages are used.
 """
+
 from __future__ import annotations
 
 import os

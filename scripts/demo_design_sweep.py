@@ -11,6 +11,7 @@ appended to OUT/results.jsonl; at the end OUT/runs.json holds every run's full m
 16 test maps of each (logs stay in --work, removed at the end). A run that meets every target also leaves
 its checkpoint in OUT/ckpt/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,14 @@ import train_demo_model as tdm
 from aib_deploy.media.synthetic import DEFAULT_DESIGN
 
 SCRIPT = Path(__file__).resolve().parent / "train_demo_model.py"
-RECIPE = ["--qt-num", "20", "--anchor-lr-ratio", "1e-4", "--attention-bias-init", "0"]  # as the recorded sweeps ran (bias 0, before -3 became the default)
+RECIPE = [
+    "--qt-num",
+    "20",
+    "--anchor-lr-ratio",
+    "1e-4",
+    "--attention-bias-init",
+    "0",
+]  # as the recorded sweeps ran (bias 0, before -3 became the default)
 MIXED = ["--blobs", "2", "4", "--decoys", "2", "4"]
 MIXED_VIVID = ["--blobs", "2", "4", "--decoys", "3", "6", "--decoy-colour", "vivid", "--decoy-scale", "0.12", "0.22"]
 VGG = ["--family", "vgg", "--init", "pytorch"]
@@ -41,8 +49,10 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "decoys_muted": ("2-4 muted decoy glyphs of other classes (0.15-0.25)", ["--decoys", "2", "4"]),
     "blobs": ("2-5 vivid non-glyph blobs in glyph colours", ["--blobs", "2", "5"]),
     "mixed": ("2-4 vivid blobs + 2-4 muted decoys", MIXED),
-    "decoys_vivid_small": ("2-4 vivid decoy glyphs, smaller (0.12-0.22)",
-                           ["--decoys", "2", "4", "--decoy-colour", "vivid", "--decoy-scale", "0.12", "0.22"]),
+    "decoys_vivid_small": (
+        "2-4 vivid decoy glyphs, smaller (0.12-0.22)",
+        ["--decoys", "2", "4", "--decoy-colour", "vivid", "--decoy-scale", "0.12", "0.22"],
+    ),
     "mixed_vivid": ("2-4 vivid blobs + 3-6 small vivid decoys", MIXED_VIVID),
     "strokes0": ("no distractor strokes", ["--strokes", "0", "0"]),
     "scale_large": ("glyph scale 0.45-0.75", ["--scale", "0.45", "0.75"]),
@@ -58,8 +68,10 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "decoys_muted_beta0.1": ("muted decoys, beta 0.1", ["--decoys", "2", "4", "--beta", "0.1"]),
     "mixed_vgg": ("mixed, VGG-16-CIFAR", [*MIXED, *VGG]),
     "mixed_large": ("mixed, glyph scale 0.45-0.75", [*MIXED, "--scale", "0.45", "0.75"]),
-    "decoys_muted_big": ("2-3 muted decoys as big as the glyph (0.25-0.4)",
-                         ["--decoys", "2", "3", "--decoy-scale", "0.25", "0.4"]),
+    "decoys_muted_big": (
+        "2-3 muted decoys as big as the glyph (0.25-0.4)",
+        ["--decoys", "2", "3", "--decoy-scale", "0.25", "0.4"],
+    ),
     # Second wave: a busy background and a flat glyph, to test whether the attention compresses the
     # features' range (low gain where block2's features are large: edges, high gain where they are flat).
     "tex60": ("blocky colour texture, std 60, 4 px blocks", ["--texture", "60"]),
@@ -76,8 +88,21 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "tex60_small": ("texture std 60, glyph scale 0.2-0.4", ["--texture", "60", "--scale", "0.2", "0.4"]),
     "tex60_large": ("texture std 60, glyph scale 0.45-0.75", ["--texture", "60", "--scale", "0.45", "0.75"]),
 }
-WAVE2 = ["tex60", "tex60_c3", "tex60_c6", "tex35", "tex100", "tex60_muted", "muted", "strokes_vdense",
-         "tex60_beta0.001", "tex60_mixed", "tex60_strokes0", "tex60_small", "tex60_large"]
+WAVE2 = [
+    "tex60",
+    "tex60_c3",
+    "tex60_c6",
+    "tex35",
+    "tex100",
+    "tex60_muted",
+    "muted",
+    "strokes_vdense",
+    "tex60_beta0.001",
+    "tex60_mixed",
+    "tex60_strokes0",
+    "tex60_small",
+    "tex60_large",
+]
 # Follow-ups of the best runs, once the list above is under way (see --followups).
 FOLLOWUPS = {
     "seed1": ("seed 1", ["--seed", "1"]),
@@ -102,8 +127,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/demo-sweep-cache"), help="pool cache")
     parser.add_argument("--work", type=Path, default=Path("/tmp/demo-sweep-work"), help="checkpoints, removed at the end")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--followups", type=int, default=0,
-                        help="when every listed run has started, add the follow-ups of this many best runs so far")  # fmt: skip
+    parser.add_argument(
+        "--followups",
+        type=int,
+        default=0,
+        help="when every listed run has started, add the follow-ups of this many best runs so far",
+    )
     return parser.parse_args()
 
 
@@ -163,9 +192,12 @@ def summary(name: str, change: str, metrics: dict) -> dict:
 
 
 def meets(row: dict) -> bool:
-    return (row["accuracy"] >= TARGETS["accuracy"] and row["max_in_box"] >= TARGETS["max_in_box"]
-            and row["inside_outside_ratio"] >= TARGETS["inside_outside_ratio"]
-            and abs(row["accuracy"] - row["stochastic_accuracy"]) <= TARGETS["stochastic_gap"])  # fmt: skip
+    return (
+        row["accuracy"] >= TARGETS["accuracy"]
+        and row["max_in_box"] >= TARGETS["max_in_box"]
+        and row["inside_outside_ratio"] >= TARGETS["inside_outside_ratio"]
+        and abs(row["accuracy"] - row["stochastic_accuracy"]) <= TARGETS["stochastic_gap"]
+    )
 
 
 def main() -> None:
@@ -193,8 +225,7 @@ def main() -> None:
             if pool not in seen and not tdm.pool_path(cache, *pool).exists():
                 seen.add(pool)
                 tasks.append((*pool, cache))
-    print(json.dumps({"event": "start", "runs": names, "pools_to_render": len(tasks), "device": args.device}),
-          flush=True)  # fmt: skip
+    print(json.dumps({"event": "start", "runs": names, "pools_to_render": len(tasks), "device": args.device}), flush=True)
     context = multiprocessing.get_context("fork")
     workers = context.Pool(max(1, args.render_workers))
     for task in tasks:
@@ -263,10 +294,23 @@ def main() -> None:
             if all(tdm.pool_path(cache, *pool).exists() for pool in needs[name]):
                 waiting.remove(name)
                 log = (work / "logs" / f"{name}.log").open("w")
-                command = [sys.executable, str(SCRIPT), *runs[name], "--device", args.device, "--threads", "1",
-                           "--pool-cache", str(cache), "--output", str(work / name),
-                           "--json-out", str(work / "runs" / f"{name}.json"),
-                           "--maps-out", str(work / "maps" / f"{name}.npz")]  # fmt: skip
+                command = [
+                    sys.executable,
+                    str(SCRIPT),
+                    *runs[name],
+                    "--device",
+                    args.device,
+                    "--threads",
+                    "1",
+                    "--pool-cache",
+                    str(cache),
+                    "--output",
+                    str(work / name),
+                    "--json-out",
+                    str(work / "runs" / f"{name}.json"),
+                    "--maps-out",
+                    str(work / "maps" / f"{name}.npz"),
+                ]
                 running[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), time.perf_counter(), log)
         time.sleep(0.5)
     workers.terminate()
@@ -278,8 +322,16 @@ def main() -> None:
     full = {path.stem: json.loads(path.read_text()) for path in sorted((work / "runs").glob("*.json"))}
     (out / "runs.json").write_text(json.dumps(full, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"event": "done", "seconds": round(time.perf_counter() - started, 1),
-                      "met_targets": [r["run"] for r in results if r.get("meets_targets")]}), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "event": "done",
+                "seconds": round(time.perf_counter() - started, 1),
+                "met_targets": [r["run"] for r in results if r.get("meets_targets")],
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

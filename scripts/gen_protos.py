@@ -9,6 +9,7 @@ their own names (`grpc_service.proto`, `model_config.proto`): tritonclient's stu
 the very same files, and protobuf accepts one file twice only when name and content match.
 Their one cross-import is made relative.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,19 @@ KSERVE = ROOT / "protos" / "inference"
 VIRTUAL = "aib_deploy/protocol/generated"
 TARGET = ROOT / "aib_deploy" / "protocol" / "generated"
 OUTPUTS = {
-    "attention_pb2.py": VIRTUAL, "attention_pb2.pyi": VIRTUAL, "attention_pb2_grpc.py": VIRTUAL,
-    "grpc_service_pb2.py": "", "grpc_service_pb2.pyi": "", "grpc_service_pb2_grpc.py": "",
-    "model_config_pb2.py": "", "model_config_pb2.pyi": "",
-}  # fmt: skip
-RELATIVE_IMPORTS = {"import model_config_pb2 as": "from . import model_config_pb2 as",
-                    "import grpc_service_pb2 as": "from . import grpc_service_pb2 as"}  # fmt: skip
+    "attention_pb2.py": VIRTUAL,
+    "attention_pb2.pyi": VIRTUAL,
+    "attention_pb2_grpc.py": VIRTUAL,
+    "grpc_service_pb2.py": "",
+    "grpc_service_pb2.pyi": "",
+    "grpc_service_pb2_grpc.py": "",
+    "model_config_pb2.py": "",
+    "model_config_pb2.pyi": "",
+}
+RELATIVE_IMPORTS = {
+    "import model_config_pb2 as": "from . import model_config_pb2 as",
+    "import grpc_service_pb2 as": "from . import grpc_service_pb2 as",
+}
 
 
 def protoc(proto_path: str, into: Path, files: list[str]) -> None:

@@ -8,6 +8,7 @@ and the attention map's anchor indices. With `--input images` the frames are pre
 the model card the server publishes in its model config (what a Triton user's own client does).
 Nothing here knows aib-deploy: only tritonclient, numpy and OpenCV.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,13 +55,22 @@ def main() -> None:
     tensor.set_data_from_numpy(data)
     outputs = [triton.InferRequestedOutput(name) for name in ("logits", "attention_index")]
     result = client.infer(args.model, [tensor], outputs=outputs, headers=headers)
-    top1 = client.infer(args.model, [tensor], outputs=[triton.InferRequestedOutput("logits", class_count=1)],
-                        headers=headers).as_numpy("logits")  # fmt: skip
+    top1 = client.infer(
+        args.model, [tensor], outputs=[triton.InferRequestedOutput("logits", class_count=1)], headers=headers
+    ).as_numpy("logits")
     for row, path in enumerate(args.frames):
         _, index, label = top1[row, 0].decode().split(":", 2)
-        print(json.dumps({"frame": path, "class_index": int(index), "label": label,
-                          "logits": result.as_numpy("logits")[row].tolist(),
-                          "attention_index": result.as_numpy("attention_index")[row, 0].tolist()}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "frame": path,
+                    "class_index": int(index),
+                    "label": label,
+                    "logits": result.as_numpy("logits")[row].tolist(),
+                    "attention_index": result.as_numpy("attention_index")[row, 0].tolist(),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

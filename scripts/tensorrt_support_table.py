@@ -6,6 +6,7 @@ OPERATORS_MD is the file from a checkout of github.com/onnx/onnx-tensorrt at COM
 TensorRT EDITION, e.g. "10.1 GA"). The Y/N matrix and the opset range in its header become data;
 the restrictions that can be read off a graph are written below as rules, each with the doc's words.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,18 @@ import sys
 from pathlib import Path
 
 TABLE = Path(__file__).resolve().parent.parent / "aib_deploy" / "data" / "tensorrt_onnx_support.json"
-REDUCE = ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
-          "ReduceProd", "ReduceSum", "ReduceSumSquare")  # fmt: skip
+REDUCE = (
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+)
 # Inputs the parser needs as initializers (input positions), as the edition states them.
 INITIALIZER_INPUTS = {
     **{op: {"inputs": [1], "from_opset": 18, "doc": "`axes` must be an initializer"} for op in REDUCE},
@@ -33,11 +44,17 @@ ATTRIBUTE_RULES = {
         "mode": {"allowed": ["nearest", "linear"], "default": "nearest", "doc": "Supported resize modes: `nearest`, `linear`"},
         "coordinate_transformation_mode": {
             "allowed": ["half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"],
-            "default": "half_pixel", "doc": "Supported resize transformation modes"},
+            "default": "half_pixel",
+            "doc": "Supported resize transformation modes",
+        },
         "antialias": {"allowed": [0], "default": 0, "doc": "Antialiasing is not supported"},
-        "keep_aspect_ratio_policy": {"allowed": ["stretch"], "default": "stretch", "doc": "Supported aspect ratio policy: `stretch`"},
+        "keep_aspect_ratio_policy": {
+            "allowed": ["stretch"],
+            "default": "stretch",
+            "doc": "Supported aspect ratio policy: `stretch`",
+        },
     },
-}  # fmt: skip
+}
 # Q/DQ: zero points must be 0, and the quantized type one of DequantizeLinear's "INT8, FP8, INT4" (ONNX's
 # default, without a zero point, is UINT8). Input positions of the zero point.
 ZERO_POINT_INPUTS = {"QuantizeLinear": 2, "DequantizeLinear": 2}
@@ -58,12 +75,16 @@ def main() -> None:
     table = {
         "about": "ONNX operators TensorRT's ONNX parser imports, and the restrictions `aib check` reads off a graph.",
         "source": f"onnx/onnx-tensorrt docs/operators.md, its TensorRT {edition} edition (commit {commit}): "
-                  f"the Y/N matrix, the opset range {opset['min']}-{opset['max']} of its header, and its restrictions",
+        f"the Y/N matrix, the opset range {opset['min']}-{opset['max']} of its header, and its restrictions",
         "conservative": "Operators the matrix marks N, and operators it does not list, fail the check.",
-        "opset": opset, "supported": supported, "unsupported": unsupported,
-        "initializer_inputs": INITIALIZER_INPUTS, "attribute_rules": ATTRIBUTE_RULES,
-        "zero_point_inputs": ZERO_POINT_INPUTS, "quantized_types": QUANTIZED_TYPES,
-    }  # fmt: skip
+        "opset": opset,
+        "supported": supported,
+        "unsupported": unsupported,
+        "initializer_inputs": INITIALIZER_INPUTS,
+        "attribute_rules": ATTRIBUTE_RULES,
+        "zero_point_inputs": ZERO_POINT_INPUTS,
+        "quantized_types": QUANTIZED_TYPES,
+    }
     TABLE.write_text(json.dumps(table, indent=1) + "\n")
     print(f"wrote {TABLE}: {len(supported)} supported, {len(unsupported)} not, opset {opset['min']}-{opset['max']}")
 

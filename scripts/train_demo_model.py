@@ -12,6 +12,7 @@ The checkpoint is written in the paper's WRN layout ({'epoch', 'state_dict',
 'acc', 'best_acc', 'optimizer', 'amp'}), so every aib tool treats it like a
 user's checkpoint. The measured figures go to aib_deploy/data/wrn_aib_qt_glyphs.metrics.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluate", action="store_true", help="only re-measure the committed checkpoint")
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--family", choices=sorted(FAMILIES), default="wrn",
-                        help="wrn: WRN-CIFAR (--depth, --widen-factor); vgg: VGG-16-CIFAR")  # fmt: skip
+    parser.add_argument(
+        "--family", choices=sorted(FAMILIES), default="wrn", help="wrn: WRN-CIFAR (--depth, --widen-factor); vgg: VGG-16-CIFAR"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--widen-factor", type=int, default=2)
@@ -59,35 +61,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--beta", type=float, default=1e-2)
-    parser.add_argument("--anchor-lr-ratio", type=float, default=1e-4,
-                        help="the anchors' learning rate as a share of --lr: the paper's code uses 1e-4 (--lr_ratio); "
-                        "0 freezes them at their linspace(0, 1) start")  # fmt: skip
+    parser.add_argument(
+        "--anchor-lr-ratio",
+        type=float,
+        default=1e-4,
+        help="the anchors' learning rate as a share of --lr: the paper's code uses 1e-4 (--lr_ratio); "
+        "0 freezes them at their linspace(0, 1) start",
+    )
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    parser.add_argument("--init", choices=["original", "pytorch"], default="original",
-                        help="the WRN code's initialisation, or PyTorch's defaults")
-    parser.add_argument("--attention-bias-init", type=float, default=-3.0,
-                        help="start value of the bias right before the attention's sigmoid (WRN: a batch norm's): "
-                        "negative starts every cell near 0, so attention must be raised where it helps")  # fmt: skip
+    parser.add_argument(
+        "--init", choices=["original", "pytorch"], default="original", help="the WRN code's initialisation, or PyTorch's defaults"
+    )
+    parser.add_argument(
+        "--attention-bias-init",
+        type=float,
+        default=-3.0,
+        help="start value of the bias right before the attention's sigmoid (WRN: a batch norm's): "
+        "negative starts every cell near 0, so attention must be raised where it helps",
+    )
     parser.add_argument("--pool-size", type=int, default=12000, help="training images, redrawn every epoch")
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     scene = parser.add_argument_group("scene design (defaults: the demo's data)")
-    scene.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"),
-                       default=(DEFAULT_DESIGN.min_scale, DEFAULT_DESIGN.max_scale), help="glyph side / frame side")  # fmt: skip
+    scene.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(DEFAULT_DESIGN.min_scale, DEFAULT_DESIGN.max_scale),
+        help="glyph side / frame side",
+    )
     scene.add_argument("--strokes", type=int, nargs=2, metavar=("FEWEST", "MOST"), default=DEFAULT_DESIGN.strokes)
-    scene.add_argument("--vivid-share", type=float, default=DEFAULT_DESIGN.vivid_share,
-                       help="share of the strokes drawn in glyph colours")  # fmt: skip
-    scene.add_argument("--blobs", type=int, nargs=2, metavar=("FEWEST", "MOST"), default=DEFAULT_DESIGN.blobs,
-                       help="filled blobs in the glyphs' colours whose shapes are no glyph")  # fmt: skip
+    scene.add_argument(
+        "--vivid-share", type=float, default=DEFAULT_DESIGN.vivid_share, help="share of the strokes drawn in glyph colours"
+    )
+    scene.add_argument(
+        "--blobs",
+        type=int,
+        nargs=2,
+        metavar=("FEWEST", "MOST"),
+        default=DEFAULT_DESIGN.blobs,
+        help="filled blobs in the glyphs' colours whose shapes are no glyph",
+    )
     scene.add_argument("--blob-scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=DEFAULT_DESIGN.blob_scale)
-    scene.add_argument("--decoys", type=int, nargs=2, metavar=("FEWEST", "MOST"), default=DEFAULT_DESIGN.decoys,
-                       help="smaller glyphs of other classes")  # fmt: skip
+    scene.add_argument(
+        "--decoys",
+        type=int,
+        nargs=2,
+        metavar=("FEWEST", "MOST"),
+        default=DEFAULT_DESIGN.decoys,
+        help="smaller glyphs of other classes",
+    )
     scene.add_argument("--decoy-scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=DEFAULT_DESIGN.decoy_scale)
     scene.add_argument("--decoy-colour", choices=["muted", "vivid"], default=DEFAULT_DESIGN.decoy_colour)
-    scene.add_argument("--texture", type=float, default=DEFAULT_DESIGN.texture,
-                       help="std (0-255) of a blocky colour texture over the background")  # fmt: skip
+    scene.add_argument(
+        "--texture", type=float, default=DEFAULT_DESIGN.texture, help="std (0-255) of a blocky colour texture over the background"
+    )
     scene.add_argument("--texture-cell", type=int, default=DEFAULT_DESIGN.texture_cell, help="its block side in pixels")
     scene.add_argument("--glyph-colour", choices=["muted", "vivid"], default=DEFAULT_DESIGN.glyph_colour)
     experiment = parser.add_argument_group("experiments")
@@ -100,11 +131,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def scene_design(args: argparse.Namespace) -> SceneDesign:
     return SceneDesign(
-        min_scale=args.scale[0], max_scale=args.scale[1], strokes=tuple(args.strokes), vivid_share=args.vivid_share,
-        blobs=tuple(args.blobs), blob_scale=tuple(args.blob_scale), decoys=tuple(args.decoys),
-        decoy_scale=tuple(args.decoy_scale), decoy_colour=args.decoy_colour, texture=args.texture,
-        texture_cell=args.texture_cell, glyph_colour=args.glyph_colour,
-    )  # fmt: skip
+        min_scale=args.scale[0],
+        max_scale=args.scale[1],
+        strokes=tuple(args.strokes),
+        vivid_share=args.vivid_share,
+        blobs=tuple(args.blobs),
+        blob_scale=tuple(args.blob_scale),
+        decoys=tuple(args.decoys),
+        decoy_scale=tuple(args.decoy_scale),
+        decoy_colour=args.decoy_colour,
+        texture=args.texture,
+        texture_cell=args.texture_cell,
+        glyph_colour=args.glyph_colour,
+    )
 
 
 def epoch_seeds(args: argparse.Namespace) -> list[int]:
@@ -161,8 +200,15 @@ def attention_profile(maps: list[np.ndarray], boxes: np.ndarray) -> dict:
     return {"inside": means[0], "ring1": means[1], "ring2": means[2], "ring3": means[3], "beyond": means[4]}
 
 
-def evaluate(model: AibNet, inputs: torch.Tensor, labels: np.ndarray, boxes: np.ndarray, seed: int,
-             maps_out: Path | None = None, small: np.ndarray | None = None) -> dict:  # fmt: skip
+def evaluate(
+    model: AibNet,
+    inputs: torch.Tensor,
+    labels: np.ndarray,
+    boxes: np.ndarray,
+    seed: int,
+    maps_out: Path | None = None,
+    small: np.ndarray | None = None,
+) -> dict:
     model.eval()
     deterministic_hits, stochastic_hits, maps, used = 0, 0, [], set()
     generator = torch.Generator(device=inputs.device).manual_seed(seed)
@@ -179,8 +225,13 @@ def evaluate(model: AibNet, inputs: torch.Tensor, labels: np.ndarray, boxes: np.
     scores = score_localization(maps, boxes, RENDER_SIZE, RENDER_SIZE)
     if maps_out is not None:
         maps_out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(maps_out, maps=np.stack(maps[:16]), boxes=boxes[:16], labels=labels[:16],
-                            images=small[:16] if small is not None else np.zeros(0))  # fmt: skip
+        np.savez_compressed(
+            maps_out,
+            maps=np.stack(maps[:16]),
+            boxes=boxes[:16],
+            labels=labels[:16],
+            images=small[:16] if small is not None else np.zeros(0),
+        )
     return {
         "test_images": len(labels),
         "accuracy_deterministic": deterministic_hits / len(labels),
@@ -195,8 +246,15 @@ def evaluate(model: AibNet, inputs: torch.Tensor, labels: np.ndarray, boxes: np.
 def architecture(args: argparse.Namespace) -> Architecture:
     if args.family == "vgg":
         return Architecture("vgg_cifar", num_classes=len(GLYPH_CLASSES), K=args.K, quantized=True, qt_num=args.qt_num)
-    return Architecture("wrn_cifar", num_classes=len(GLYPH_CLASSES), K=args.K, quantized=True,
-                        qt_num=args.qt_num, depth=args.depth, widen_factor=args.widen_factor)  # fmt: skip
+    return Architecture(
+        "wrn_cifar",
+        num_classes=len(GLYPH_CLASSES),
+        K=args.K,
+        quantized=True,
+        qt_num=args.qt_num,
+        depth=args.depth,
+        widen_factor=args.widen_factor,
+    )
 
 
 def train(args: argparse.Namespace, preprocessor: Preprocessor) -> tuple[AibNet, dict]:
@@ -238,13 +296,20 @@ def train(args: argparse.Namespace, preprocessor: Preprocessor) -> tuple[AibNet,
             step += 1
             if step % 100 == 0:
                 accuracy = (terms.logits.argmax(1) == targets[batch]).float().mean().item()
-                print(f"step {step}: loss {terms.total.item():.3f} ce {terms.cross_entropy.item():.3f} "
-                      f"kl {terms.kl.item():.2f} batch acc {accuracy:.2f} ({time.perf_counter() - started:.0f} s)")  # fmt: skip
+                print(
+                    f"step {step}: loss {terms.total.item():.3f} ce {terms.cross_entropy.item():.3f} "
+                    f"kl {terms.kl.item():.2f} batch acc {accuracy:.2f} ({time.perf_counter() - started:.0f} s)"
+                )
             if step == args.steps:
                 break
         epoch += 1
-    info = {"train_seconds": round(time.perf_counter() - started, 1), "steps": step, "epochs": epoch,
-            "trained_on": describe_device(args.device), "scene_changes": design.changes()}  # fmt: skip
+    info = {
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "steps": step,
+        "epochs": epoch,
+        "trained_on": describe_device(args.device),
+        "scene_changes": design.changes(),
+    }
     return model.eval(), info
 
 
@@ -260,21 +325,31 @@ def save_wrn_layout(model: AibNet, path: Path, metrics: dict, epochs: int) -> No
     model = model.cpu().to(memory_format=torch.contiguous_format)  # one copy per shared tensor
     state_dict = model.state_dict()
     torch.save(
-        {"epoch": epochs, "state_dict": state_dict, "acc": 100 * metrics["accuracy_deterministic"],
-         "best_acc": 100 * metrics["accuracy_deterministic"], "optimizer": {}, "amp": {},
-         "args": argparse.Namespace(dataset="glyphs")},
+        {
+            "epoch": epochs,
+            "state_dict": state_dict,
+            "acc": 100 * metrics["accuracy_deterministic"],
+            "best_acc": 100 * metrics["accuracy_deterministic"],
+            "optimizer": {},
+            "amp": {},
+            "args": argparse.Namespace(dataset="glyphs"),
+        },
         path,
-    )  # fmt: skip
+    )
 
 
 def save_vgg_layout(model: AibNet, path: Path, metrics: dict, epochs: int) -> None:
     """The paper's VGG-CIFAR checkpoint layout: {'model_states': {'net'}, 'args', ...}."""
     model = model.cpu().to(memory_format=torch.contiguous_format)
     torch.save(
-        {"model_states": {"net": model.state_dict()}, "epoch": epochs, "acc": 100 * metrics["accuracy_deterministic"],
-         "args": argparse.Namespace(dataset="glyphs")},
+        {
+            "model_states": {"net": model.state_dict()},
+            "epoch": epochs,
+            "acc": 100 * metrics["accuracy_deterministic"],
+            "args": argparse.Namespace(dataset="glyphs"),
+        },
         path,
-    )  # fmt: skip
+    )
 
 
 def jsonable(value):
@@ -307,8 +382,7 @@ def main() -> None:
     if design != DEFAULT_DESIGN:
         # The demo draws the default scenes, so a design is also scored there.
         small, labels, boxes = render_pool(DEFAULT_DESIGN, args.test_size, 10_000 + args.seed, args.pool_cache)
-        metrics["default_scenes"] = evaluate(model, as_tensors(preprocessor, small, args.device), labels, boxes,
-                                             seed=args.seed)  # fmt: skip
+        metrics["default_scenes"] = evaluate(model, as_tensors(preprocessor, small, args.device), labels, boxes, seed=args.seed)
     metrics["training"] = info
     print(json.dumps(metrics, indent=1))
     if args.json_out is not None:

@@ -1,4 +1,5 @@
 """Bearer-token authentication for every service on the server (both protocols)."""
+
 from __future__ import annotations
 
 import hmac

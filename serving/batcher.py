@@ -8,6 +8,7 @@ a lone stream pays no batching delay. With several predictors (`aib serve
 --instances N`, like Triton's instance groups) each has its own worker and
 thread, and they take batches from the one queue.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,6 +43,7 @@ class _Request:
     future: asyncio.Future
     enqueued: float
 
+
 @dataclass
 class BatchStatistics:
     """Totals since start, in Triton's terms (KServe's ModelStatistics): frames computed (inferences),
@@ -67,6 +69,7 @@ class BatchStatistics:
         counts = self.by_size.setdefault(frames, [0, 0])
         counts[0] += 1
         counts[1] += compute_ns
+
 
 class Reservation:
     """A frame on its way to the batcher (decoding): batches being filled may wait for it. Leaving the `with`
@@ -96,15 +99,21 @@ class Reservation:
 
 
 class MicroBatcher:
-    def __init__(self, predictors: list[Predictor], max_batch: int = MICRO_BATCH, max_delay_s: float = BATCH_DELAY_MS / 1e3,
-                 metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        predictors: list[Predictor],
+        max_batch: int = MICRO_BATCH,
+        max_delay_s: float = BATCH_DELAY_MS / 1e3,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
         self.predictors = predictors
         self.metrics = metrics
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
-        self._executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"aib-inference-{index}")
-                           for index in range(len(predictors))]  # fmt: skip
+        self._executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"aib-inference-{index}") for index in range(len(predictors))
+        ]
         self._workers: list[asyncio.Task] = []
         self._outstanding = 0  # reserved or submitted, not yet answered
         self._withdrawn = asyncio.Event()  # a reservation left without a frame: a batch being filled may stop waiting
@@ -113,8 +122,9 @@ class MicroBatcher:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._workers = [loop.create_task(self._run(predictor, executor))
-                         for predictor, executor in zip(self.predictors, self._executors)]  # fmt: skip
+        self._workers = [
+            loop.create_task(self._run(predictor, executor)) for predictor, executor in zip(self.predictors, self._executors)
+        ]
 
     async def stop(self) -> None:
         for worker in self._workers:
@@ -196,8 +206,12 @@ class MicroBatcher:
                 self._computing -= len(batch)
                 self._outstanding -= len(batch)
             computed = time.perf_counter()
-            self.statistics.record(len(batch), failed, round(sum(started - request.enqueued for request in batch) * 1e9),
-                                   round((computed - started) * 1e9))  # fmt: skip
+            self.statistics.record(
+                len(batch),
+                failed,
+                round(sum(started - request.enqueued for request in batch) * 1e9),
+                round((computed - started) * 1e9),
+            )
             if self.metrics is not None:
                 self.metrics.batch_size.observe(len(batch))
                 self.metrics.compute_seconds.observe(computed - started)

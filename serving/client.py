@@ -5,6 +5,7 @@ server restart is survived by reconnecting (waiting for it to be ready) and
 going on with the next frame of the source; frames that were in flight when
 the connection broke are recorded as errors, never silently dropped.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,9 +48,17 @@ def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
 class FrameStreamer:
     """Streams (index, image) pairs and calls `on_result(image, result, latency_ms)` in order."""
 
-    def __init__(self, address: str, token: str | None = None, tls_ca: str | None = None, window: int = STREAM_WINDOW,
-                 raw: bool = False, stream_id: str = "aib-stream", connect_timeout_s: float = CONNECT_TIMEOUT_S,
-                 on_event: Callable[[str], None] = lambda text: None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        tls_ca: str | None = None,
+        window: int = STREAM_WINDOW,
+        raw: bool = False,
+        stream_id: str = "aib-stream",
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        on_event: Callable[[str], None] = lambda text: None,
+    ) -> None:
         if ":" not in address.rsplit("]", 1)[-1]:
             raise AibError(f"server {address}: expected HOST:PORT, e.g. 127.0.0.1:50051")
         if connect_timeout_s <= 0:
@@ -71,8 +80,9 @@ class FrameStreamer:
         try:
             self._wait_ready(channel)
             try:
-                return pb_grpc.AttentionServiceStub(channel).GetModelInfo(pb.GetModelInfoRequest(), metadata=self.metadata,
-                                                                          timeout=self.connect_timeout_s)  # fmt: skip
+                return pb_grpc.AttentionServiceStub(channel).GetModelInfo(
+                    pb.GetModelInfoRequest(), metadata=self.metadata, timeout=self.connect_timeout_s
+                )
             except grpc.RpcError as error:
                 raise self._refusal(error) from None
         finally:
@@ -100,8 +110,9 @@ class FrameStreamer:
             grpc.channel_ready_future(channel).result(timeout=self.connect_timeout_s)
         except grpc.FutureTimeoutError:
             tls = "with TLS" if self.tls_ca else "without TLS (is it a TLS server? then pass --tls-ca)"
-            raise AibError(f"server {self.address}: not reachable within {self.connect_timeout_s:g} s "
-                           f"(--connect-timeout), tried {tls}") from None  # fmt: skip
+            raise AibError(
+                f"server {self.address}: not reachable within {self.connect_timeout_s:g} s (--connect-timeout), tried {tls}"
+            ) from None
 
     def _refusal(self, error: grpc.RpcError) -> AibError:
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -158,7 +169,10 @@ class FrameStreamer:
                 in_flight.clear()
             for index in lost:
                 self.stats.errors += 1
-                on_result(None, pb.FrameResult(stream_id=self.stream_id, frame_index=index,
-                                               error="connection lost before the answer"), 0.0)  # fmt: skip
+                on_result(
+                    None,
+                    pb.FrameResult(stream_id=self.stream_id, frame_index=index, error="connection lost before the answer"),
+                    0.0,
+                )
             return False
         return finished.is_set()

@@ -5,6 +5,7 @@ client written for Triton (tritonclient, perf tooling, KServe) talks to `aib ser
 Repository, shared-memory, trace and log calls are not served (UNIMPLEMENTED, as a Triton built
 without them answers).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,14 @@ EXTENSIONS = ("classification", "model_configuration", "statistics")
 
 
 class KserveService:
-    def __init__(self, pipeline: FramePipeline, signature: ModelSignature, backend: str, config: config_pb.ModelConfig,
-                 statistics: BatchStatistics) -> None:
+    def __init__(
+        self,
+        pipeline: FramePipeline,
+        signature: ModelSignature,
+        backend: str,
+        config: config_pb.ModelConfig,
+        statistics: BatchStatistics,
+    ) -> None:
         """`backend`: the runner's name (onnxruntime, pytorch, tensorrt), published as the platform."""
         self.pipeline = pipeline
         self.signature = signature
@@ -72,7 +79,7 @@ class KserveService:
                 request = parse_infer(request, self.signature, self.pipeline.options.max_pixels)
             except RequestError as error:
                 await context.abort(error.code, str(error))
-        response = await self.pipeline.unary(request, context, lambda call: call.rows.cost, self._answer)
+        response = await self.pipeline.unary(request, context, call_cost, self._answer)
         if isinstance(response, RequestError):
             await context.abort(response.code, str(response))
         return response
@@ -80,8 +87,7 @@ class KserveService:
     async def ModelStreamInfer(self, requests: AsyncIterator, context) -> AsyncIterator[kserve.ModelStreamInferResponse]:
         """One response per request, in order; a request that fails gets `error_message` naming its id, and
         the stream goes on."""
-        cost = lambda item: item.rows.cost if isinstance(item, InferCall) else 0
-        async for response in self.pipeline.stream(self._parsed(requests), context, cost, self._stream_answer):
+        async for response in self.pipeline.stream(self._parsed(requests), context, call_cost, self._stream_answer):
             yield response
 
     async def _parsed(self, requests: AsyncIterator) -> AsyncIterator[InferCall | RequestError | MalformedMessage]:
@@ -123,43 +129,71 @@ class KserveService:
         stats = self.statistics
         duration = kserve.StatisticDuration
         return kserve.ModelStatistics(
-            name=self.signature.name, version=self.signature.version, last_inference=stats.last_inference_ms,
-            inference_count=stats.inferences, execution_count=stats.executions,
+            name=self.signature.name,
+            version=self.signature.version,
+            last_inference=stats.last_inference_ms,
+            inference_count=stats.inferences,
+            execution_count=stats.executions,
             inference_stats=kserve.InferStatistics(
                 success=duration(count=stats.inferences, ns=stats.compute_ns + stats.queue_ns),
-                fail=duration(count=stats.failures), queue=duration(count=stats.inferences, ns=stats.queue_ns),
-                compute_infer=duration(count=stats.inferences, ns=stats.compute_ns)),
-            batch_stats=[kserve.InferBatchStatistics(batch_size=size, compute_infer=duration(count=count, ns=ns))
-                         for size, (count, ns) in sorted(stats.by_size.items())],
-        )  # fmt: skip
+                fail=duration(count=stats.failures),
+                queue=duration(count=stats.inferences, ns=stats.queue_ns),
+                compute_infer=duration(count=stats.inferences, ns=stats.compute_ns),
+            ),
+            batch_stats=[
+                kserve.InferBatchStatistics(batch_size=size, compute_infer=duration(count=count, ns=ns))
+                for size, (count, ns) in sorted(stats.by_size.items())
+            ],
+        )
 
+
+def call_cost(item: InferCall | RequestError | MalformedMessage) -> int:
+    """Bytes a streamed request holds in flight: its rows' (a refused one holds none)."""
+    return item.rows.cost if isinstance(item, InferCall) else 0
 
 
 def served_model_config(signature: ModelSignature, on_gpu: bool, instances: int, max_delay_ms: float) -> config_pb.ModelConfig:
     """`aib serve`'s model as Triton's model-configuration extension describes it: both inputs, each optional."""
     inputs = [replace(signature.images, optional=True), replace(signature.frames, optional=True)]
     scheduling = Scheduling(round(max_delay_ms * 1000), instances, "gpu" if on_gpu else "cpu")
-    return model_config(signature.name, signature.max_batch, inputs, signature.outputs,
-                        {MODEL_CARD_KEY: signature.card.to_json()}, backend="aib_deploy", scheduling=scheduling)
+    return model_config(
+        signature.name,
+        signature.max_batch,
+        inputs,
+        signature.outputs,
+        {MODEL_CARD_KEY: signature.card.to_json()},
+        backend="aib_deploy",
+        scheduling=scheduling,
+    )
 
 
 def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
     """Register the protocol's methods, each with a request parser that hands malformed bytes to the
     servicer (INVALID_ARGUMENT) instead of failing inside gRPC."""
-    unary = {"ServerLive": kserve.ServerLiveRequest, "ServerReady": kserve.ServerReadyRequest,
-             "ModelReady": kserve.ModelReadyRequest, "ServerMetadata": kserve.ServerMetadataRequest,
-             "ModelMetadata": kserve.ModelMetadataRequest, "ModelConfig": kserve.ModelConfigRequest,
-             "ModelStatistics": kserve.ModelStatisticsRequest, "ModelInfer": kserve.ModelInferRequest}  # fmt: skip
+    unary = {
+        "ServerLive": kserve.ServerLiveRequest,
+        "ServerReady": kserve.ServerReadyRequest,
+        "ModelReady": kserve.ModelReadyRequest,
+        "ServerMetadata": kserve.ServerMetadataRequest,
+        "ModelMetadata": kserve.ModelMetadataRequest,
+        "ModelConfig": kserve.ModelConfigRequest,
+        "ModelStatistics": kserve.ModelStatisticsRequest,
+        "ModelInfer": kserve.ModelInferRequest,
+    }
     methods = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name
     handlers = {}
     for name, message in unary.items():
         reply = getattr(kserve, methods[name].output_type.name)
         handlers[name] = grpc.unary_unary_rpc_method_handler(
             _refusing_malformed(getattr(service, name)) if name != "ModelInfer" else service.ModelInfer,
-            request_deserializer=tolerant_parser(message), response_serializer=reply.SerializeToString)
+            request_deserializer=tolerant_parser(message),
+            response_serializer=reply.SerializeToString,
+        )
     handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
-        service.ModelStreamInfer, request_deserializer=tolerant_parser(kserve.ModelInferRequest),
-        response_serializer=kserve.ModelStreamInferResponse.SerializeToString)
+        service.ModelStreamInfer,
+        request_deserializer=tolerant_parser(kserve.ModelInferRequest),
+        response_serializer=kserve.ModelStreamInferResponse.SerializeToString,
+    )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
 
 

@@ -4,6 +4,7 @@ Both are asyncio objects of the server's event loop. A stream that cannot get
 bytes waits before it reads its next frame, so gRPC's flow control slows its
 client down; nothing is dropped.
 """
+
 from __future__ import annotations
 
 import asyncio

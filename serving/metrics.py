@@ -3,6 +3,7 @@
 Each server gets its own registry, so several servers in one process (tests,
 the demo) never collide.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -17,12 +18,13 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.frames = Counter("aib_frames", "Frames answered, by outcome", ["outcome"], registry=self.registry)
-        self.batch_size = Histogram("aib_batch_size", "Frames per micro-batch", buckets=BATCH_BUCKETS,
-                                    registry=self.registry)  # fmt: skip
-        self.queue_seconds = Histogram("aib_queue_seconds", "Time a frame waited for its batch",
-                                       buckets=LATENCY_BUCKETS_S, registry=self.registry)  # fmt: skip
-        self.compute_seconds = Histogram("aib_compute_seconds", "Time to run one micro-batch",
-                                         buckets=LATENCY_BUCKETS_S, registry=self.registry)  # fmt: skip
+        self.batch_size = Histogram("aib_batch_size", "Frames per micro-batch", buckets=BATCH_BUCKETS, registry=self.registry)
+        self.queue_seconds = Histogram(
+            "aib_queue_seconds", "Time a frame waited for its batch", buckets=LATENCY_BUCKETS_S, registry=self.registry
+        )
+        self.compute_seconds = Histogram(
+            "aib_compute_seconds", "Time to run one micro-batch", buckets=LATENCY_BUCKETS_S, registry=self.registry
+        )
 
         self._http = None
         self._outcomes = {True: self.frames.labels(outcome="ok"), False: self.frames.labels(outcome="error")}
@@ -34,7 +36,7 @@ class ServerMetrics:
             ("aib_inflight_budget_bytes", "The most bytes of frames in flight (--max-inflight-mb)", lambda: budget.limit),
             ("aib_model_calls", "Streams and unary predictions running", lambda: slots.active),
             ("aib_model_call_limit", "The most model calls at once (--max-streams)", lambda: slots.limit),
-        ):  # fmt: skip
+        ):
             Gauge(name, text, registry=self.registry).set_function(read)
 
     def serve(self, host: str, port: int) -> int:

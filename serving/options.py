@@ -1,5 +1,6 @@
 """The server's settings, defined once: `aib serve`'s flags take their defaults from here, and
 `validate` turns every impossible value into one line naming the flag."""
+
 from __future__ import annotations
 
 import os
@@ -44,9 +45,13 @@ class ServerOptions:
         for flag, port in (("--port", self.port), ("--metrics-port", self.metrics_port)):
             if port is not None and not 0 <= port <= MAX_PORT:
                 raise AibError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
-        for flag, value in (("--max-batch", 1 if self.max_batch is None else self.max_batch), ("--max-streams", self.max_streams),
-                            ("--max-pixels", self.max_pixels), ("--decode-threads", self.decode_threads),
-                            ("--instances", self.instances)):  # fmt: skip
+        for flag, value in (
+            ("--max-batch", 1 if self.max_batch is None else self.max_batch),
+            ("--max-streams", self.max_streams),
+            ("--max-pixels", self.max_pixels),
+            ("--decode-threads", self.decode_threads),
+            ("--instances", self.instances),
+        ):
             if value < 1:
                 raise AibError(f"{flag}: expected a positive number, got {value}")
         if self.max_delay_ms < 0:
@@ -54,8 +59,10 @@ class ServerOptions:
         if self.idle_timeout_s <= 0:
             raise AibError(f"--idle-timeout-s: expected a positive number of seconds, got {self.idle_timeout_s:g}")
         if self.max_inflight_bytes < self.max_message_bytes:
-            raise AibError(f"--max-inflight-mb: expected at least one message ({self.max_message_bytes >> 20} MB), "
-                           f"got {self.max_inflight_bytes / (1 << 20):g}")  # fmt: skip
+            raise AibError(
+                f"--max-inflight-mb: expected at least one message ({self.max_message_bytes >> 20} MB), "
+                f"got {self.max_inflight_bytes / (1 << 20):g}"
+            )
         if self.token is not None and not self.token.strip():
             raise AibError("--token: empty; an empty token would turn authentication off (unset it to serve without one)")
         if (self.tls_cert is None) != (self.tls_key is None):

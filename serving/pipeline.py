@@ -7,6 +7,7 @@ decoding on the event loop (encoded frames decode in a thread pool, after their
 header was checked). A protocol's servicer only turns its messages into frames
 and predictions back into its messages.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,9 @@ class Answer:
 
 
 class FramePipeline:
-    def __init__(self, batcher: MicroBatcher, options: ServerOptions, metrics: ServerMetrics,
-                 decode_pool: ThreadPoolExecutor) -> None:  # fmt: skip
+    def __init__(
+        self, batcher: MicroBatcher, options: ServerOptions, metrics: ServerMetrics, decode_pool: ThreadPoolExecutor
+    ) -> None:
         self.batcher = batcher
         self.options = options
         self.metrics = metrics
@@ -64,12 +66,14 @@ class FramePipeline:
         if self.stopping.is_set():
             await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
         if not self.slots.try_take():
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"the server is running its limit of {self.slots.limit} model calls (--max-streams); "
-                                "try again later")  # fmt: skip
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is running its limit of {self.slots.limit} model calls (--max-streams); try again later",
+            )
 
-    async def unary(self, request: Any, context: grpc.aio.ServicerContext, cost: Callable[[Any], int],
-                    answer: Callable[[Any], Awaitable[Any]]) -> Any:  # fmt: skip
+    async def unary(
+        self, request: Any, context: grpc.aio.ServicerContext, cost: Callable[[Any], int], answer: Callable[[Any], Awaitable[Any]]
+    ) -> Any:
         """One request's answer, within a call slot and the byte budget."""
         await self.admit(request, context)
         try:
@@ -99,8 +103,13 @@ class FramePipeline:
         self.metrics.frame(ok=answer.prediction.ok)
         return Answer(answer.prediction, decode_ms, answer.queue_ms, answer.backend_failed)
 
-    async def stream(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext, cost: Callable[[Any], int],
-                     answer: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:  # fmt: skip
+    async def stream(
+        self,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext,
+        cost: Callable[[Any], int],
+        answer: Callable[[Any], Awaitable[Any]],
+    ) -> AsyncIterator[Any]:
         """One answer per request, in order. Up to `stream_window` requests of a stream, and the server's byte
         budget, are in flight; past either the reader stops reading, so gRPC flow control slows the client
         instead of dropping frames."""
@@ -126,20 +135,32 @@ class FramePipeline:
         if ending:
             await context.abort(*ending[0])
 
-    async def _read(self, requests: AsyncIterator, pending: asyncio.Queue, ending: list, cost: Callable[[Any], int],
-                    answer: Callable[[Any], Awaitable[Any]]) -> None:  # fmt: skip
+    async def _read(
+        self,
+        requests: AsyncIterator,
+        pending: asyncio.Queue,
+        ending: list,
+        cost: Callable[[Any], int],
+        answer: Callable[[Any], Awaitable[Any]],
+    ) -> None:
         """Read requests until the client is done, goes idle, sends garbage, or the server shuts down."""
         stop = asyncio.ensure_future(self.stopping.wait())
         try:
             while True:
                 next_request = asyncio.ensure_future(requests.__anext__())
-                done, _ = await asyncio.wait({next_request, stop}, timeout=self.options.idle_timeout_s,
-                                             return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                done, _ = await asyncio.wait(
+                    {next_request, stop}, timeout=self.options.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
                 if next_request not in done:
                     next_request.cancel()
-                    ending.append((grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN) if stop in done else (
-                        grpc.StatusCode.DEADLINE_EXCEEDED,
-                        f"no frame for {self.options.idle_timeout_s:g} s (--idle-timeout-s); the stream was closed"))
+                    ending.append(
+                        (grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
+                        if stop in done
+                        else (
+                            grpc.StatusCode.DEADLINE_EXCEEDED,
+                            f"no frame for {self.options.idle_timeout_s:g} s (--idle-timeout-s); the stream was closed",
+                        )
+                    )
                     return
                 try:
                     request = next_request.result()

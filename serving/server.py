@@ -1,4 +1,5 @@
 """Server lifecycle: build, warm up, report SERVING, stop gracefully on SIGTERM/SIGINT."""
+
 from __future__ import annotations
 
 import asyncio
@@ -83,8 +84,10 @@ def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
     try:
         context.load_cert_chain(options.tls_cert, options.tls_key)
     except ssl.SSLError as error:
-        raise AibError(f"--tls-cert {options.tls_cert} / --tls-key {options.tls_key}: the key does not belong to the "
-                       f"certificate, or one of them is corrupt ({error.reason or error})") from None  # fmt: skip
+        raise AibError(
+            f"--tls-cert {options.tls_cert} / --tls-key {options.tls_key}: the key does not belong to the "
+            f"certificate, or one of them is corrupt ({error.reason or error})"
+        ) from None
     return grpc.ssl_server_credentials([(key, certificate)])
 
 
@@ -134,8 +137,7 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:
         metrics.shutdown()
-        raise AibError(f"--port {options.port}: cannot listen on {address} (in use, or not an address of this "
-                       "machine)") from None  # fmt: skip
+        raise AibError(f"--port {options.port}: cannot listen on {address} (in use, or not an address of this machine)") from None
     decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
     batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
     pipeline = FramePipeline(batcher, options, metrics, decode_pool)
@@ -167,9 +169,12 @@ async def serve_until_signalled(predictors: list[Predictor], options: ServerOpti
     scheme = "tls" if options.tls_cert else "insecure"
     auth = "bearer token" if options.token else "no token"
     metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port is not None else ""
-    print(f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
-          f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics}); protocols aib.v1 and "
-          f"KServe v2 (model {running.model_name!r})", flush=True)  # fmt: skip
+    print(
+        f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
+        f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics}); protocols aib.v1 and "
+        f"KServe v2 (model {running.model_name!r})",
+        flush=True,
+    )
     await stop.wait()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, force_exit)

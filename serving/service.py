@@ -1,4 +1,5 @@
 """The `aib.v1` servicer: Frames to pictures, predictions to FrameResults; the pipeline does the rest."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -26,8 +27,9 @@ class AttentionService:
     async def Predict(self, request: pb.Frame | MalformedMessage, context: grpc.aio.ServicerContext) -> pb.FrameResult:
         return await self.pipeline.unary(request, context, self.cost, self._answer)
 
-    async def StreamFrames(self, requests: AsyncIterator[pb.Frame | MalformedMessage],
-                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.FrameResult]:  # fmt: skip
+    async def StreamFrames(
+        self, requests: AsyncIterator[pb.Frame | MalformedMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FrameResult]:
         async for result in self.pipeline.stream(requests, context, self.cost, self._answer):
             yield result
 
@@ -43,12 +45,16 @@ def add_attention_service(service: AttentionService, server: grpc.aio.Server) ->
     frame = tolerant_parser(pb.Frame)
     handlers = {
         "GetModelInfo": grpc.unary_unary_rpc_method_handler(
-            service.GetModelInfo, request_deserializer=tolerant_parser(pb.GetModelInfoRequest),
-            response_serializer=pb.ModelInfo.SerializeToString),
+            service.GetModelInfo,
+            request_deserializer=tolerant_parser(pb.GetModelInfoRequest),
+            response_serializer=pb.ModelInfo.SerializeToString,
+        ),
         "Predict": grpc.unary_unary_rpc_method_handler(
-            service.Predict, request_deserializer=frame, response_serializer=pb.FrameResult.SerializeToString),
+            service.Predict, request_deserializer=frame, response_serializer=pb.FrameResult.SerializeToString
+        ),
         "StreamFrames": grpc.stream_stream_rpc_method_handler(
-            service.StreamFrames, request_deserializer=frame, response_serializer=pb.FrameResult.SerializeToString),
-    }  # fmt: skip
+            service.StreamFrames, request_deserializer=frame, response_serializer=pb.FrameResult.SerializeToString
+        ),
+    }
     name = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))

@@ -1,5 +1,6 @@
 """The floors of the package, read off the imports (AST): no module imports a higher floor, no floor's
 units import each other, and there are no import cycles. docs/architecture.md shows this table."""
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,16 @@ from tests.helpers.package import PACKAGE, all_modules, installed_packages, pack
 # Lowest floor first. A module may import its own unit and the floors below; units that share a floor
 # stay independent of each other.
 FLOORS = (
-    ("aib_deploy", "aib_deploy.errors", "aib_deploy.contract", "aib_deploy.files", "aib_deploy.compare",
-     "aib_deploy.localization", "aib_deploy.timing", "aib_deploy.progress"),
+    (
+        "aib_deploy",
+        "aib_deploy.errors",
+        "aib_deploy.contract",
+        "aib_deploy.files",
+        "aib_deploy.compare",
+        "aib_deploy.localization",
+        "aib_deploy.timing",
+        "aib_deploy.progress",
+    ),
     ("aib_deploy.card",),
     ("aib_deploy.models",),
     ("aib_deploy.backends",),
@@ -23,7 +32,7 @@ FLOORS = (
     ("aib_deploy.export", "aib_deploy.serving"),
     ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval"),
     ("aib_deploy.cli",),
-)  # fmt: skip
+)
 
 
 def unit_of(module: str) -> tuple[int, str]:
@@ -92,7 +101,7 @@ def test_there_are_no_import_cycles():
         state[module] = "open"
         for target in sorted(GRAPH.get(module, ())):
             if state.get(target) == "open":
-                cycle = path[path.index(target):] + [target] if target in path else [module, target]
+                cycle = [*path[path.index(target) :], target] if target in path else [module, target]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target, [*path, target])

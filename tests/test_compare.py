@@ -1,4 +1,5 @@
 """The one parity comparison: tolerances, top-1, and the anchor-midpoint exemption."""
+
 import numpy as np
 import pytest
 

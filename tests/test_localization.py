@@ -1,4 +1,5 @@
 """The attention localization scores the demo reports."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The runner interface shared by every backend (after Polygraphy's BaseRunner)."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -83,5 +84,5 @@ class Runner(ABC):
     @abstractmethod
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]: ...
 
-    def deactivate_impl(self) -> None:
+    def deactivate_impl(self) -> None:  # noqa: B027 - an optional hook: most runners have nothing to free
         """Drop references to what activate_impl loaded."""

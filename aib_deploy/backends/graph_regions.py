@@ -4,6 +4,7 @@ Both INT8 export (what stays float32) and the TensorRT builder (what is pinned
 to float32) need to know; this is where that is read off the graph (an
 `onnx.ModelProto`, duck-typed, so nothing here imports onnx).
 """
+
 from __future__ import annotations
 
 from ..contract import ATTENTION_OUTPUTS

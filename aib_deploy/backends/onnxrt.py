@@ -1,4 +1,5 @@
 """ONNX Runtime backend: CPU by default, CUDA or TensorRT execution providers when present."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,8 +41,14 @@ class OnnxrtRunner(Runner):
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: str = "auto", intra_op_threads: int | None = None,
-                 inter_op_threads: int | None = None, spinning: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        spinning: bool = True,
+    ) -> None:
         super().__init__()
         self.spinning = spinning
         self.path = Path(path)
@@ -77,7 +84,7 @@ class OnnxrtRunner(Runner):
         providers = choose_providers(self.device, onnxruntime.get_available_providers())
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
-        except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph/... types
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise AibError(f"model {self.path}: ONNX Runtime cannot load it: {reason}") from None
         self.providers = self.session.get_providers()

@@ -5,6 +5,7 @@ sigmoid and the anchor snap in float32); it runs on the CPU here and is tested t
 captures one CUDA graph per batch size and replays it: NOT EXECUTED in this project (no GPU was lent
 to it); written against PyTorch's documented `torch.cuda.CUDAGraph` pattern.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,9 +36,17 @@ class TorchRunner(Runner):
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
-    def __init__(self, checkpoint: str | Path, weights: str = "net", dataset: str | None = None,
-                 labels: tuple[str, ...] | None = None, device: str = "auto",
-                 threads: int | None = None, precision: str = "fp32", cuda_graphs: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        weights: str = "net",
+        dataset: str | None = None,
+        labels: tuple[str, ...] | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        precision: str = "fp32",
+        cuda_graphs: bool = False,
+    ) -> None:
         super().__init__()
         if precision not in PRECISIONS:
             raise AibError(f"PyTorch precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")

@@ -1,4 +1,5 @@
 """The machine and libraries a benchmark ran on, so figures are compared only where they match."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,7 @@ from pathlib import Path
 
 def environment() -> dict:
     """Hardware and library versions, so figures can be compared only where they match."""
-    info = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "cpu": cpu_model()}  # fmt: skip
+    info = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(), "cpu": cpu_model()}
     for module in ("onnxruntime", "torch", "numpy", "tensorrt"):
         try:
             info[module] = __import__(module).__version__

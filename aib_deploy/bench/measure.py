@@ -1,8 +1,10 @@
 """Timing runners side by side on the same batches."""
+
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -46,13 +48,22 @@ def bench_runners(runners: list[Runner], options: BenchOptions) -> list[dict]:
             images = np.random.default_rng(0).standard_normal((batch, 3, size, size), dtype=np.float32)
             outputs = runner.infer(images)
             comparison = compare_outputs(references.setdefault((runner.card.architecture.name, size), outputs), outputs)
-            timings = time_calls(lambda: runner.infer(images), options.warmup, options.runs)
+            timings = time_calls(partial(runner.infer, images), options.warmup, options.runs)
             median = statistics.median(timings)
-            rows.append({
-                "backend": runner.label, "model": runner.card.architecture.name,
-                "file": runner.path.name if runner.path else "", "batch": batch, "runs": options.runs,
-                "median_ms": median, "p90_ms": percentile(timings, 90), "p95_ms": percentile(timings, 95),
-                "p99_ms": percentile(timings, 99), "images_per_s": batch * 1e3 / median,
-                "top1_agreement": comparison.top1_agreement, "index_agreement": comparison.index_agreement,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "backend": runner.label,
+                    "model": runner.card.architecture.name,
+                    "file": runner.path.name if runner.path else "",
+                    "batch": batch,
+                    "runs": options.runs,
+                    "median_ms": median,
+                    "p90_ms": percentile(timings, 90),
+                    "p95_ms": percentile(timings, 95),
+                    "p99_ms": percentile(timings, 99),
+                    "images_per_s": batch * 1e3 / median,
+                    "top1_agreement": comparison.top1_agreement,
+                    "index_agreement": comparison.index_agreement,
+                }
+            )
     return rows

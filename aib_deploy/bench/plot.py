@@ -1,6 +1,8 @@
 """bench.png: median latency against batch size, one panel per model, drawn with OpenCV (no plotting library)."""
+
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -9,14 +11,24 @@ import numpy as np
 
 PANEL = (520, 380)  # width, height
 MARGIN = (70, 40, 20, 60)  # left, top, right, bottom
-COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-          (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]  # fmt: skip
+COLORS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def log_scale(value: float, low: float, high: float, length: int) -> int:
     span = math.log10(high) - math.log10(low) or 1.0
-    return int(round((math.log10(value) - math.log10(low)) / span * length))
+    return round((math.log10(value) - math.log10(low)) / span * length)
 
 
 def draw_panel(canvas: np.ndarray, x0: int, model: str, rows: list[dict], colors: dict[str, tuple]) -> None:
@@ -45,7 +57,7 @@ def draw_panel(canvas: np.ndarray, x0: int, model: str, rows: list[dict], colors
     for backend, color in colors.items():
         series = sorted((row["batch"], row["median_ms"]) for row in rows if row["backend"] == backend)
         points = [point(batch, ms) for batch, ms in series]
-        for a, b in zip(points, points[1:]):
+        for a, b in itertools.pairwise(points):
             cv2.line(canvas, a, b, color, 2, cv2.LINE_AA)
         for p in points:
             cv2.circle(canvas, p, 4, color, -1, cv2.LINE_AA)

@@ -1,4 +1,5 @@
 """Benchmark rows as a table, speed ratios, and bench.json / bench.csv / bench.png."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,10 @@ def share(value: float | None) -> str:
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = (f"{'model':<18} {'file':<28} {'backend':<40} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} "
-              f"{'p99 ms':>8} {'img/s':>9} {'vs first':>9} {'top-1 agr':>10} {'index agr':>10}")  # fmt: skip
+    header = (
+        f"{'model':<18} {'file':<28} {'backend':<40} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'img/s':>9} {'vs first':>9} {'top-1 agr':>10} {'index agr':>10}"
+    )
     lines = [header]
     firsts = {}
     for row in rows:
@@ -46,8 +49,20 @@ def speedups(rows: list[dict]) -> list[str]:
     return out
 
 
-CSV_FIELDS = ("model", "file", "backend", "batch", "runs", "median_ms", "p90_ms", "p95_ms", "p99_ms", "images_per_s",
-              "top1_agreement", "index_agreement")  # fmt: skip
+CSV_FIELDS = (
+    "model",
+    "file",
+    "backend",
+    "batch",
+    "runs",
+    "median_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "images_per_s",
+    "top1_agreement",
+    "index_agreement",
+)
 
 
 def write_results(rows: list[dict], output: Path, skipped: dict[str, str] | None = None) -> list[Path]:

@@ -7,6 +7,7 @@ where the hardware and libraries exist, run on ONNX Runtime CUDA, PyTorch CUDA
 and TensorRT (FP16 from the float file, INT8 from the Q/DQ file). Backends
 that are not present are listed with the reason, not silently left out.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -52,8 +53,9 @@ def exported_files(arch: Architecture, folder: Path, name: str, max_batch: int) 
     return checkpoint, onnx_path, int8
 
 
-def gpu_runners(checkpoint: Path, onnx_path: Path, int8: dict[str, Path], folder: Path, max_batch: int,
-                skipped: dict[str, str]) -> list[Runner]:  # fmt: skip
+def gpu_runners(
+    checkpoint: Path, onnx_path: Path, int8: dict[str, Path], folder: Path, max_batch: int, skipped: dict[str, str]
+) -> list[Runner]:
     import onnxruntime
     import torch
 
@@ -62,8 +64,11 @@ def gpu_runners(checkpoint: Path, onnx_path: Path, int8: dict[str, Path], folder
 
     runners: list[Runner] = []
     if torch.cuda.is_available():  # fp32, fp16 as the fp16 file has it (snap in float32), and fp32 in CUDA graphs
-        runners += [TorchRunner(checkpoint, device="cuda"), TorchRunner(checkpoint, device="cuda", precision="fp16"),
-                    TorchRunner(checkpoint, device="cuda", cuda_graphs=True)]  # fmt: skip
+        runners += [
+            TorchRunner(checkpoint, device="cuda"),
+            TorchRunner(checkpoint, device="cuda", precision="fp16"),
+            TorchRunner(checkpoint, device="cuda", cuda_graphs=True),
+        ]
     else:
         skipped["pytorch-cuda"] = "this PyTorch sees no CUDA device"
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -116,8 +121,10 @@ def run_suite(options: BenchOptions) -> tuple[list[dict], dict[str, str]]:
             folder = Path(tmp)
             print(f"{name}: building, exporting and quantizing with fresh weights", flush=True)
             checkpoint, onnx_path, int8 = exported_files(SUITE_MODELS[name], folder, name, max_batch)
-            runners: list[Runner] = [TorchRunner(checkpoint, device="cpu", threads=threads),
-                                     OnnxrtRunner(onnx_path, device="cpu", intra_op_threads=threads)]  # fmt: skip
+            runners: list[Runner] = [
+                TorchRunner(checkpoint, device="cpu", threads=threads),
+                OnnxrtRunner(onnx_path, device="cpu", intra_op_threads=threads),
+            ]
             runners += [OnnxrtRunner(path, device="cpu", intra_op_threads=threads) for path in int8.values()]
             runners += gpu_runners(checkpoint, onnx_path, int8, folder, max_batch, skipped)
             rows.extend(bench_runners(runners, options))

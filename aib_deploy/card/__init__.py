@@ -2,6 +2,7 @@
 
 Pure Python (no torch, no onnx), so every floor above can read a card.
 """
+
 from .architecture import Architecture
 from .model_card import ModelCard, card_from_metadata
 

@@ -4,6 +4,7 @@ An `Architecture` is what checkpoint inspection infers, what the model builders
 take, and what the ONNX model card records, so serving code can read it without
 importing torch.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -38,9 +39,7 @@ class Architecture:
         if self.family not in FAMILIES:
             raise AibError(f"architecture: unknown family {self.family!r}; expected one of {', '.join(FAMILIES)}")
         if self.family == "cub" and self.backbone not in CUB_BACKBONES:
-            raise AibError(
-                f"architecture: CUB backbone {self.backbone!r} unknown; expected one of {', '.join(CUB_BACKBONES)}"
-            )
+            raise AibError(f"architecture: CUB backbone {self.backbone!r} unknown; expected one of {', '.join(CUB_BACKBONES)}")
         if self.family == "wrn_cifar" and (self.depth is None or (self.depth - 4) % 6 or self.depth < 10):
             raise AibError(f"architecture: WRN depth must be 6n+4 with n >= 1, got {self.depth}")
         if self.family == "wrn_cifar" and (self.widen_factor is None or self.widen_factor < 1):

@@ -4,6 +4,7 @@ One JSON document, stored in the ONNX file's `metadata_props` under
 `MODEL_CARD_KEY`, so the runtime can preprocess frames, name classes and read
 the anchor table without PyTorch or the original checkpoint.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ line on stderr and exit code 1.
 Handlers import what is heavy (torch, onnx, grpc) only when their command runs,
 so `aib --help` and the serving path never import torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_export_commands, add_compare_command, add_predict_command, add_eval_command, add_bench_command,
-                add_demo_command, add_serve_command, add_stream_command):  # fmt: skip
+    for add in (
+        add_export_commands,
+        add_compare_command,
+        add_predict_command,
+        add_eval_command,
+        add_bench_command,
+        add_demo_command,
+        add_serve_command,
+        add_stream_command,
+    ):
         add(commands)
     return parser
 

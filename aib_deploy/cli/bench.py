@@ -1,4 +1,5 @@
 """`aib bench`: models, or the paper's architectures (--suite), timed side by side."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,13 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         "--suite to build the paper's architectures with fresh weights and run every backend present here.",
     )
     parser.add_argument("models", nargs="*", help="models to time on the same batches")
-    parser.add_argument("--suite", nargs="+", choices=sorted(SUITE_MODELS), metavar="MODEL",
-                        help=f"architectures to build and time on every backend present ({', '.join(SUITE_MODELS)})")  # fmt: skip
+    parser.add_argument(
+        "--suite",
+        nargs="+",
+        choices=sorted(SUITE_MODELS),
+        metavar="MODEL",
+        help=f"architectures to build and time on every backend present ({', '.join(SUITE_MODELS)})",
+    )
     add_timing_options(parser)
     add_runner_options(parser, threads=False)
     parser.add_argument("--output", help="write bench.json, bench.csv and bench.png to this folder")

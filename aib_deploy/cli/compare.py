@@ -5,6 +5,7 @@ the frames go through A's preprocessing, so both must share its input size, mean
 comparison itself is `aib_deploy.runtime.compare.compare_models`, as Polygraphy's
 `run --onnxrt --trt` compares backends, for the outputs that matter here: the class and the anchors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("reference", help="the model to compare against (e.g. the float32 .onnx or the checkpoint)")
     parser.add_argument("candidate", help="the model to check (e.g. the INT8 or fp16 file, or an engine)")
-    parser.add_argument("--input", default=SYNTHETIC,
-                        help="frames: 'synthetic' (default), an image, a folder of images or a video")  # fmt: skip
+    parser.add_argument(
+        "--input", default=SYNTHETIC, help="frames: 'synthetic' (default), an image, a folder of images or a video"
+    )
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
     add_gate_option(parser)
     add_runner_options(parser)

@@ -1,4 +1,5 @@
 """`aib demo`: the bundled model exported, served and streamed end to end."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,9 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         "serves it on loopback, streams every frame through the gRPC client and writes DIR/summary.json, "
         "the annotated video and per-frame JSON lines.",
     )
-    parser.add_argument("--output", default=str(DemoOptions.output),
-                        help=f"folder for everything it writes (default {DemoOptions.output})")  # fmt: skip
+    parser.add_argument(
+        "--output", default=str(DemoOptions.output), help=f"folder for everything it writes (default {DemoOptions.output})"
+    )
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     parser.set_defaults(handler=run_demo_command)
 

@@ -1,4 +1,5 @@
 """`aib eval MODEL DATA`: classes and attention scored on the user's own labelled images."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default=defaults.split, choices=SPLITS, help=f"CUB split (default {defaults.split})")
     parser.add_argument("--compare", help="a second model: top-1 and anchor-index agreement on the same images")
     parser.add_argument("--output", help="write eval.json and contact_sheet.png to this folder")
-    parser.add_argument("--sheet", type=int, default=defaults.sheet,
-                        help=f"best and worst frames on the contact sheet (default {defaults.sheet})")  # fmt: skip
+    parser.add_argument(
+        "--sheet", type=int, default=defaults.sheet, help=f"best and worst frames on the contact sheet (default {defaults.sheet})"
+    )
     add_runner_options(parser)
     parser.set_defaults(handler=run_eval)
 
@@ -33,24 +35,33 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> None:
     from ..eval.run import evaluate
 
-    options = EvalOptions(split=args.split, output=optional_path(args.output), compare=optional_path(args.compare),
-                          sheet=args.sheet, runner=runner_options(args))  # fmt: skip
+    options = EvalOptions(
+        split=args.split,
+        output=optional_path(args.output),
+        compare=optional_path(args.compare),
+        sheet=args.sheet,
+        runner=runner_options(args),
+    )
     report = evaluate(Path(args.model), Path(args.data), options)
     for error in report["errors"]:
         print(f"aib: {error}")
     print(f"{report['images']} images ({len(report['errors'])} errors): top-1 {report['top1']:.2%}, top-5 {report['top5']:.2%}")
     scores = report.get("localization")
     if scores:
-        print(f"pointing game {scores['attention_max_in_box']:.2%} (chance {scores['chance_max_in_box']:.2%}), "
-              f"inside/outside {scores['attention_inside_outside_ratio']:.2f}, "
-              f"attention mass in box {scores['attention_mass_in_box']:.2%}")  # fmt: skip
+        print(
+            f"pointing game {scores['attention_max_in_box']:.2%} (chance {scores['chance_max_in_box']:.2%}), "
+            f"inside/outside {scores['attention_inside_outside_ratio']:.2f}, "
+            f"attention mass in box {scores['attention_mass_in_box']:.2%}"
+        )
     if "anchors_used" in report:
         print(f"anchors used: {report['anchors_used']['count']} of {report['anchors_used']['of']}")
     if "stochastic_top1_num_avg_4" in report:
         print(f"stochastic top-1 (num_avg 4): {report['stochastic_top1_num_avg_4']:.2%}")
     if "compare" in report:
         agreement = report["compare"]
-        print(f"against {agreement['other']}: top-1 agreement {agreement['top1']:.2%}"
-              + (f", anchor-index agreement {agreement['index_exact']:.2%}" if agreement["index_exact"] is not None else ""))  # fmt: skip
+        print(
+            f"against {agreement['other']}: top-1 agreement {agreement['top1']:.2%}"
+            + (f", anchor-index agreement {agreement['index_exact']:.2%}" if agreement["index_exact"] is not None else "")
+        )
     if options.output is not None:
         print(f"wrote {options.output}/eval.json" + (", contact_sheet.png" if scores else ""))

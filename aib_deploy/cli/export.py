@@ -1,5 +1,6 @@
 """`aib export onnx|int8|fp16|engine|triton` and `aib check`: parsers, and handlers that build
 the typed options, call the library and print what it did."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,10 @@ from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
 from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
 from ..errors import AibError
-from ..runtime.compare import Gate
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.triton import BACKENDS, KINDS, TritonOptions
+from ..runtime.compare import Gate
 from .options import optional_path
 
 
@@ -47,11 +48,19 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("checkpoint", help="a checkpoint written by the paper's code (any of its three layouts)")
     parser.add_argument("-o", "--output", help="the .onnx file to write (default: beside the checkpoint, CHECKPOINT.onnx)")
-    parser.add_argument("--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)")
-    parser.add_argument("--weights", default=WEIGHT_CHOICES[0], choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint")
+    parser.add_argument(
+        "--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)"
+    )
+    parser.add_argument(
+        "--weights", default=WEIGHT_CHOICES[0], choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint"
+    )
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, the minimum)")
-    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
-                        help=f"largest batch the model card advertises (default {DEFAULT_MAX_BATCH})")  # fmt: skip
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"largest batch the model card advertises (default {DEFAULT_MAX_BATCH})",
+    )
     parser.add_argument("--labels", help="text file with one class label per line")
     parser.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
     parser.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
@@ -62,16 +71,22 @@ def export_onnx_command(args: argparse.Namespace) -> None:
     from ..export.onnx_export import OnnxExportOptions, check_onnx, export_checkpoint, report_parity
 
     options = OnnxExportOptions(
-        weights=args.weights, dataset=args.dataset, labels=read_labels(args.labels),
-        mean=tuple(args.mean) if args.mean else None, std=tuple(args.std) if args.std else None,
-        opset=args.opset, max_batch=args.max_batch,
-    )  # fmt: skip
+        weights=args.weights,
+        dataset=args.dataset,
+        labels=read_labels(args.labels),
+        mean=tuple(args.mean) if args.mean else None,
+        std=tuple(args.std) if args.std else None,
+        opset=args.opset,
+        max_batch=args.max_batch,
+    )
     started = time.perf_counter()
     output = output_path(args, args.checkpoint, ".onnx")
     exported = export_checkpoint(args.checkpoint, output, options)
     arch, checkpoint = exported.loaded.arch, exported.loaded.checkpoint
-    print(f"checkpoint {args.checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
-          f"{checkpoint.layout}, weights {checkpoint.weights}, dataset {exported.card.dataset}")  # fmt: skip
+    print(
+        f"checkpoint {args.checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
+        f"{checkpoint.layout}, weights {checkpoint.weights}, dataset {exported.card.dataset}"
+    )
     check_onnx(output)
     print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opset {args.opset}); onnx.checker full check passed")
     failures = report_parity(output, exported.loaded.model, exported.card)
@@ -93,21 +108,36 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
     )
     defaults = Int8Options()
     parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
-    parser.add_argument("--calibration", required=True,
-                        help="'synthetic' (the demo's glyph images), an image, a folder of images or a video")  # fmt: skip
+    parser.add_argument(
+        "--calibration", required=True, help="'synthetic' (the demo's glyph images), an image, a folder of images or a video"
+    )
     parser.add_argument("-o", "--output", help="the INT8 .onnx file to write (default: MODEL.int8.onnx beside MODEL)")
     parser.add_argument("--count", type=int, default=defaults.count, help=f"calibration frames (default {defaults.count})")
-    parser.add_argument("--held-out", type=int, default=defaults.held_out,
-                        help=f"frames for the agreement check (default {defaults.held_out})")  # fmt: skip
-    parser.add_argument("--method", default=defaults.method, choices=CALIBRATION_METHODS,
-                        help=f"how activation ranges are calibrated (default {defaults.method})")  # fmt: skip
-    parser.add_argument("--float", dest="float_region", default=defaults.float_region, choices=FLOAT_REGIONS,
-                        help="what stays float32: `auto` (default) puts as much of the attention path in int8 as "
-                        "keeps --min-index-agreement; `attention-path` keeps every node the attention map depends "
-                        "on (indices match the float model); `head` only the attention head and snap (fastest)")  # fmt: skip
-    parser.add_argument("--min-index-agreement", type=float, default=defaults.min_index_agreement,
-                        help="--float auto: exact anchor-index agreement to keep on the calibration frames "
-                        f"(default {defaults.min_index_agreement})")  # fmt: skip
+    parser.add_argument(
+        "--held-out", type=int, default=defaults.held_out, help=f"frames for the agreement check (default {defaults.held_out})"
+    )
+    parser.add_argument(
+        "--method",
+        default=defaults.method,
+        choices=CALIBRATION_METHODS,
+        help=f"how activation ranges are calibrated (default {defaults.method})",
+    )
+    parser.add_argument(
+        "--float",
+        dest="float_region",
+        default=defaults.float_region,
+        choices=FLOAT_REGIONS,
+        help="what stays float32: `auto` (default) puts as much of the attention path in int8 as "
+        "keeps --min-index-agreement; `attention-path` keeps every node the attention map depends "
+        "on (indices match the float model); `head` only the attention head and snap (fastest)",
+    )
+    parser.add_argument(
+        "--min-index-agreement",
+        type=float,
+        default=defaults.min_index_agreement,
+        help="--float auto: exact anchor-index agreement to keep on the calibration frames "
+        f"(default {defaults.min_index_agreement})",
+    )
     parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
     add_gate_option(parser)
     parser.set_defaults(handler=export_int8_command)
@@ -116,19 +146,34 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
 def export_int8_command(args: argparse.Namespace) -> None:
     from ..export.int8 import export_int8
 
-    options = Int8Options(calibration=args.calibration, count=args.count, held_out=args.held_out, method=args.method,
-                          float_region=args.float_region, min_index_agreement=args.min_index_agreement,
-                          threads=args.threads, fail_under=Gate.parse(args.fail_under))  # fmt: skip
+    options = Int8Options(
+        calibration=args.calibration,
+        count=args.count,
+        held_out=args.held_out,
+        method=args.method,
+        float_region=args.float_region,
+        min_index_agreement=args.min_index_agreement,
+        threads=args.threads,
+        fail_under=Gate.parse(args.fail_under),
+    )
     source, output = Path(args.model), output_path(args, args.model, ".int8.onnx")
-    print(f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
-          f"float region: {options.float_region}", flush=True)  # fmt: skip
+    print(
+        f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
+        f"float region: {options.float_region}",
+        flush=True,
+    )
     result = export_int8(source, output, options)
     if (result.calibration_frames, result.held_out_frames) != (options.count, options.held_out):
-        print(f"aib: warning: --calibration {options.calibration}: {result.calibration_frames + result.held_out_frames} "
-              f"frames, fewer than --count {options.count} + --held-out {options.held_out}; used "
-              f"{result.calibration_frames} for calibration and {result.held_out_frames} held out", file=sys.stderr)  # fmt: skip
-    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
-          f"{result.float_nodes} nodes kept float32; {result.choice.describe()})")  # fmt: skip
+        print(
+            f"aib: warning: --calibration {options.calibration}: {result.calibration_frames + result.held_out_frames} "
+            f"frames, fewer than --count {options.count} + --held-out {options.held_out}; used "
+            f"{result.calibration_frames} for calibration and {result.held_out_frames} held out",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.calibration_frames} calibration frames, "
+        f"{result.float_nodes} nodes kept float32; {result.choice.describe()})"
+    )
     print(result.agreement.describe())
     print(result.latency.describe())
     check_gate(output, options.fail_under, result.gate_failures)
@@ -146,10 +191,14 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     defaults = Fp16Options()
     parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
     parser.add_argument("-o", "--output", help="the fp16 .onnx file to write (default: MODEL.fp16.onnx beside MODEL)")
-    parser.add_argument("--frames", default=defaults.frames,
-                        help="frames for the agreement check: 'synthetic' (default), an image, a folder or a video")  # fmt: skip
-    parser.add_argument("--held-out", type=int, default=defaults.held_out,
-                        help=f"how many frames to check (default {defaults.held_out})")  # fmt: skip
+    parser.add_argument(
+        "--frames",
+        default=defaults.frames,
+        help="frames for the agreement check: 'synthetic' (default), an image, a folder or a video",
+    )
+    parser.add_argument(
+        "--held-out", type=int, default=defaults.held_out, help=f"how many frames to check (default {defaults.held_out})"
+    )
     parser.add_argument("--threads", type=int, help="intra-op threads for the check")
     add_gate_option(parser)
     parser.set_defaults(handler=export_fp16_command)
@@ -158,30 +207,40 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
 def export_fp16_command(args: argparse.Namespace) -> None:
     from ..export.fp16 import export_fp16
 
-    options = Fp16Options(frames=args.frames, held_out=args.held_out, threads=args.threads,
-                          fail_under=Gate.parse(args.fail_under))  # fmt: skip
+    options = Fp16Options(
+        frames=args.frames, held_out=args.held_out, threads=args.threads, fail_under=Gate.parse(args.fail_under)
+    )
     output = output_path(args, args.model, ".fp16.onnx")
     result = export_fp16(Path(args.model), output, options)
     if result.held_out_frames < options.held_out:
-        print(f"aib: warning: --frames {options.frames}: {result.held_out_frames} frames, fewer than --held-out "
-              f"{options.held_out}", file=sys.stderr)  # fmt: skip
-    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.float32_nodes} nodes kept float32: the "
-          "attention sigmoid and the anchor snap)")  # fmt: skip
+        print(
+            f"aib: warning: --frames {options.frames}: {result.held_out_frames} frames, fewer than --held-out {options.held_out}",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB; {result.float32_nodes} nodes kept float32: the "
+        "attention sigmoid and the anchor snap)"
+    )
     print(result.agreement.describe())
     check_gate(output, options.fail_under, result.gate_failures)
 
 
 def add_gate_option(parser: argparse.ArgumentParser) -> None:
     default = Gate().describe()
-    parser.add_argument("--fail-under", default=default,
-                        help=f"exit 1 when held-out agreement falls below these shares (default {default}); the file "
-                        "and its report are written either way")  # fmt: skip
+    parser.add_argument(
+        "--fail-under",
+        default=default,
+        help=f"exit 1 when held-out agreement falls below these shares (default {default}); the file "
+        "and its report are written either way",
+    )
 
 
 def check_gate(output: Path, gate: Gate, failures: list[str]) -> None:
     if failures:
-        raise AibError(f"{output}: below the gate (--fail-under {gate.describe()}): {'; '.join(failures)}; the file "
-                       "and its report in the model card were written")  # fmt: skip
+        raise AibError(
+            f"{output}: below the gate (--fail-under {gate.describe()}): {'; '.join(failures)}; the file "
+            "and its report in the model card were written"
+        )
 
 
 def _add_engine(formats: argparse._SubParsersAction) -> None:
@@ -196,18 +255,30 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`")
     parser.add_argument("-o", "--output", help="the engine file to write, .engine or .plan (default: MODEL.engine beside MODEL)")
     for flag, command in (("--fp16", "fp16"), ("--int8", "int8 --calibration ...")):
-        parser.add_argument(flag, action="store_true", help=f"not a build flag: build from `aib export {command.split()[0]}`'s file")
+        parser.add_argument(
+            flag, action="store_true", help=f"not a build flag: build from `aib export {command.split()[0]}`'s file"
+        )
     profile = parser.add_argument_group("batch profile")
     profile.add_argument("--min-batch", type=int, default=EngineOptions.min_batch, help=f"(default {EngineOptions.min_batch})")
-    profile.add_argument("--opt-batch", type=int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)")
+    profile.add_argument(
+        "--opt-batch", type=int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)"
+    )
     profile.add_argument("--max-batch", type=int, help="(default: the model card's largest batch)")
-    parser.add_argument("--workspace", type=int, default=EngineOptions.workspace_mib,
-                        help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})")  # fmt: skip
+    parser.add_argument(
+        "--workspace",
+        type=int,
+        default=EngineOptions.workspace_mib,
+        help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})",
+    )
     parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
-    parser.add_argument("--version-compatible", action="store_true",
-                        help="runs on later TensorRT versions, 11.x included, and on the lean runtime (can be slower)")  # fmt: skip
-    parser.add_argument("--hardware-compatible", action="store_true",
-                        help="runs on any Ampere or newer GPU, for mixed fleets (can be slower)")  # fmt: skip
+    parser.add_argument(
+        "--version-compatible",
+        action="store_true",
+        help="runs on later TensorRT versions, 11.x included, and on the lean runtime (can be slower)",
+    )
+    parser.add_argument(
+        "--hardware-compatible", action="store_true", help="runs on any Ampere or newer GPU, for mixed fleets (can be slower)"
+    )
     parser.set_defaults(handler=export_engine_command)
 
 
@@ -216,21 +287,29 @@ def export_engine_command(args: argparse.Namespace) -> None:
 
     for flag, command in ((args.fp16, "fp16"), (args.int8, "int8")):
         if flag:
-            raise AibError(f"--{command}: engines are strongly typed, so the ONNX file's types decide the precision; "
-                           f"make the file with `aib export {command} {args.model} -o MODEL.{command}.onnx"
-                           f"{' --calibration synthetic' if command == 'int8' else ''}` and build that")  # fmt: skip
+            raise AibError(
+                f"--{command}: engines are strongly typed, so the ONNX file's types decide the precision; "
+                f"make the file with `aib export {command} {args.model} -o MODEL.{command}.onnx"
+                f"{' --calibration synthetic' if command == 'int8' else ''}` and build that"
+            )
     options = EngineOptions(
-        min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch, workspace_mib=args.workspace,
-        timing_cache=optional_path(args.timing_cache), version_compatible=args.version_compatible,
+        min_batch=args.min_batch,
+        opt_batch=args.opt_batch,
+        max_batch=args.max_batch,
+        workspace_mib=args.workspace,
+        timing_cache=optional_path(args.timing_cache),
+        version_compatible=args.version_compatible,
         hardware_compatible=args.hardware_compatible,
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     output = output_path(args, args.model, ".engine")
     sidecar = build_engine(Path(args.model), output, options)
     profile = sidecar["profile"]
-    print(f"wrote {output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
-          f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
-          "sidecar beside it")  # fmt: skip
+    print(
+        f"wrote {output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
+        f"TensorRT {sidecar['tensorrt_version']}, {sidecar['gpu']}) in {time.perf_counter() - started:.0f} s; "
+        "sidecar beside it"
+    )
 
 
 def _add_triton(formats: argparse._SubParsersAction) -> None:
@@ -245,38 +324,66 @@ def _add_triton(formats: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, or an engine")
     parser.add_argument("--repository", required=True, help="the model repository folder (created if missing)")
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="Triton backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan); python runs "
-                        "aib-deploy's Predictor on ONNX Runtime inside Triton")  # fmt: skip
-    parser.add_argument("--frames", action="store_true",
-                        help="onnxruntime/tensorrt: also write the ensemble NAME_frames that takes encoded JPEG/PNG "
-                        "`frames` (the python backend takes them itself)")  # fmt: skip
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Triton backend (default: onnxruntime for .onnx, tensorrt for .engine/.plan); python runs "
+        "aib-deploy's Predictor on ONNX Runtime inside Triton",
+    )
+    parser.add_argument(
+        "--frames",
+        action="store_true",
+        help="onnxruntime/tensorrt: also write the ensemble NAME_frames that takes encoded JPEG/PNG "
+        "`frames` (the python backend takes them itself)",
+    )
     parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE_PRECISION)")
     defaults = TritonOptions()
     parser.add_argument("--version", type=int, default=defaults.version, help=f"version folder (default {defaults.version})")
     parser.add_argument("--max-batch", type=int, help="max_batch_size (default: the model card's)")
-    parser.add_argument("--max-delay-us", type=int, default=defaults.max_delay_us,
-                        help=f"dynamic batching: longest wait to fill a batch (default {defaults.max_delay_us} us, as `aib serve`)")  # fmt: skip
+    parser.add_argument(
+        "--max-delay-us",
+        type=int,
+        default=defaults.max_delay_us,
+        help=f"dynamic batching: longest wait to fill a batch (default {defaults.max_delay_us} us, as `aib serve`)",
+    )
     parser.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"instance group kind (default {defaults.kind})")
-    parser.add_argument("--instances", type=int, default=defaults.instances,
-                        help=f"model instances per device (default {defaults.instances})")  # fmt: skip
-    parser.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
-                        help=f"frames: largest encoded image in pixels, checked in its header before decoding "
-                        f"(default {defaults.max_pixels}, as `aib serve`)")  # fmt: skip
-    parser.add_argument("--python-path", action="append", default=[], metavar="FOLDER",
-                        help="Python-backend models: a folder model.py puts on sys.path before this environment's "
-                        "site-packages (repeatable), e.g. one with numpy<2 for the Python backend of Triton 2.51 "
-                        "(nvidia-pytriton 0.7)")  # fmt: skip
+    parser.add_argument(
+        "--instances", type=int, default=defaults.instances, help=f"model instances per device (default {defaults.instances})"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=defaults.max_pixels,
+        help=f"frames: largest encoded image in pixels, checked in its header before decoding "
+        f"(default {defaults.max_pixels}, as `aib serve`)",
+    )
+    parser.add_argument(
+        "--python-path",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="Python-backend models: a folder model.py puts on sys.path before this environment's "
+        "site-packages (repeatable), e.g. one with numpy<2 for the Python backend of Triton 2.51 "
+        "(nvidia-pytriton 0.7)",
+    )
     parser.set_defaults(handler=export_triton_command)
 
 
 def export_triton_command(args: argparse.Namespace) -> None:
     from ..export.triton import write_repository
 
-    options = TritonOptions(name=args.name, version=args.version, max_batch=args.max_batch,
-                            max_delay_us=args.max_delay_us, kind=args.kind, instances=args.instances,
-                            backend=args.backend, frames=args.frames, max_pixels=args.max_pixels,
-                            python_path=tuple(args.python_path))  # fmt: skip
+    options = TritonOptions(
+        name=args.name,
+        version=args.version,
+        max_batch=args.max_batch,
+        max_delay_us=args.max_delay_us,
+        kind=args.kind,
+        instances=args.instances,
+        backend=args.backend,
+        frames=args.frames,
+        max_pixels=args.max_pixels,
+        python_path=tuple(args.python_path),
+    )
     folders = write_repository(Path(args.model), Path(args.repository), options)
     for folder in folders:
         print(f"wrote {folder}/ (config.pbtxt, {options.version}/)")

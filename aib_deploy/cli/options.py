@@ -4,6 +4,7 @@ Each group adds its flags and turns parsed arguments into the typed options the
 library takes, so a flag is defined once and its default comes from the
 options dataclass it fills.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,14 @@ TOKEN_VARIABLE = "AIB_TOKEN"
 
 def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
     group = parser.add_argument_group("backend")
-    group.add_argument("--backend", choices=BACKENDS,
-                       help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")  # fmt: skip
-    group.add_argument("--device", default=RunnerOptions.device, choices=DEVICES,
-                       help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime "
-                       "has them, else CPU); PyTorch: cuda or cpu")  # fmt: skip
+    group.add_argument("--backend", choices=BACKENDS, help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")
+    group.add_argument(
+        "--device",
+        default=RunnerOptions.device,
+        choices=DEVICES,
+        help="ONNX Runtime execution provider (default auto: TensorRT or CUDA when this onnxruntime "
+        "has them, else CPU); PyTorch: cuda or cpu",
+    )
     if threads:
         group.add_argument("--threads", type=int, help="intra-op threads (default: the backend chooses)")
 
@@ -40,11 +44,20 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
     """--batch, --runs, --warmup and --threads of `aib bench` and the benchmark scripts."""
     defaults = BenchOptions()
     group = parser.add_argument_group("timing")
-    group.add_argument("--batch", type=int, nargs="+", default=list(defaults.batches),
-                       help=f"batch sizes (default {' '.join(map(str, defaults.batches))})")  # fmt: skip
-    group.add_argument("--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})")
+    group.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=list(defaults.batches),
+        help=f"batch sizes (default {' '.join(map(str, defaults.batches))})",
+    )
+    group.add_argument(
+        "--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})"
+    )
     group.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
-    group.add_argument("--threads", type=int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})")
+    group.add_argument(
+        "--threads", type=int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
+    )
 
 
 def bench_options(args: argparse.Namespace, suite: tuple[str, ...] = ()) -> BenchOptions:
@@ -55,29 +68,61 @@ def bench_options(args: argparse.Namespace, suite: tuple[str, ...] = ()) -> Benc
 
 def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("serving limits")
-    group.add_argument("--max-batch", type=int,
-                       help=f"largest micro-batch, at most the model's (default {MICRO_BATCH}, or the model's largest batch if smaller)")  # fmt: skip
-    group.add_argument("--max-delay-ms", type=float, default=ServerOptions.max_delay_ms,
-                       help=f"longest wait to fill a batch (default {ServerOptions.max_delay_ms:g})")  # fmt: skip
-    group.add_argument("--max-streams", type=int, default=ServerOptions.max_streams,
-                       help=f"concurrent calls before RESOURCE_EXHAUSTED (default {ServerOptions.max_streams})")  # fmt: skip
-    group.add_argument("--max-pixels", type=int, default=ServerOptions.max_pixels,
-                       help=f"largest frame in pixels, checked in its header before decoding (default {ServerOptions.max_pixels})")  # fmt: skip
-    group.add_argument("--max-inflight-mb", type=float, default=ServerOptions.max_inflight_bytes / (1 << 20),
-                       help="frames held across all streams, payload plus decoded picture; past it streams are "
-                       f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})")  # fmt: skip
-    group.add_argument("--idle-timeout-s", type=float, default=ServerOptions.idle_timeout_s,
-                       help=f"close a stream that sends no frame for this long (default {ServerOptions.idle_timeout_s:g})")  # fmt: skip
-    group.add_argument("--instances", type=int, default=ServerOptions.instances,
-                       help="inference sessions of the model, each on its own thread, sharing one batch queue "
-                       f"(default {ServerOptions.instances}); with --threads, sessions x threads should fit the cores")  # fmt: skip
-    group.add_argument("--decode-threads", type=int, default=ServerOptions.decode_threads,
-                       help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})")  # fmt: skip
+    group.add_argument(
+        "--max-batch",
+        type=int,
+        help=f"largest micro-batch, at most the model's (default {MICRO_BATCH}, or the model's largest batch if smaller)",
+    )
+    group.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=ServerOptions.max_delay_ms,
+        help=f"longest wait to fill a batch (default {ServerOptions.max_delay_ms:g})",
+    )
+    group.add_argument(
+        "--max-streams",
+        type=int,
+        default=ServerOptions.max_streams,
+        help=f"concurrent calls before RESOURCE_EXHAUSTED (default {ServerOptions.max_streams})",
+    )
+    group.add_argument(
+        "--max-pixels",
+        type=int,
+        default=ServerOptions.max_pixels,
+        help=f"largest frame in pixels, checked in its header before decoding (default {ServerOptions.max_pixels})",
+    )
+    group.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=ServerOptions.max_inflight_bytes / (1 << 20),
+        help="frames held across all streams, payload plus decoded picture; past it streams are "
+        f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})",
+    )
+    group.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=ServerOptions.idle_timeout_s,
+        help=f"close a stream that sends no frame for this long (default {ServerOptions.idle_timeout_s:g})",
+    )
+    group.add_argument(
+        "--instances",
+        type=int,
+        default=ServerOptions.instances,
+        help="inference sessions of the model, each on its own thread, sharing one batch queue "
+        f"(default {ServerOptions.instances}); with --threads, sessions x threads should fit the cores",
+    )
+    group.add_argument(
+        "--decode-threads",
+        type=int,
+        default=ServerOptions.decode_threads,
+        help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})",
+    )
 
 
 def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--token", help=f"{help_text}; visible to other users in the process list, so prefer "
-                        f"${TOKEN_VARIABLE} or --token-file")  # fmt: skip
+    parser.add_argument(
+        "--token", help=f"{help_text}; visible to other users in the process list, so prefer ${TOKEN_VARIABLE} or --token-file"
+    )
     parser.add_argument("--token-file", help="read the token from this file (its first line)")
 
 

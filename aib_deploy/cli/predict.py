@@ -1,4 +1,5 @@
 """`aib predict MODEL INPUT`: annotated image/video/folder plus JSON lines of results."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,15 @@ def add_predict_command(commands: argparse._SubParsersAction) -> None:
         "per-frame results: top-k classes, the attention map, anchor indices and timings.",
     )
     parser.add_argument("model", help="an exported .onnx file, or a checkpoint (.pth/.pt/.tar) for the PyTorch backend")
-    parser.add_argument("input", help="an image, a folder of images (with subfolders), a glob such as 'frames/**/*.jpg', "
-                        "a video file, or a camera index such as 0")  # fmt: skip
+    parser.add_argument(
+        "input",
+        help="an image, a folder of images (with subfolders), a glob such as 'frames/**/*.jpg', "
+        "a video file, or a camera index such as 0",
+    )
     parser.add_argument("-o", "--output", help="annotated image/video, or a folder for folder input (default: INPUT_aib...)")
-    parser.add_argument("--results", help="JSON-lines file in the result schema (default: beside the output; - for standard output)")
+    parser.add_argument(
+        "--results", help="JSON-lines file in the result schema (default: beside the output; - for standard output)"
+    )
     add_runner_options(parser)
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"classes per result (default {DEFAULT_TOP_K})")
     parser.add_argument("--labels", help="class labels, one per line (PyTorch backend; ONNX files carry theirs)")
@@ -61,8 +67,10 @@ def run_predict(args: argparse.Namespace) -> None:
     many = kind in ("folder", "glob")
     results_path = args.results or str(output / "results.jsonl" if many else output.with_suffix(".jsonl"))
     say = functools.partial(print, file=messages_stream(results_path))
-    with load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor, \
-            ResultsFile(results_path, predictor.card, predictor.backend) as results:  # fmt: skip
+    with (
+        load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor,
+        ResultsFile(results_path, predictor.card, predictor.backend) as results,
+    ):
         if kind in ("video", "camera"):
             run_video(predictor, args.input, frames, output, results)
         else:
@@ -106,5 +114,7 @@ def run_video(predictor: Predictor, source: str, camera, output: Path, results: 
         writer.close()
         progress.close()
     if reader is not None and reader.missing > 1:  # containers may round their frame count by one
-        raise AibError(f"video {source}: decoded {reader.decoded} of the {reader.frame_count} frames its container "
-                       f"declares; the rest is corrupt or cut off (results for the {reader.decoded} frames were written)")
+        raise AibError(
+            f"video {source}: decoded {reader.decoded} of the {reader.frame_count} frames its container "
+            f"declares; the rest is corrupt or cut off (results for the {reader.decoded} frames were written)"
+        )

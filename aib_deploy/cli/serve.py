@@ -1,4 +1,5 @@
 """`aib serve MODEL`: the gRPC server until SIGTERM or SIGINT."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,16 +22,20 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="an exported .onnx file, a checkpoint for the PyTorch backend, or an engine")
     parser.add_argument("--host", default=ServerOptions.host, help=f"address to bind (default {LOOPBACK}, loopback only)")
-    parser.add_argument("--port", type=int, default=ServerOptions.port,
-                        help=f"port (default {ServerOptions.port}; 0 picks a free one)")  # fmt: skip
+    parser.add_argument(
+        "--port", type=int, default=ServerOptions.port, help=f"port (default {ServerOptions.port}; 0 picks a free one)"
+    )
     add_runner_options(parser)
     add_serving_limits(parser)
     security = parser.add_argument_group("security")
     add_token_option(security, "require `authorization: Bearer TOKEN`")
     security.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
     security.add_argument("--tls-key", help="PEM private key")
-    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: a free one), on "
-                        "--host, as plain HTTP without auth")  # fmt: skip
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics on this port (0: a free one), on --host, as plain HTTP without auth",
+    )
     parser.set_defaults(handler=run_serve)
 
 
@@ -41,11 +46,21 @@ def run_serve(args: argparse.Namespace) -> None:
     # Backend failures are logged with their traceback; clients get one line in-band.
     logging.basicConfig(level=logging.INFO, format="aib serve: %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(
-        host=args.host, port=args.port, max_batch=args.max_batch, max_delay_ms=args.max_delay_ms,
-        max_streams=args.max_streams, max_pixels=args.max_pixels, max_inflight_bytes=int(args.max_inflight_mb * (1 << 20)),
-        idle_timeout_s=args.idle_timeout_s, decode_threads=args.decode_threads, instances=args.instances, token=token(args),
-        tls_cert=optional_path(args.tls_cert), tls_key=optional_path(args.tls_key), metrics_port=args.metrics_port,
-    )  # fmt: skip
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_streams=args.max_streams,
+        max_pixels=args.max_pixels,
+        max_inflight_bytes=int(args.max_inflight_mb * (1 << 20)),
+        idle_timeout_s=args.idle_timeout_s,
+        decode_threads=args.decode_threads,
+        instances=args.instances,
+        token=token(args),
+        tls_cert=optional_path(args.tls_cert),
+        tls_key=optional_path(args.tls_key),
+        metrics_port=args.metrics_port,
+    )
     options.validate()  # before loading the model, which can take long
     predictors = [load_predictor(args.model, runner_options(args, spinning=False)) for _ in range(options.instances)]
     try:

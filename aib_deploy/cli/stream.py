@@ -1,4 +1,5 @@
 """`aib stream SERVER VIDEO|CAMERA`: annotated video, JSON lines and latency percentiles."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("source", help="a video file, or a camera index such as 0")
     parser.add_argument("-o", "--output", help="annotated .mp4 to write")
     parser.add_argument("--results", help="JSON-lines file in the result schema (- for standard output)")
-    parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S,
-                        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})")  # fmt: skip
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=CONNECT_TIMEOUT_S,
+        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
+    )
     add_token_option(parser, "bearer token")
     parser.add_argument("--tls-ca", help="PEM root certificate: connect with TLS")
     parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
@@ -35,14 +40,15 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
 
 def run_stream(args: argparse.Namespace) -> None:
     from ..card.model_card import ModelCard
-    from ..serving.client import FrameStreamer
     from ..protocol.aib_v1 import prediction_from_result
+    from ..serving.client import FrameStreamer
 
     def event(text: str) -> None:
         print(f"aib stream: {text}", file=sys.stderr, flush=True)
 
-    streamer = FrameStreamer(args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw,
-                             connect_timeout_s=args.connect_timeout, on_event=event)  # fmt: skip
+    streamer = FrameStreamer(
+        args.server, token=token(args), tls_ca=args.tls_ca, raw=args.raw, connect_timeout_s=args.connect_timeout, on_event=event
+    )
     if args.source.isdigit():
         frames, fps, total = camera_frames(int(args.source)), CAMERA_FPS, None
     else:
@@ -74,5 +80,7 @@ def run_stream(args: argparse.Namespace) -> None:
             results.close()
     say = functools.partial(print, file=messages_stream(args.results))
     say(f"frames sent {stats.sent}, answered {stats.answered}, errors {stats.errors}, reconnects {stats.reconnects}")
-    say(f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
-        f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s")  # fmt: skip
+    say(
+        f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
+        f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s"
+    )

@@ -5,6 +5,7 @@ ONNX, draw a synthetic video with per-frame ground truth, serve the model on
 loopback, stream every frame through the gRPC client, and score classes and
 attention against the truth.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,10 +86,10 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     from ..media.io import VideoReader, VideoWriter
     from ..media.synthetic import write_video
     from ..progress import Progress
+    from ..protocol.aib_v1 import prediction_from_result
     from ..runtime import RunnerOptions, load_predictor
     from ..runtime.results_file import ResultsFile
     from ..serving.client import FrameStreamer
-    from ..protocol.aib_v1 import prediction_from_result
     from ..serving.options import ServerOptions
     from ..serving.server import BackgroundServer
 

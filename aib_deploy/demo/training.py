@@ -8,6 +8,7 @@ passes through exp once more when the KL is formed. The anchor loss pulls the
 anchors towards the sampled attention values; the commitment loss pulls the
 attention towards its anchors (VQ-VAE, van den Oord et al. 2017).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,15 @@ def gaussian_kl_to_standard(mean: torch.Tensor, scale: torch.Tensor) -> torch.Te
     return (0.5 * (scale.pow(2) + mean.pow(2) - 1) - scale.log()).sum(dim=-1)
 
 
-def aib_loss(model: AibNet, images: torch.Tensor, labels: torch.Tensor, beta: float = 1e-2,
-             vq_coef: float = 0.4, commit_coef: float = 0.1,
-             generator: torch.Generator | None = None) -> LossTerms:  # fmt: skip
+def aib_loss(
+    model: AibNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    beta: float = 1e-2,
+    vq_coef: float = 0.4,
+    commit_coef: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> LossTerms:
     """One sampled pass (num_sample = 1, as the paper trains) and its loss terms."""
     sampled = model.sample(images, num_avg=1, generator=generator)
     logits = sampled.logits[0, 0]

@@ -6,6 +6,7 @@ A list: one `path,label[,x,y,w,h]` line (CSV) or `{"path", "label", "box": [x, y
 (JSON lines) per image; `label` is a class index or a label name. Paths are relative to the
 folder's `images/`. A bad line is one error naming the file and line; the others go on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -103,8 +104,9 @@ def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[s
                 name, label, values = row[0], row[1], row[2:] or None
             if not name:
                 raise AibError(f"{where}: no path")
-            samples.append(Sample(folder / name, label_index(label, labels, where),
-                                  box_from_xywh(values, where) if values else None, where))  # fmt: skip
+            samples.append(
+                Sample(folder / name, label_index(label, labels, where), box_from_xywh(values, where) if values else None, where)
+            )
         except AibError as error:
             errors.append(str(error))
     return samples, errors

@@ -4,12 +4,13 @@ optionally the paper's stochastic evaluation (checkpoints) or agreement with a s
 Images are read, predicted and dropped a chunk at a time, so a data set of any size (CUB's 5,794
 test images) needs the memory of one chunk; the contact sheet reads its few frames again.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ class EvalOptions:
     output: Path | None = None
     compare: Path | None = None
     sheet: int = 6  # best and worst frames on the contact sheet
-    runner: RunnerOptions = RunnerOptions()
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
     progress: bool = True
 
 
@@ -130,11 +131,16 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
     truth = np.array([item.sample.class_index for item in ok])
     ranked = [[score.class_index for score in item.prediction.top_k] for item in ok]
     report = {
-        "model": str(model), "data": str(data), "split": options.split, "backend": backend,
-        "architecture": card.architecture.name, "images": len(ok), "errors": errors,
+        "model": str(model),
+        "data": str(data),
+        "split": options.split,
+        "backend": backend,
+        "architecture": card.architecture.name,
+        "images": len(ok),
+        "errors": errors,
         "top1": float(np.mean([r[0] == t for r, t in zip(ranked, truth)])) if ok else 0.0,
         "top5": float(np.mean([t in r[:TOP5] for r, t in zip(ranked, truth)])) if ok else 0.0,
-    }  # fmt: skip
+    }
     boxed = [item for item in ok if item.sample.box is not None]
     if boxed:
         sizes = [item.size for item in boxed]
@@ -143,12 +149,16 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
         shares = pointing_shares(maps, boxes, sizes)
     if card.anchors is not None and ok:
         used = np.unique(np.concatenate([item.prediction.anchor_index.ravel() for item in ok]))
-        report["anchors_used"] = {"count": int(len(used)), "of": len(card.anchors), "indices": used.tolist()}
+        report["anchors_used"] = {"count": len(used), "of": len(card.anchors), "indices": used.tolist()}
     report["per_class"] = [
-        {"class_index": int(c), "label": card.labels[c], "images": int((truth == c).sum()),
-         "top1": float(np.mean([r[0] == c for r, t in zip(ranked, truth) if t == c]))}
+        {
+            "class_index": int(c),
+            "label": card.labels[c],
+            "images": int((truth == c).sum()),
+            "top1": float(np.mean([r[0] == c for r, t in zip(ranked, truth) if t == c])),
+        }
         for c in sorted(set(truth.tolist()))
-    ]  # fmt: skip
+    ]
     report.update(extra_report)
     if options.output is not None:
         options.output.mkdir(parents=True, exist_ok=True)

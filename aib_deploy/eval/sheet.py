@@ -1,5 +1,6 @@
 """The contact sheet: the best and the worst frames by the pointing game, attention over the frame,
 the true box in white."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ TILE = 200
 
 def tile(item, share: float) -> np.ndarray:
     image = annotate(read_image(item.sample.path), item.prediction)  # read again: evaluation keeps no images
-    x0, y0, x1, y1 = (int(round(v)) for v in item.sample.box)
+    x0, y0, x1, y1 = (round(v) for v in item.sample.box)
     cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), max(1, image.shape[1] // 150))
     image = cv2.resize(image, (TILE, TILE), interpolation=cv2.INTER_AREA)
     put_text(image, f"pointing {share:.2f}", (6, TILE - 8), 0.45)

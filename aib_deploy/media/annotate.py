@@ -1,4 +1,5 @@
 """Drawing results onto frames: the attention heat map, the top-1 label, fps."""
+
 from __future__ import annotations
 
 import cv2
@@ -33,10 +34,10 @@ def draw_legend(image: np.ndarray, anchors: tuple[float, ...], scale: float) -> 
     ramp = np.linspace(255, 0, bar_height).astype(np.uint8).reshape(-1, 1)
     image[y0 : y0 + bar_height, x0 : x0 + bar_width] = cv2.applyColorMap(np.repeat(ramp, bar_width, axis=1), cv2.COLORMAP_JET)
     for value in anchors:
-        y = y0 + int(round((1.0 - min(max(value, 0.0), 1.0)) * (bar_height - 1)))
+        y = y0 + round((1.0 - min(max(value, 0.0), 1.0)) * (bar_height - 1))
         cv2.line(image, (x0 - 4, y), (x0 - 1, y), TEXT_COLOR, 1)
     for value in (max(anchors), min(anchors)):
-        y = y0 + int(round((1.0 - min(max(value, 0.0), 1.0)) * (bar_height - 1)))
+        y = y0 + round((1.0 - min(max(value, 0.0), 1.0)) * (bar_height - 1))
         text = f"{value:.2f}"
         size = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale * 0.7, 1)[0]
         put_text(image, text, (x0 - size[0] - 8, y + size[1] // 2), scale * 0.7)

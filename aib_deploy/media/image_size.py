@@ -4,6 +4,7 @@ A few hundred bytes can declare a 30000 x 30000 image; decoding it first and
 checking afterwards lets one request take gigabytes and seconds (a
 decompression bomb). Every path that decodes pictures asks here first.
 """
+
 from __future__ import annotations
 
 import struct
@@ -119,7 +120,9 @@ def check_image(data: bytes, max_pixels: int, formats: tuple[str, ...] | None = 
     except ImageHeaderError as error:
         raise ImageHeaderError(f"{what}: {error}") from None
     if formats is not None and size.format not in formats:
-        raise ImageHeaderError(f"{what}: {size.format.upper()} is not accepted; expected {' or '.join(f.upper() for f in formats)}")
+        raise ImageHeaderError(
+            f"{what}: {size.format.upper()} is not accepted; expected {' or '.join(f.upper() for f in formats)}"
+        )
     if size.width == 0 or size.height == 0:
         raise ImageHeaderError(f"{what}: empty image ({size.width}x{size.height})")
     if size.pixels > max_pixels:

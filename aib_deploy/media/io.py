@@ -1,4 +1,5 @@
 """Reading images, folders and videos, and writing annotated ones, with OpenCV."""
+
 from __future__ import annotations
 
 import glob

@@ -12,6 +12,7 @@ optional extra distractors: vivid blobs that share the glyphs' colours but not
 their shapes, and smaller decoy glyphs of other classes). Its defaults are the
 demo's data; a non-default design is a data-design experiment (issue 14).
 """
+
 from __future__ import annotations
 
 import math
@@ -118,7 +119,9 @@ def _unit_polygon(name: str) -> np.ndarray | None:
         return np.array([[0.0, -0.95], [0.9, 0.75], [-0.9, 0.75]])
     if name == "plus":
         a, b = 0.3, 0.95
-        return np.array([[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a], [a, b], [-a, b], [-a, a], [-b, a], [-b, -a], [-a, -a]])
+        return np.array(
+            [[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a], [a, b], [-a, b], [-a, a], [-b, a], [-b, -a], [-a, -a]]
+        )
     if name == "star":
         angles = np.arange(10) * math.pi / 5 - math.pi / 2
         radii = np.where(np.arange(10) % 2 == 0, 1.0, 0.42)
@@ -168,9 +171,15 @@ def _hsv_color(rng: np.random.Generator, saturation: tuple[int, int], value: tup
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
 
 
-def cluttered_background(rng: np.random.Generator, height: int, width: int,
-                         strokes: tuple[int, int] = DISTRACTOR_STROKES, vivid_share: float = VIVID_SHARE,
-                         texture: float = 0.0, texture_cell: int = 4) -> np.ndarray:  # fmt: skip
+def cluttered_background(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    strokes: tuple[int, int] = DISTRACTOR_STROKES,
+    vivid_share: float = VIVID_SHARE,
+    texture: float = 0.0,
+    texture_cell: int = 4,
+) -> np.ndarray:
     """A dim gradient with noise and thin distractor strokes (lines and arcs), BGR uint8."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     start, end = rng.uniform(10, 110, 3), rng.uniform(10, 110, 3)
@@ -201,8 +210,7 @@ def cluttered_background(rng: np.random.Generator, height: int, width: int,
     return image
 
 
-def paste_glyph(image: np.ndarray, label: int, center: tuple[float, float], side: int, angle: float,
-                color: np.ndarray) -> Box:  # fmt: skip
+def paste_glyph(image: np.ndarray, label: int, center: tuple[float, float], side: int, angle: float, color: np.ndarray) -> Box:
     """Draw glyph `label` onto `image` in place, clipped to the frame; return its tight box."""
     height, width = image.shape[:2]
     mask = glyph_mask(GLYPH_CLASSES[label], side, angle).astype(np.float32) / 255
@@ -242,7 +250,9 @@ def _paste_mask(image: np.ndarray, mask: np.ndarray, x0: int, y0: int, color: np
     image[y0 : y0 + side, x0 : x0 + side] = np.round(region * (1 - alpha) + color * alpha).astype(np.uint8)
 
 
-def _free_spot(rng: np.random.Generator, size: int, side: int, keep_out: tuple[float, float, float, float]) -> tuple[int, int] | None:  # fmt: skip
+def _free_spot(
+    rng: np.random.Generator, size: int, side: int, keep_out: tuple[float, float, float, float]
+) -> tuple[int, int] | None:
     """Top-left corner of a side x side square inside the frame that misses keep_out, or None after 20 tries."""
     for _ in range(20):
         x0, y0 = (int(v) for v in rng.integers(0, size - side + 1, 2))
@@ -251,8 +261,9 @@ def _free_spot(rng: np.random.Generator, size: int, side: int, keep_out: tuple[f
     return None
 
 
-def _add_extras(rng: np.random.Generator, image: np.ndarray, design: SceneDesign, label: int,
-                keep_out: tuple[float, float, float, float]) -> None:  # fmt: skip
+def _add_extras(
+    rng: np.random.Generator, image: np.ndarray, design: SceneDesign, label: int, keep_out: tuple[float, float, float, float]
+) -> None:
     """Blobs in glyph colours and decoy glyphs of other classes, outside keep_out (the object's box and a gap)."""
     size = image.shape[0]
     for _ in range(rng.integers(*design.blobs, endpoint=True)):
@@ -271,8 +282,7 @@ def _add_extras(rng: np.random.Generator, image: np.ndarray, design: SceneDesign
         _paste_mask(image, glyph_mask(GLYPH_CLASSES[decoy], side, rng.uniform(0, 360)), *spot, color)
 
 
-def make_sample(rng: np.random.Generator, size: int, label: int | None = None,
-                design: SceneDesign = DEFAULT_DESIGN) -> Sample:  # fmt: skip
+def make_sample(rng: np.random.Generator, size: int, label: int | None = None, design: SceneDesign = DEFAULT_DESIGN) -> Sample:
     """One size x size image with one glyph fully inside the frame."""
     label = int(rng.integers(len(GLYPH_CLASSES))) if label is None else label
     background = (design.strokes, design.vivid_share, design.texture, design.texture_cell)
@@ -294,8 +304,9 @@ def make_sample(rng: np.random.Generator, size: int, label: int | None = None,
     return Sample(image=image, label=label, box=box)
 
 
-def make_dataset(count: int, size: int, seed: int,
-                 design: SceneDesign = DEFAULT_DESIGN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def make_dataset(
+    count: int, size: int, seed: int, design: SceneDesign = DEFAULT_DESIGN
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images N x H x W x 3 BGR uint8, labels N, boxes N x 4) with balanced classes."""
     rng = np.random.default_rng(seed)
     samples = [make_sample(rng, size, index % len(GLYPH_CLASSES), design) for index in range(count)]
@@ -312,8 +323,7 @@ class VideoTruth:
     boxes: list[Box]
 
 
-def write_video(path: str | Path, frames: int, size: int, seed: int, fps: int = 15,
-                segment_frames: int = 30) -> VideoTruth:  # fmt: skip
+def write_video(path: str | Path, frames: int, size: int, seed: int, fps: int = 15, segment_frames: int = 30) -> VideoTruth:
     """An MP4 of one glyph moving and turning over a cluttered scene; every
     `segment_frames` frames the scene, the glyph's class, size and colour change.
     Returns per-frame ground truth."""

@@ -2,6 +2,7 @@
 
 Importing this package imports torch; the serving path never does.
 """
+
 from __future__ import annotations
 
 from . import cub_vgg16, cub_wrn50_2, vgg_cifar, wrn_cifar  # noqa: F401  (imported so that they register)

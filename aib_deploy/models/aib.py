@@ -15,6 +15,7 @@ Two inference modes:
   z ~ N(mu, softplus(s_z - 5)); logits are averaged over num_avg x num_avg
   (attention, z) sample pairs, as the original code does.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -144,7 +145,7 @@ class AibNet(nn.Module):
         latent_mean = F.linear(trunk, head.weight[: self.arch.K], head.bias[: self.arch.K])
         return AibOutputs(self.decode(latent_mean), attention_mean, attention, anchor_index)
 
-    def to_fp16_with_float32_snap(self) -> "AibNet":
+    def to_fp16_with_float32_snap(self) -> AibNet:
         """This model in float16, as `aib export fp16` makes the ONNX file: the backbone and the attention
         head's convolutions in float16; the sigmoid, the snap and the anchor table in float32; the attended
         features back to float16 for the encoder. For inference only (the deterministic path)."""
@@ -156,7 +157,7 @@ class AibNet(nn.Module):
         self.att_module_mu[len(heads) - 1] = Float32Sigmoid()
         if table is not None:
             self.emb.weight.data = table
-        list(self.encode)[0].register_forward_pre_hook(lambda module, args: (args[0].half(), *args[1:]))
+        next(iter(self.encode)).register_forward_pre_hook(lambda module, args: (args[0].half(), *args[1:]))
         return self
 
     def sample(self, x: torch.Tensor, num_avg: int = 1, generator: torch.Generator | None = None) -> SampledOutputs:
@@ -178,9 +179,7 @@ class AibNet(nn.Module):
         latent_scale = F.softplus(raw_scale - SCALE_SHIFT)
         noise = torch.randn((num_avg, *latent_mean.shape), generator=generator, dtype=x.dtype, device=x.device)
         latents = (latent_mean + noise * latent_scale).view(num_avg, num_avg, batch, self.arch.K)
-        return SampledOutputs(
-            self.decode(latents), attention_mean, attention_samples, attention, latent_mean, latent_scale
-        )
+        return SampledOutputs(self.decode(latents), attention_mean, attention_samples, attention, latent_mean, latent_scale)
 
     def stochastic(self, x: torch.Tensor, num_avg: int, generator: torch.Generator | None = None) -> AibOutputs:
         """The paper's sampled evaluation; `attention` is the mean of the sampled maps."""

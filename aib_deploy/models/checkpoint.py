@@ -6,6 +6,7 @@ The paper's code writes three layouts (see the README's checkpoint section):
 dict. Files are read with `torch.load(weights_only=True)` and a short
 allow-list, so a checkpoint can never run code while it is read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -100,9 +101,7 @@ def _select_weights(path: Path, content: object, weights: str) -> tuple[str, dic
     if isinstance(content.get("model_states"), dict):
         states = content["model_states"]
         if weights not in states:
-            raise AibError(
-                f"checkpoint {path}: no {weights!r} weights; model_states holds {_listing(sorted(states))}"
-            )
+            raise AibError(f"checkpoint {path}: no {weights!r} weights; model_states holds {_listing(sorted(states))}")
         return "model_states", states[weights]
     if weights != "net":
         raise AibError(f"checkpoint {path}: --weights {weights} needs a model_states layout; this file has one set of weights")

@@ -5,6 +5,7 @@ built on torchvision's `vgg16().features[:-1]` (no BN, last max-pool dropped,
 so the 512x14x14 map feeds the attention head). Rebuilt here without
 torchvision; key names match torchvision's layer indices.
 """
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ encoder reuses the real `layer4`, so it is also stored as `encode.0`, and
 leftover its forward never runs: it is kept only so checkpoints load as they are.
 Rebuilt here without torchvision; key names match torchvision's.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -102,9 +103,7 @@ class CubWrn50x2Aib(AibNet):
         planes, blocks, _ = STAGES[3]
         self.att_layer4 = make_stage(STAGES[2][0] * EXPANSION, planes, blocks, 1)
         channels = planes * EXPANSION
-        self.encode = nn.Sequential(
-            self.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 2 * arch.K)
-        )
+        self.encode = nn.Sequential(self.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 2 * arch.K))
         self.att_module_mu = nn.Sequential(self.att_layer4, nn.Conv2d(channels, 1, 3, padding=1), nn.Sigmoid())
         self.att_module_std = attention_scale_head()
         self.decode = two_layer_decoder(arch)

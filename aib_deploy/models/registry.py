@@ -3,6 +3,7 @@
 `build_model`, `infer_architecture` and `family_filter` read the registry, so a
 new family is one new module plus its import in `models/__init__.py`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping

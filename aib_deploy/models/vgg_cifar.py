@@ -4,6 +4,7 @@ Original classes: `Vgg16_bn_lrn_VANet` and `Vgg16_bn_lrn_VANet_QT` (the paper's
 VGG-backbone-32 code). Attention is computed on the 256x16x16 output of the
 first three conv blocks; the encoder holds the remaining blocks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

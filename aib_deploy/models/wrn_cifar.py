@@ -6,6 +6,7 @@ group by a copy of the third group run at stride 1 (`att_block3`); the encoder
 reuses the real third group, so `block3` is also reachable as `encode.0` and
 the attention layers as `att_module_mu.*`, as in the original state dicts.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,9 +35,7 @@ class BasicBlock(nn.Module):
         self.relu2 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
         self.equal_in_out = in_planes == out_planes
-        self.convShortcut = (
-            None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
-        )
+        self.convShortcut = None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         activated = self.relu1(self.bn1(x))
@@ -96,14 +95,24 @@ class WrnCifarAib(AibNet):
         self.bn_att3 = nn.BatchNorm2d(1)
         self.sigmoid = nn.Sigmoid()
         self.att_module_mu = nn.Sequential(
-            self.att_block3, self.bn_att, self.att_conv, self.bn_att2, self.relu,
-            self.att_conv3, self.bn_att3, self.sigmoid,
-        )  # fmt: skip
+            self.att_block3,
+            self.bn_att,
+            self.att_conv,
+            self.bn_att2,
+            self.relu,
+            self.att_conv3,
+            self.bn_att3,
+            self.sigmoid,
+        )
         self.att_module_std = attention_scale_head()
         self.encode = nn.Sequential(
-            self.block3, self.bn1, self.relu, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            self.block3,
+            self.bn1,
+            self.relu,
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
             nn.Linear(widths[2], 2 * arch.K),
-        )  # fmt: skip
+        )
         self.decode = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(arch.K, arch.num_classes))
         self.add_anchor_quantizer()
 

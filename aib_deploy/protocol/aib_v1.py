@@ -1,5 +1,6 @@
 """`aib.v1` messages <-> arrays: the only place that knows both our own wire format and the runtime's types,
 for the server (frames in, results out) and the client (frames out, results in)."""
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,7 @@ def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> p
         channels = 1 if image.ndim == 2 else image.shape[2]
         frame.raw.CopyFrom(pb.RawImage(data=image.tobytes(), height=image.shape[0], width=image.shape[1], channels=channels))
     else:
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        _ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         frame.encoded = data.tobytes()
     return frame
 
@@ -55,16 +56,15 @@ def decode_frame(frame: pb.Frame, max_pixels: int) -> np.ndarray:
             raise FrameError(f"raw image: {raw.width}x{raw.height} exceeds the limit of {max_pixels} pixels")
         expected = raw.height * raw.width * raw.channels
         if len(raw.data) != expected or expected == 0:
-            raise FrameError(
-                f"raw image: {raw.height}x{raw.width}x{raw.channels} needs {expected} bytes, got {len(raw.data)}"
-            )
+            raise FrameError(f"raw image: {raw.height}x{raw.width}x{raw.channels} needs {expected} bytes, got {len(raw.data)}")
         return np.frombuffer(raw.data, np.uint8).reshape(raw.height, raw.width, raw.channels)
     return decode_wire_image(frame.encoded, max_pixels)
 
 
 def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0, queue_ms: float = 0.0) -> pb.FrameResult:
-    result = pb.FrameResult(stream_id=frame.stream_id, frame_index=frame.frame_index,
-                            capture_time_ns=frame.capture_time_ns, error=prediction.error)  # fmt: skip
+    result = pb.FrameResult(
+        stream_id=frame.stream_id, frame_index=frame.frame_index, capture_time_ns=frame.capture_time_ns, error=prediction.error
+    )
     if not prediction.ok:
         return result
     for score in prediction.top_k:
@@ -78,11 +78,16 @@ def frame_result(frame: pb.Frame, prediction: Prediction, decode_ms: float = 0.0
         result.attention.indices = prediction.anchor_index.astype(dtype).tobytes()
         result.attention.index_bytes = dtype.itemsize
     timings = prediction.timings_ms
-    result.timings.CopyFrom(pb.StageTimings(
-        decode_ms=decode_ms, queue_ms=queue_ms, preprocess_ms=timings.get("preprocess", 0.0),
-        inference_ms=timings.get("inference", 0.0), postprocess_ms=timings.get("postprocess", 0.0),
-        batch_size=prediction.batch_size,
-    ))  # fmt: skip
+    result.timings.CopyFrom(
+        pb.StageTimings(
+            decode_ms=decode_ms,
+            queue_ms=queue_ms,
+            preprocess_ms=timings.get("preprocess", 0.0),
+            inference_ms=timings.get("inference", 0.0),
+            postprocess_ms=timings.get("postprocess", 0.0),
+            batch_size=prediction.batch_size,
+        )
+    )
     return result
 
 
@@ -90,12 +95,16 @@ def model_info(card: ModelCard, backend: str) -> pb.ModelInfo:
     import onnxruntime
 
     return pb.ModelInfo(
-        architecture=card.architecture.name, labels=list(card.labels), input_height=card.input_size,
-        input_width=card.input_size, att_dim=card.att_dim, anchors=list(card.anchors or ()), backend=backend,
-        versions={"aib_deploy": __version__, "onnxruntime": onnxruntime.__version__,
-                  "model_aib_deploy": card.aib_deploy_version},
+        architecture=card.architecture.name,
+        labels=list(card.labels),
+        input_height=card.input_size,
+        input_width=card.input_size,
+        att_dim=card.att_dim,
+        anchors=list(card.anchors or ()),
+        backend=backend,
+        versions={"aib_deploy": __version__, "onnxruntime": onnxruntime.__version__, "model_aib_deploy": card.aib_deploy_version},
         model_card_json=card.to_json(),
-    )  # fmt: skip
+    )
 
 
 def prediction_from_result(result: pb.FrameResult) -> Prediction:
@@ -106,11 +115,15 @@ def prediction_from_result(result: pb.FrameResult) -> Prediction:
     prediction = Prediction(
         top_k=[ClassScore(c.class_index, c.label, c.score) for c in result.top_k],
         attention=np.asarray(result.attention.values, np.float32).reshape(shape),
-        timings_ms={"decode": result.timings.decode_ms, "queue": result.timings.queue_ms,
-                    "preprocess": result.timings.preprocess_ms, "inference": result.timings.inference_ms,
-                    "postprocess": result.timings.postprocess_ms},
+        timings_ms={
+            "decode": result.timings.decode_ms,
+            "queue": result.timings.queue_ms,
+            "preprocess": result.timings.preprocess_ms,
+            "inference": result.timings.inference_ms,
+            "postprocess": result.timings.postprocess_ms,
+        },
         batch_size=result.timings.batch_size,
-    )  # fmt: skip
+    )
     if result.attention.indices:
         width = result.attention.index_bytes or 1
         if width not in INDEX_TYPES:

@@ -59,12 +59,15 @@ def check_model(name: str, version: str, signature: ModelSignature) -> None:
         return
     if name != signature.name:
         raise RequestError(f"model {name!r}: not served here; this server serves {signature.name!r}", grpc.StatusCode.NOT_FOUND)
-    raise RequestError(f"model {name!r} version {version!r}: not served here; this server serves version "
-                       f"{signature.version}", grpc.StatusCode.NOT_FOUND)
+    raise RequestError(
+        f"model {name!r} version {version!r}: not served here; this server serves version {signature.version}",
+        grpc.StatusCode.NOT_FOUND,
+    )
 
 
-def batch_rows(tensor: kserve.ModelInferRequest.InferInputTensor, spec: TensorSpec, shape: list[int],
-               signature: ModelSignature) -> int:
+def batch_rows(
+    tensor: kserve.ModelInferRequest.InferInputTensor, spec: TensorSpec, shape: list[int], signature: ModelSignature
+) -> int:
     """The rows of a tensor of `spec`'s datatype whose shape must be [N, *shape], N within the model's batch limit."""
     if tensor.datatype != spec.datatype:
         raise RequestError(f"input {spec.name!r}: expected datatype {spec.datatype}, got {tensor.datatype!r}")
@@ -73,8 +76,9 @@ def batch_rows(tensor: kserve.ModelInferRequest.InferInputTensor, spec: TensorSp
         described = "[N" + "".join(f", {dim}" for dim in shape) + "]"
         raise RequestError(f"input {spec.name!r}: expected shape {described}, got {got}")
     if not 1 <= got[0] <= signature.max_batch:
-        raise RequestError(f"input {spec.name!r}: expected 1 to {signature.max_batch} rows (the model's largest batch), "
-                           f"got {got[0]}")
+        raise RequestError(
+            f"input {spec.name!r}: expected 1 to {signature.max_batch} rows (the model's largest batch), got {got[0]}"
+        )
     return got[0]
 
 
@@ -84,14 +88,16 @@ def images_array(tensor, raw: bytes | None, signature: ModelSignature) -> np.nda
     values = rows * int(np.prod(spec.dims))
     if raw is not None:
         if len(raw) != values * 4:
-            raise RequestError(f"input {INPUT_NAME!r}: shape {list(tensor.shape)} needs {values * 4} bytes of FP32, "
-                               f"got {len(raw)}")
+            raise RequestError(
+                f"input {INPUT_NAME!r}: shape {list(tensor.shape)} needs {values * 4} bytes of FP32, got {len(raw)}"
+            )
         array = np.frombuffer(raw, "<f4")
     else:
         array = np.asarray(tensor.contents.fp32_contents, np.float32)
         if array.size != values:
-            raise RequestError(f"input {INPUT_NAME!r}: shape {list(tensor.shape)} needs {values} values in "
-                               f"fp32_contents, got {array.size}")
+            raise RequestError(
+                f"input {INPUT_NAME!r}: shape {list(tensor.shape)} needs {values} values in fp32_contents, got {array.size}"
+            )
     return array.reshape(rows, *spec.dims)
 
 

@@ -74,8 +74,9 @@ def encoded_cost(data: bytes, max_pixels: int) -> int:
     return len(data) + decoded
 
 
-def output_tensors(predictions: Sequence[Prediction], signature: ModelSignature,
-                   names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def output_tensors(
+    predictions: Sequence[Prediction], signature: ModelSignature, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """The contract's outputs (all, or `names`) for predicted rows, [N, *dims] in the signature's dtypes."""
     tensors = {}
     for name in signature.output_names if names is None else names:

@@ -41,24 +41,43 @@ class EnsembleStep:
 
 def model_input(spec: TensorSpec) -> config_pb.ModelInput:
     image_format = config_pb.ModelInput.FORMAT_NCHW if len(spec.dims) == 3 else config_pb.ModelInput.FORMAT_NONE
-    return config_pb.ModelInput(name=spec.name, data_type=config_pb.DataType.Value(spec.triton_type), format=image_format,
-                                dims=spec.dims, optional=spec.optional)
+    return config_pb.ModelInput(
+        name=spec.name,
+        data_type=config_pb.DataType.Value(spec.triton_type),
+        format=image_format,
+        dims=spec.dims,
+        optional=spec.optional,
+    )
 
 
 def model_output(spec: TensorSpec) -> config_pb.ModelOutput:
     labels = LABELS_FILE if spec.name == LABELLED_OUTPUT else ""
-    return config_pb.ModelOutput(name=spec.name, data_type=config_pb.DataType.Value(spec.triton_type), dims=spec.dims,
-                                 label_filename=labels)
+    return config_pb.ModelOutput(
+        name=spec.name, data_type=config_pb.DataType.Value(spec.triton_type), dims=spec.dims, label_filename=labels
+    )
 
 
-def model_config(name: str, max_batch: int, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                 parameters: Mapping[str, str], *, platform: str = "", backend: str = "",
-                 scheduling: Scheduling | None = None) -> config_pb.ModelConfig:
+def model_config(
+    name: str,
+    max_batch: int,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    parameters: Mapping[str, str],
+    *,
+    platform: str = "",
+    backend: str = "",
+    scheduling: Scheduling | None = None,
+) -> config_pb.ModelConfig:
     """A model config: `platform` (onnxruntime_onnx, tensorrt_plan, ensemble) or `backend` (python, ...) runs it;
     `scheduling` None leaves batching and instances to the platform (ensembles)."""
-    config = config_pb.ModelConfig(name=name, platform=platform, backend=backend, max_batch_size=max_batch,
-                                   input=[model_input(spec) for spec in inputs],
-                                   output=[model_output(spec) for spec in outputs])
+    config = config_pb.ModelConfig(
+        name=name,
+        platform=platform,
+        backend=backend,
+        max_batch_size=max_batch,
+        input=[model_input(spec) for spec in inputs],
+        output=[model_output(spec) for spec in outputs],
+    )
     if scheduling is not None:
         if scheduling.max_delay_us is not None:
             config.dynamic_batching.max_queue_delay_microseconds = scheduling.max_delay_us
@@ -68,13 +87,20 @@ def model_config(name: str, max_batch: int, inputs: Sequence[TensorSpec], output
     return config
 
 
-def ensemble_config(name: str, max_batch: int, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                    steps: Sequence[EnsembleStep], parameters: Mapping[str, str]) -> config_pb.ModelConfig:
+def ensemble_config(
+    name: str,
+    max_batch: int,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    steps: Sequence[EnsembleStep],
+    parameters: Mapping[str, str],
+) -> config_pb.ModelConfig:
     """An ensemble: Triton passes each step's outputs to the next by the names in the maps."""
     config = model_config(name, max_batch, inputs, outputs, parameters, platform="ensemble")
     for step in steps:
-        config.ensemble_scheduling.step.add(model_name=step.model, model_version=step.version,
-                                            input_map=step.inputs, output_map=step.outputs)
+        config.ensemble_scheduling.step.add(
+            model_name=step.model, model_version=step.version, input_map=step.inputs, output_map=step.outputs
+        )
     return config
 
 

@@ -7,10 +7,11 @@ judge the figures with one `Gate`. The figures come from the project's one outpu
 (`aib_deploy.compare.compare_outputs`), without its midpoint exemption: the flips are what is
 counted here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +42,26 @@ class Agreement:
     def describe(self) -> str:
         text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
         if self.index_exact is not None:
-            text += (f", attention-index agreement {self.index_exact:.2%} exact and "
-                     f"{self.index_within_one_step:.2%} within one anchor step")  # fmt: skip
+            text += (
+                f", attention-index agreement {self.index_exact:.2%} exact and "
+                f"{self.index_within_one_step:.2%} within one anchor step"
+            )
         return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}, max|logit diff| {self.logits_max_abs_diff:.3g}"
 
 
-def agreement_of(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray],
-                 anchors: Sequence[float] | None = None) -> Agreement:  # fmt: skip
+def agreement_of(
+    reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], anchors: Sequence[float] | None = None
+) -> Agreement:
     """The agreement of two models' outputs on the same frames; `anchors` (the reference's) give the
     share of attention indices at most one anchor step apart, neighbours in value order."""
     comparison = compare_outputs(reference, candidate)
-    agreement = Agreement(frames=len(reference["logits"]), top1=comparison.top1_agreement, index_exact=comparison.index_agreement,
-                          attention_max_abs_diff=comparison.attention_max_diff,
-                          logits_max_abs_diff=comparison.logits_max_diff)  # fmt: skip
+    agreement = Agreement(
+        frames=len(reference["logits"]),
+        top1=comparison.top1_agreement,
+        index_exact=comparison.index_agreement,
+        attention_max_abs_diff=comparison.attention_max_diff,
+        logits_max_abs_diff=comparison.logits_max_diff,
+    )
     if anchors is not None and comparison.index_agreement is not None:
         rank = np.argsort(np.argsort(np.asarray(anchors)))  # an anchor's place in value order
         steps = np.abs(rank[reference["attention_index"]] - rank[candidate["attention_index"]])
@@ -78,8 +86,9 @@ class Gate:
             except ValueError:
                 share = -1.0
             if key.strip() not in ("top1", "index") or not 0 <= share <= 1:
-                raise AibError(f"--fail-under: expected KEY=SHARE pairs with keys top1 and index and shares in [0, 1], "
-                               f"got {part!r}")  # fmt: skip
+                raise AibError(
+                    f"--fail-under: expected KEY=SHARE pairs with keys top1 and index and shares in [0, 1], got {part!r}"
+                )
             values[key.strip()] = share
         return cls(**values)
 
@@ -107,8 +116,9 @@ def run_all(runner: Runner, images: np.ndarray, progress: Progress | None = None
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def measure_agreement(reference: Runner, candidate: Runner, images: np.ndarray, card: ModelCard,
-                      progress: Progress | None = None) -> Agreement:  # fmt: skip
+def measure_agreement(
+    reference: Runner, candidate: Runner, images: np.ndarray, card: ModelCard, progress: Progress | None = None
+) -> Agreement:
     """Both runners on the same preprocessed images; `card` (the reference's) gives the anchors."""
     return agreement_of(run_all(reference, images, progress), run_all(candidate, images, progress), card.anchors)
 
@@ -124,13 +134,14 @@ def check_comparable(reference: Path, candidate: Path, reference_card: ModelCard
 class CompareOptions:
     """What `compare_models` takes besides the two models and the frames; `aib compare` builds it."""
 
-    fail_under: Gate = Gate()
-    runner: RunnerOptions = RunnerOptions()
+    fail_under: Gate = field(default_factory=Gate)
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
     progress: bool = True
 
 
-def compare_models(reference: Path, candidate: Path, frames: Sequence[np.ndarray],
-                   options: CompareOptions = CompareOptions()) -> tuple[Agreement, list[str]]:  # fmt: skip
+def compare_models(
+    reference: Path, candidate: Path, frames: Sequence[np.ndarray], options: CompareOptions = CompareOptions()
+) -> tuple[Agreement, list[str]]:
     """Agreement of CANDIDATE with REFERENCE on the same frames (decoded images, preprocessed with the
     reference's card), and what falls below the gate.
 

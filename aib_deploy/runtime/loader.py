@@ -1,4 +1,5 @@
 """Opening a model file: which backend runs it and with which settings."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,19 +49,28 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
     if backend == "pytorch":
         from ..backends.pytorch import TorchRunner
 
-        return TorchRunner(path, weights=options.weights, dataset=options.dataset, labels=options.labels,
-                           device=options.device, threads=options.threads)  # fmt: skip
+        return TorchRunner(
+            path,
+            weights=options.weights,
+            dataset=options.dataset,
+            labels=options.labels,
+            device=options.device,
+            threads=options.threads,
+        )
     if backend == "tensorrt":
         from ..backends.tensorrt.runner import TensorrtRunner
 
         if path.suffix not in ENGINE_SUFFIXES:
-            raise AibError(f"--backend tensorrt: runs TensorRT engines ({', '.join(ENGINE_SUFFIXES)}), got {path.name}; "
-                           "build one with `aib export engine`, or use --device tensorrt for ONNX Runtime's TensorRT provider")  # fmt: skip
+            raise AibError(
+                f"--backend tensorrt: runs TensorRT engines ({', '.join(ENGINE_SUFFIXES)}), got {path.name}; "
+                "build one with `aib export engine`, or use --device tensorrt for ONNX Runtime's TensorRT provider"
+            )
         return TensorrtRunner(path)
     raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
-def load_predictor(model: str | Path, options: RunnerOptions = RunnerOptions(), top_k: int = DEFAULT_TOP_K,
-                   max_batch: int | None = None) -> Predictor:  # fmt: skip
+def load_predictor(
+    model: str | Path, options: RunnerOptions = RunnerOptions(), top_k: int = DEFAULT_TOP_K, max_batch: int | None = None
+) -> Predictor:
     """Open MODEL with `open_runner` and wrap it in a Predictor (max batch: the model's)."""
     return Predictor(open_runner(model, options), top_k=top_k, max_batch=max_batch)

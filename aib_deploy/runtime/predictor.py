@@ -1,4 +1,5 @@
 """One predictor over interchangeable backends: frames in, `Prediction`s out."""
+
 from __future__ import annotations
 
 import time
@@ -58,8 +59,10 @@ class Predictor:
         classes = self.card.architecture.num_classes
         if len(self.card.labels) != classes:
             runner.deactivate()
-            raise AibError(f"model card: {len(self.card.labels)} labels for a model of {classes} classes; "
-                           "re-export it with matching --labels")  # fmt: skip
+            raise AibError(
+                f"model card: {len(self.card.labels)} labels for a model of {classes} classes; "
+                "re-export it with matching --labels"
+            )
         self.preprocessor = Preprocessor(self.card.input_size, self.card.mean, self.card.std)
         self.top_k = top_k
         self.max_batch = check_batch_limit(max_batch, runner.max_batch)

@@ -5,6 +5,7 @@ BGRA are accepted too. Each frame is resized to the model's input size (area
 interpolation when shrinking, linear when enlarging), turned to RGB, scaled
 to [0, 1] and normalized with the model card's mean and std.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

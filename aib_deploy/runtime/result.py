@@ -5,6 +5,7 @@ by `aib_deploy/data/result.schema.json`: a `model` record first (architecture, l
 anchor table, once), then one `frame` record per image. Attention values and scores are float32
 written exactly (no rounding); anchor indices are integer lists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

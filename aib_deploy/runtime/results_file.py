@@ -1,4 +1,5 @@
 """JSON lines of results, in the one schema: a model record, then frame records; `-` is standard output."""
+
 from __future__ import annotations
 
 import json

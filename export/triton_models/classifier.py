@@ -9,6 +9,7 @@ The outputs are the ONNX contract's: `logits`, `attention` and, for quantized mo
 `attention_index`. Triton batches requests (dynamic batching); they run as one batch, and a request
 with a row that cannot be used gets its own error while the others are answered.
 """
+
 import json
 import os
 from pathlib import Path

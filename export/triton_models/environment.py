@@ -1,6 +1,7 @@
 """Inserted at the top of every model.py `aib export triton` writes (where the template says
 `# <exporting environment>`): Triton's Python stub embeds the system's Python, so aib-deploy and its
 dependencies must be put on sys.path before anything imports them."""
+
 import ast
 import os
 import re

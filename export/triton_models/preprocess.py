@@ -5,6 +5,7 @@ ensemble `aib export triton --frames` writes.
 normalized NCHW for the model card's input size, mean and std) out, as the model after it takes
 them. A request with a frame that cannot be used gets its own error.
 """
+
 import json
 
 # <exporting environment>

@@ -1,4 +1,5 @@
 """The PyTorch backend in fp16 with the snap in float32, on the CPU, for each family's attention head."""
+
 import numpy as np
 import pytest
 

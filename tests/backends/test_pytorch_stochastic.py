@@ -1,4 +1,5 @@
 """The PyTorch runner's own capability: the paper's stochastic evaluation, which only a checkpoint can run."""
+
 import numpy as np
 import pytest
 

@@ -1,5 +1,6 @@
 """TensorRT engines: what runs without TensorRT here (sidecar, compatibility, snap pinning, Triton for
 engines, one-line errors) and, where TensorRT and a GPU are present, a real build and run."""
+
 import importlib.util
 import json
 
@@ -30,8 +31,9 @@ def tensorrt_available() -> bool:
     return int(error) == 0 and count > 0
 
 
-NEEDS_TENSORRT = pytest.mark.skipif(not tensorrt_available(), reason="needs TensorRT, cuda-python and an NVIDIA GPU "
-                                    "(not present on this project's machines)")  # fmt: skip
+NEEDS_TENSORRT = pytest.mark.skipif(
+    not tensorrt_available(), reason="needs TensorRT, cuda-python and an NVIDIA GPU (not present on this project's machines)"
+)
 WITHOUT_TENSORRT = pytest.mark.skipif(tensorrt_available(), reason="checks the message shown where TensorRT is missing")
 
 
@@ -64,7 +66,11 @@ def test_sidecar_records_what_the_engine_needs(fake_engine, demo_onnx):
         ({}, ("10.13.3", "NVIDIA A100-SXM4-40GB", "8.0"), "built on NVIDIA H100 80GB HBM3 (compute capability 9.0)"),
         ({"version_compatible": True}, ("10.14.1", "NVIDIA H100 80GB HBM3", "9.0"), None),
         ({"version_compatible": True}, ("11.4.0", "NVIDIA H100 80GB HBM3", "9.0"), None),  # 10.x VC engines run on 11.x
-        ({"version_compatible": True}, ("10.2.0", "NVIDIA H100 80GB HBM3", "9.0"), "(version-compatible), this machine has the older"),
+        (
+            {"version_compatible": True},
+            ("10.2.0", "NVIDIA H100 80GB HBM3", "9.0"),
+            "(version-compatible), this machine has the older",
+        ),
         ({"hardware_compatibility": "ampere_plus"}, ("10.13.3", "NVIDIA A10", "8.6"), None),
         ({"hardware_compatibility": "ampere_plus"}, ("10.13.3", "Tesla T4", "7.5"), "Ampere or newer"),
     ],
@@ -81,8 +87,26 @@ def test_the_file_decides_the_precision(demo_onnx, tmp_path):
     fp16 = tmp_path / "demo.fp16.onnx"
     assert run_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0
     int8 = tmp_path / "demo.int8.onnx"
-    assert run_aib("export", "int8", demo_onnx, "-o", int8, "--calibration", "synthetic", "--count", "8", "--held-out", "8",
-                   "--float", "head", "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
+    assert (
+        run_aib(
+            "export",
+            "int8",
+            demo_onnx,
+            "-o",
+            int8,
+            "--calibration",
+            "synthetic",
+            "--count",
+            "8",
+            "--held-out",
+            "8",
+            "--float",
+            "head",
+            "--fail-under",
+            "top1=0,index=0",
+        ).returncode
+        == 0
+    )
     assert [file_precision(onnx.load(str(path))) for path in (demo_onnx, fp16, int8)] == ["fp32", "fp16", "int8"]
 
 
@@ -99,8 +123,7 @@ def test_bad_batch_profile_is_one_line(demo_onnx, tmp_path):
 
 @WITHOUT_TENSORRT
 def test_without_tensorrt_building_and_running_say_so_in_one_line(demo_onnx, fake_engine, tmp_path):
-    assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine"),
-                          "TensorRT is not installed here")  # fmt: skip
+    assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine"), "TensorRT is not installed here")
     engine, _ = fake_engine
     with pytest.raises(AibError, match="TensorRT is not installed here"):
         load_predictor(engine)
@@ -109,7 +132,7 @@ def test_without_tensorrt_building_and_running_say_so_in_one_line(demo_onnx, fak
 def test_engine_without_sidecar_is_one_line(tmp_path):
     engine = tmp_path / "lonely.engine"
     engine.write_bytes(b"x")
-    with pytest.raises(AibError, match="no sidecar lonely.engine.json beside it; rebuild it"):
+    with pytest.raises(AibError, match=r"no sidecar lonely\.engine\.json beside it; rebuild it"):
         load_predictor(engine)
 
 
@@ -122,12 +145,17 @@ def test_triton_repository_for_an_engine(fake_engine, tmp_path):
     config = text_format.Parse((repository / "demo_trt" / "config.pbtxt").read_text(), schema.ModelConfig())
     assert config.platform == "tensorrt_plan" and config.max_batch_size == 16
     assert (repository / "demo_trt" / "1" / "model.plan").read_bytes() == engine.read_bytes()
-    assert {(o.name, tuple(o.dims)) for o in config.output} == {("logits", (8,)), ("attention", (1, 16, 16)),
-                                                                ("attention_index", (1, 16, 16))}  # fmt: skip
-    assert_one_line_error(run_aib("export", "triton", engine, "--repository", tmp_path / "r2", "--max-batch", "64"),
-                          "profile takes batches 1 to 16")  # fmt: skip
-    assert_one_line_error(run_aib("export", "triton", engine, "--repository", tmp_path / "r3", "--kind", "cpu"),
-                          "GPU instance only")  # fmt: skip
+    assert {(o.name, tuple(o.dims)) for o in config.output} == {
+        ("logits", (8,)),
+        ("attention", (1, 16, 16)),
+        ("attention_index", (1, 16, 16)),
+    }
+    assert_one_line_error(
+        run_aib("export", "triton", engine, "--repository", tmp_path / "r2", "--max-batch", "64"), "profile takes batches 1 to 16"
+    )
+    assert_one_line_error(
+        run_aib("export", "triton", engine, "--repository", tmp_path / "r3", "--kind", "cpu"), "GPU instance only"
+    )
 
 
 # fp32 engines may run convolutions in TF32, so logits and attention get TensorRT's usual 1e-3; an fp16 engine

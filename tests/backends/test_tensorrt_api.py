@@ -8,6 +8,7 @@
   each name is in 10.16's bindings and gone from 11.4's.
 Nothing here builds or runs an engine: that needs a GPU (see test_tensorrt.py's skipped tests).
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,13 +27,27 @@ BUILDER_MODULE = "aib_deploy.backends.tensorrt.builder"
 RUNTIME_RECEIVERS = {"trt": "", "runtime": "Runtime", "engine": "ICudaEngine", "context": "IExecutionContext"}
 BUILDER_RECEIVERS = ("trt", "config")
 # Python APIs TensorRT 11 removed (NVIDIA's "Removed Python APIs" for 11.x), as they appear in the bindings.
-REMOVED_IN_11 = ("OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS", "set_output_type", "precision_is_set",
-                 "reset_precision", "output_type_is_set", "reset_output_type", "int8_calibrator", "IInt8Calibrator",
-                 "IInt8EntropyCalibrator2", "set_dynamic_range", "platform_has_fast_fp16", "platform_has_fast_int8")  # fmt: skip
+REMOVED_IN_11 = (
+    "OBEY_PRECISION_CONSTRAINTS",
+    "PREFER_PRECISION_CONSTRAINTS",
+    "set_output_type",
+    "precision_is_set",
+    "reset_precision",
+    "output_type_is_set",
+    "reset_output_type",
+    "int8_calibrator",
+    "IInt8Calibrator",
+    "IInt8EntropyCalibrator2",
+    "set_dynamic_range",
+    "platform_has_fast_fp16",
+    "platform_has_fast_int8",
+)
 REMOVED_FLAGS = ("FP16", "INT8")  # BuilderFlag members: weakly typed precision, gone in 11
 
-needs_api_files = pytest.mark.skipif(not all(installed(v) for v in VERSIONS),
-                                     reason="TensorRT API files missing: run .venv/bin/python -m tests.helpers.tensorrt_api")  # fmt: skip
+needs_api_files = pytest.mark.skipif(
+    not all(installed(v) for v in VERSIONS),
+    reason="TensorRT API files missing: run .venv/bin/python -m tests.helpers.tensorrt_api",
+)
 
 
 def chain(node: ast.AST) -> list[str] | None:
@@ -90,8 +105,9 @@ def test_every_runtime_name_the_runner_uses_exists_on_the_lean_runtime(version):
     paths = set().union(*(used_names(m, RUNTIME_RECEIVERS) for m in RUNNER_MODULES))
     lookups = [[RUNTIME_RECEIVERS[path[0]], *path[1:]] for path in sorted(paths)]
     env = {"PYTHONPATH": str(lean_folder(version))}
-    result = subprocess.run([sys.executable, "-c", LOOKUP, json.dumps(lookups)], capture_output=True, text=True, env=env,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", LOOKUP, json.dumps(lookups)], capture_output=True, text=True, env=env, timeout=120
+    )
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["version"] == version and answer["missing"] == [], answer
 

@@ -1,4 +1,5 @@
 """`aib bench`: real runs on ONNX Runtime and PyTorch, with the JSON, CSV and PNG it writes."""
+
 import csv
 import importlib.util
 import json
@@ -11,14 +12,19 @@ from tests.helpers.cli import assert_one_line_error, run_aib
 
 def test_models_side_by_side_with_json_csv_and_plot(demo_onnx, tmp_path):
     output = tmp_path / "bench"
-    result = run_aib("bench", demo_onnx, bundled_checkpoint(), "--batch", "1", "2", "--runs", "3", "--warmup", "1",
-                     "--output", output)  # fmt: skip
+    result = run_aib(
+        "bench", demo_onnx, bundled_checkpoint(), "--batch", "1", "2", "--runs", "3", "--warmup", "1", "--output", output
+    )
     assert result.returncode == 0, result.stderr
     assert "p95 ms" in result.stdout and "the speed" in result.stdout and "index agr" in result.stdout
     document = json.loads((output / "bench.json").read_text())
     rows = document["rows"]
     assert {(row["backend"], row["batch"]) for row in rows} == {
-        ("onnxruntime-cpu fp32", 1), ("onnxruntime-cpu fp32", 2), ("pytorch-cpu fp32", 1), ("pytorch-cpu fp32", 2)}
+        ("onnxruntime-cpu fp32", 1),
+        ("onnxruntime-cpu fp32", 2),
+        ("pytorch-cpu fp32", 1),
+        ("pytorch-cpu fp32", 2),
+    }
     for row in rows:
         assert row["median_ms"] <= row["p95_ms"] <= row["p99_ms"] and row["runs"] == 3
         assert row["file"] in (demo_onnx.name, bundled_checkpoint().name)
@@ -37,8 +43,12 @@ def test_suite_builds_the_paper_architectures_and_names_missing_backends(tmp_pat
     assert result.returncode == 0, result.stderr
     document = json.loads((output / "bench.json").read_text())
     backends = {row["backend"] for row in document["rows"]}
-    assert {"pytorch-cpu fp32", "onnxruntime-cpu fp32", "onnxruntime-cpu int8 (float head)",
-            "onnxruntime-cpu int8 (float attention-path)"} <= backends  # fmt: skip
+    assert {
+        "pytorch-cpu fp32",
+        "onnxruntime-cpu fp32",
+        "onnxruntime-cpu int8 (float head)",
+        "onnxruntime-cpu int8 (float attention-path)",
+    } <= backends
     assert {row["model"] for row in document["rows"]} == {"vgg_cifar_qt"}
     if importlib.util.find_spec("tensorrt") is None:
         assert "TensorRT is not installed" in document["skipped"]["tensorrt int8"]

@@ -1,4 +1,5 @@
 """Dataset presets and explicit overrides."""
+
 import pytest
 
 from aib_deploy.card.presets import CIFAR10_LABELS, NORMALIZATION, resolve_preprocessing

@@ -1,4 +1,5 @@
 """The `aib` command as a user runs it: real processes, real files."""
+
 import argparse
 import importlib
 import os
@@ -26,7 +27,17 @@ COMMANDS = command_paths(build_parser())
 
 
 def test_the_command_list_covers_every_family():
-    assert {path[0] for path in COMMANDS if path} == {"export", "check", "compare", "predict", "eval", "bench", "demo", "serve", "stream"}
+    assert {path[0] for path in COMMANDS if path} == {
+        "export",
+        "check",
+        "compare",
+        "predict",
+        "eval",
+        "bench",
+        "demo",
+        "serve",
+        "stream",
+    }
     assert {path[1] for path in COMMANDS if len(path) == 2} == {"onnx", "int8", "fp16", "engine", "triton"}
 
 
@@ -75,9 +86,22 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
     labels.write_text("".join(f"thing {index}\n" for index in range(10)))
     output = tmp_path / "wrn.onnx"
     result = run_aib(
-        "export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", output,
-        "--labels", labels, "--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25",
-    )  # fmt: skip
+        "export",
+        "onnx",
+        case_checkpoint("wrn_aib_16_2_cifar10"),
+        "-o",
+        output,
+        "--labels",
+        labels,
+        "--mean",
+        "0.5",
+        "0.5",
+        "0.5",
+        "--std",
+        "0.25",
+        "0.25",
+        "0.25",
+    )
     assert result.returncode == 0, result.stderr
     props = {p.key: p.value for p in onnx.load(str(output), load_external_data=False).metadata_props}
     card = json.loads(props["aib_deploy.model_card"])

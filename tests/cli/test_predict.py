@@ -1,4 +1,5 @@
 """`aib predict` on real image, folder and video files."""
+
 import json
 import struct
 import zlib
@@ -73,7 +74,10 @@ def test_video(demo_onnx, tmp_path):
 
 @pytest.mark.parametrize(
     "name, content, fragment",
-    [("clip.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video", "video"), ("photo.jpg", b"\xff\xd8 broken", "JPEG: corrupt header")],
+    [
+        ("clip.mp4", b"\x00\x00\x00\x18ftypmp42 not really a video", "video"),
+        ("photo.jpg", b"\xff\xd8 broken", "JPEG: corrupt header"),
+    ],
     ids=["video", "image"],
 )
 def test_corrupt_inputs_get_one_line(demo_onnx, tmp_path, name, content, fragment):
@@ -103,8 +107,10 @@ def test_an_image_bomb_is_refused_before_decoding(demo_onnx, tmp_path):
     header = struct.pack(">IIBBBBB", 30_000, 30_000, 8, 0, 0, 0, 0)  # gray, as reported
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(bytes(1 << 20))))
-    assert_one_line_error(run_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
-                          f"30000x30000 exceeds the limit of {MAX_PIXELS} pixels (not decoded)")  # fmt: skip
+    assert_one_line_error(
+        run_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
+        f"30000x30000 exceeds the limit of {MAX_PIXELS} pixels (not decoded)",
+    )
 
 
 def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):

@@ -11,8 +11,12 @@ from tests.cli.test_cli import COMMANDS
 from tests.helpers.readme import CLI_REFERENCE, FLAG, README, command_of, synopses
 
 PARSER = build_parser()
-LEAVES = [path for path in COMMANDS if path and not any(isinstance(a, argparse._SubParsersAction)
-                                                         for a in command_of(PARSER, "aib " + " ".join(path))[1]._actions)]  # fmt: skip
+LEAVES = [
+    path
+    for path in COMMANDS
+    if path
+    and not any(isinstance(a, argparse._SubParsersAction) for a in command_of(PARSER, "aib " + " ".join(path))[1]._actions)
+]
 README_MAX_LINES = 250
 DOCUMENTS = [README, *sorted(CLI_REFERENCE.parent.glob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -30,8 +34,11 @@ def documented() -> dict[tuple[str, ...], set[str]]:
 def options(path: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Each option of the command as the tuple of its spellings (-o, --output)."""
     _, command = command_of(PARSER, "aib " + " ".join(path))
-    return [tuple(action.option_strings) for action in command._actions
-            if action.option_strings and not isinstance(action, argparse._HelpAction)]  # fmt: skip
+    return [
+        tuple(action.option_strings)
+        for action in command._actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction)
+    ]
 
 
 @pytest.mark.parametrize("synopsis", synopses(), ids=lambda text: " ".join(text.split()[:3]))
@@ -55,7 +62,8 @@ def test_the_readme_is_short():
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
 def test_every_relative_link_resolves(document):
-    targets = [target for target in LINK.findall(document.read_text())
-               if not target.startswith(("http://", "https://", "mailto:", "#"))]  # fmt: skip
+    targets = [
+        target for target in LINK.findall(document.read_text()) if not target.startswith(("http://", "https://", "mailto:", "#"))
+    ]
     broken = [target for target in targets if not (document.parent / target.split("#")[0]).exists()]
     assert broken == [], f"{document.name} links to missing files: {broken}"

@@ -1,4 +1,5 @@
 """`aib demo`, the README's main job, end to end on the bundled model."""
+
 import json
 
 import cv2
@@ -9,8 +10,16 @@ from tests.helpers.results import read_results
 
 # The localization keys are the scorer's own, as in the model card's `evaluation` figures.
 SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0.0, 0).to_dict())
-SUMMARY_KEYS = {"frames_sent", "frames_answered", "errors", "accuracy", "latency_ms_p50", "latency_ms_p99", "fps",
-                "targets"} | SCORE_KEYS
+SUMMARY_KEYS = {
+    "frames_sent",
+    "frames_answered",
+    "errors",
+    "accuracy",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "fps",
+    "targets",
+} | SCORE_KEYS
 
 
 def test_demo_writes_summary_video_and_results(tmp_path):

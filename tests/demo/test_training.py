@@ -1,4 +1,5 @@
 """The paper's objective: every term is finite, gradients reach the anchors, the loss goes down."""
+
 import torch
 
 from aib_deploy.card.architecture import Architecture

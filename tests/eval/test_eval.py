@@ -1,4 +1,5 @@
 """`aib eval` on a synthetic set in CUB's layout and as a CSV list: figures, bad lines, --compare."""
+
 import json
 
 import cv2
@@ -52,8 +53,10 @@ def test_cub_layout_figures_match_the_scorer_on_the_same_frames(demo_onnx, cub_s
 def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, tmp_path):
     folder, _, labels, boxes = cub_set
     listing = folder / "list.csv"
-    lines = [f"glyphs/{i + 1}.png,{labels[i]},{boxes[i][0]},{boxes[i][1]},{boxes[i][2] - boxes[i][0]},{boxes[i][3] - boxes[i][1]}"
-             for i in range(10)]  # fmt: skip
+    lines = [
+        f"glyphs/{i + 1}.png,{labels[i]},{boxes[i][0]},{boxes[i][1]},{boxes[i][2] - boxes[i][0]},{boxes[i][3] - boxes[i][1]}"
+        for i in range(10)
+    ]
     lines += ["glyphs/missing.png,1", "glyphs/1.png,zebra", "glyphs/1.png,1,2", "glyphs/2.png,disc,90,90,50,50"]
     listing.write_text("\n".join(lines) + "\n")
     result = run_aib("eval", demo_onnx, listing)
@@ -69,8 +72,24 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
 def test_compare_with_the_int8_file(demo_onnx, cub_set, tmp_path):
     folder = cub_set[0]
     int8 = tmp_path / "demo.int8.onnx"
-    assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", int8, "--count", "16", "--held-out", "16",
-                   "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
+    assert (
+        run_aib(
+            "export",
+            "int8",
+            demo_onnx,
+            "--calibration",
+            "synthetic",
+            "-o",
+            int8,
+            "--count",
+            "16",
+            "--held-out",
+            "16",
+            "--fail-under",
+            "top1=0,index=0",
+        ).returncode
+        == 0
+    )
     result = run_aib("eval", demo_onnx, folder, "--compare", int8, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     compare = json.loads((tmp_path / "out" / "eval.json").read_text())["compare"]

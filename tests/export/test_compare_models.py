@@ -12,8 +12,23 @@ NO_GATE = ("--fail-under", "top1=0,index=0")
 def reduced(demo_onnx, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compare")
     files = {"int8": folder / "demo.int8.onnx", "fp16": folder / "demo.fp16.onnx"}
-    assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", files["int8"], "--count", "32",
-                   "--held-out", "32", *NO_GATE).returncode == 0  # fmt: skip
+    assert (
+        run_aib(
+            "export",
+            "int8",
+            demo_onnx,
+            "--calibration",
+            "synthetic",
+            "-o",
+            files["int8"],
+            "--count",
+            "32",
+            "--held-out",
+            "32",
+            *NO_GATE,
+        ).returncode
+        == 0
+    )
     assert run_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
     return files
 

@@ -1,4 +1,5 @@
 """`aib export fp16`: every conformance family and the demo model, on ONNX Runtime CPU."""
+
 import json
 
 import numpy as np
@@ -30,8 +31,11 @@ def check_types(path):
     conv_weights = [initializers[node.input[1]] for node in model.graph.node if node.op_type == "Conv"]
     assert conv_weights and all(w.data_type == TensorProto.FLOAT16 for w in conv_weights)
     producer = {tensor: node for node in model.graph.node for tensor in node.output}
-    gathers = [node for node in model.graph.node if node.op_type == "Gather" and node.input[0] in initializers
-               and producer.get(node.input[1]) is not None]  # fmt: skip
+    gathers = [
+        node
+        for node in model.graph.node
+        if node.op_type == "Gather" and node.input[0] in initializers and producer.get(node.input[1]) is not None
+    ]
     for gather in gathers:  # the anchor table, looked up by the snap's indices
         assert initializers[gather.input[0]].data_type == TensorProto.FLOAT
     return model
@@ -67,5 +71,7 @@ def test_demo_model_agrees_with_float32_on_held_out_frames(demo_onnx, tmp_path):
 def test_bad_requests_are_one_line(demo_onnx, tmp_path):
     assert_one_line_error(run_aib("export", "fp16", demo_onnx, "-o", demo_onnx), "must not overwrite")
     assert_one_line_error(run_aib("export", "fp16", tmp_path / "none.onnx", "-o", tmp_path / "x.onnx"), "file not found")
-    assert_one_line_error(run_aib("export", "fp16", demo_onnx, "-o", tmp_path / "x.onnx", "--held-out", "0"),
-                          "--held-out: expected a positive frame count")  # fmt: skip
+    assert_one_line_error(
+        run_aib("export", "fp16", demo_onnx, "-o", tmp_path / "x.onnx", "--held-out", "0"),
+        "--held-out: expected a positive frame count",
+    )

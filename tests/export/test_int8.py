@@ -1,4 +1,5 @@
 """`aib export int8` on the demo model: real calibration, real ONNX Runtime sessions."""
+
 import json
 import re
 
@@ -35,8 +36,12 @@ def int8_models(demo_onnx, tmp_path_factory):
         output = folder / f"demo.{region}.int8.onnx"
         result = run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", region, *SMALL)
         if region == "head":  # about 89 % of the demo's anchor indices survive: below the default gate of 95 %
-            assert_error_after_progress(result, "below the gate (--fail-under top1=0.99,index=0.95)",
-                                        "attention-index agreement", "the file and its report in the model card were written")  # fmt: skip
+            assert_error_after_progress(
+                result,
+                "below the gate (--fail-under top1=0.99,index=0.95)",
+                "attention-index agreement",
+                "the file and its report in the model card were written",
+            )
         else:
             assert result.returncode == 0, result.stderr
         assert "int8 quantizations" in result.stderr and "agreement frames" in result.stderr  # progress, not a tty
@@ -81,8 +86,9 @@ def test_head_region_quantizes_the_backbone_but_not_the_snap_or_anchor_table(int
 def test_auto_region_lies_between_the_fixed_ones_and_meets_its_target(int8_models):
     path, stdout = int8_models["auto"]
     record = card_of(path)["extra"]["quantization"]
-    counts = {region: card_of(int8_models[region][0])["extra"]["quantization"]["float_nodes"]
-              for region in ("head", "attention-path")}  # fmt: skip
+    counts = {
+        region: card_of(int8_models[region][0])["extra"]["quantization"]["float_nodes"] for region in ("head", "attention-path")
+    }
     assert counts["head"] <= record["float_nodes"] <= counts["attention-path"]
     choice = record["float_choice"]
     assert record["float_region"] == "auto" and choice["region"] in ("head", "partial", "attention-path")
@@ -100,8 +106,9 @@ def test_export_int8_returns_its_timing_and_the_command_prints_it(demo_onnx, int
     assert latency.describe().startswith(f"batch-1 latency on this CPU (median of {LATENCY_RUNS}): float32 ")
     assert "latency" not in json.dumps(card_of(tmp_path / "timed.int8.onnx"))  # a figure of this machine, not the file
     for _, stdout in int8_models.values():
-        assert re.search(r"^batch-1 latency on this CPU \(median of 30\): float32 [\d.]+ ms, int8 [\d.]+ ms \([\d.]+x\)$",
-                         stdout, re.MULTILINE)  # fmt: skip
+        assert re.search(
+            r"^batch-1 latency on this CPU \(median of 30\): float32 [\d.]+ ms, int8 [\d.]+ ms \([\d.]+x\)$", stdout, re.MULTILINE
+        )
 
 
 def test_head_below_the_gate_still_writes_its_report(int8_models):
@@ -113,11 +120,25 @@ def test_head_below_the_gate_still_writes_its_report(int8_models):
 
 def test_a_gate_of_zero_passes_and_a_bad_gate_is_one_line(demo_onnx, tmp_path):
     output = tmp_path / "head.int8.onnx"
-    result = run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", "head",
-                     "--fail-under", "top1=0,index=0", *SMALL)  # fmt: skip
+    result = run_aib(
+        "export",
+        "int8",
+        demo_onnx,
+        "--calibration",
+        "synthetic",
+        "-o",
+        output,
+        "--float",
+        "head",
+        "--fail-under",
+        "top1=0,index=0",
+        *SMALL,
+    )
     assert result.returncode == 0, result.stderr
-    assert_one_line_error(run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output,
-                                  "--fail-under", "index=95"), "--fail-under: expected KEY=SHARE pairs")  # fmt: skip
+    assert_one_line_error(
+        run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--fail-under", "index=95"),
+        "--fail-under: expected KEY=SHARE pairs",
+    )
 
 
 def test_fewer_frames_than_asked_are_a_warning(demo_onnx, tmp_path):
@@ -125,8 +146,9 @@ def test_fewer_frames_than_asked_are_a_warning(demo_onnx, tmp_path):
     folder.mkdir()
     for index, image in enumerate(make_dataset(6, 64, seed=2)[0]):
         cv2.imwrite(str(folder / f"{index}.png"), image)
-    result = run_aib("export", "int8", demo_onnx, "--calibration", folder, "-o", tmp_path / "o.onnx",
-                     "--fail-under", "top1=0,index=0")  # fmt: skip
+    result = run_aib(
+        "export", "int8", demo_onnx, "--calibration", folder, "-o", tmp_path / "o.onnx", "--fail-under", "top1=0,index=0"
+    )
     assert result.returncode == 0, result.stderr
     assert "aib: warning: --calibration" in result.stderr and "6 frames, fewer than --count 256 + --held-out 512" in result.stderr
     assert "used 3 for calibration and 3 held out" in result.stderr
@@ -174,8 +196,9 @@ def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fr
 
 
 def test_refuses_to_overwrite_the_float_model(demo_onnx):
-    assert_one_line_error(run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx),
-                          "must not overwrite its float model")  # fmt: skip
+    assert_one_line_error(
+        run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx), "must not overwrite its float model"
+    )
 
 
 def test_missing_model_gets_one_line(tmp_path):

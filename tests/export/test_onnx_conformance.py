@@ -1,4 +1,5 @@
 """Every conformance case survives checkpoint file -> ONNX -> ONNX Runtime, and the contract holds."""
+
 import json
 
 import numpy as np
@@ -26,7 +27,7 @@ def test_file_passes_the_full_onnx_check(exported):
 
 
 def test_onnx_runtime_reproduces_the_paper_outputs(exported):
-    name, loaded, card, path = exported
+    name, _loaded, card, path = exported
     reference = case_reference(name)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
@@ -51,7 +52,7 @@ def test_parity_with_pytorch_at_batch_sizes_other_than_the_traced_one(exported):
 
 
 def test_graph_follows_the_contract(exported):
-    name, loaded, card, path = exported
+    name, _loaded, _card, path = exported
     model = onnx.load(str(path), load_external_data=False)
     (image_input,) = model.graph.input
     dims = image_input.type.tensor_type.shape.dim

@@ -1,5 +1,6 @@
 """`aib export triton`: the repository layouts (onnxruntime, tensorrt, python, the --frames ensemble), each
 config parsed with Triton's own ModelConfig schema; tests/export/test_triton_server.py runs them on a real Triton."""
+
 import json
 import os
 import re
@@ -57,24 +58,27 @@ def test_repository_for_the_demo_model_parses_with_tritons_schema(demo_onnx, tmp
 def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
     repository = tmp_path / "models"
     for version in ("1", "2"):
-        result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", version, "--kind", "cpu",
-                         "--instances", "2")  # fmt: skip
+        result = run_aib(
+            "export", "triton", demo_onnx, "--repository", repository, "--version", version, "--kind", "cpu", "--instances", "2"
+        )
         assert result.returncode == 0, result.stderr
     (folder,) = repository.iterdir()
     assert folder.name == "aib_glyphs_wrn_cifar_10_2_qt_fp32" and {p.name for p in folder.iterdir()} >= {"1", "2"}
     config = text_format.Parse((folder / "config.pbtxt").read_text(), schema.ModelConfig())
     assert config.instance_group[0].kind == schema.ModelInstanceGroup.KIND_CPU and config.instance_group[0].count == 2
-    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"),
-                          "already exists")  # fmt: skip
+    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"), "already exists")
 
 
 @pytest.mark.parametrize(
     "arguments, fragment",
-    [(("--name", "bad name!"), "not a usable model name"), (("--max-batch", "0"), "positive batch size"),
-     (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx"),
-     (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself"),
-     (("--python-path", "x"), "--python-path: only Python-backend models read it"),
-     (("--max-pixels", "0"), "--max-pixels: expected a positive pixel count, got 0")],
+    [
+        (("--name", "bad name!"), "not a usable model name"),
+        (("--max-batch", "0"), "positive batch size"),
+        (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx"),
+        (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself"),
+        (("--python-path", "x"), "--python-path: only Python-backend models read it"),
+        (("--max-pixels", "0"), "--max-pixels: expected a positive pixel count, got 0"),
+    ],
     ids=["name", "max batch", "onnx for tensorrt", "python with frames", "python path unread", "max pixels"],
 )
 def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
@@ -89,13 +93,32 @@ def test_repository_that_is_a_file_gets_one_line(demo_onnx, tmp_path):
 
 def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo_onnx, tmp_path):
     int8 = tmp_path / "demo.int8.onnx"
-    assert run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", int8, "--count", "8", "--held-out", "8",
-                   "--fail-under", "top1=0,index=0").returncode == 0  # fmt: skip
+    assert (
+        run_aib(
+            "export",
+            "int8",
+            demo_onnx,
+            "--calibration",
+            "synthetic",
+            "-o",
+            int8,
+            "--count",
+            "8",
+            "--held-out",
+            "8",
+            "--fail-under",
+            "top1=0,index=0",
+        ).returncode
+        == 0
+    )
     repository = tmp_path / "models"
     for model in (demo_onnx, int8):
         result = run_aib("export", "triton", model, "--repository", repository)
         assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in repository.iterdir()) == ["aib_glyphs_wrn_cifar_10_2_qt_fp32", "aib_glyphs_wrn_cifar_10_2_qt_int8"]
+    assert sorted(path.name for path in repository.iterdir()) == [
+        "aib_glyphs_wrn_cifar_10_2_qt_fp32",
+        "aib_glyphs_wrn_cifar_10_2_qt_int8",
+    ]
 
 
 @pytest.fixture
@@ -104,8 +127,9 @@ def fake_engine(demo_onnx, tmp_path):
     engine = tmp_path / "demo.engine"
     engine.write_bytes(b"not a real engine")
     card = card_from_metadata({prop.key: prop.value for prop in onnx.load(str(demo_onnx)).metadata_props}, "demo")
-    sidecar = engine_sidecar(demo_onnx, card, EngineOptions(min_batch=1, opt_batch=4, max_batch=16), "fp16", "10.13.3",
-                             "NVIDIA H100 80GB HBM3", "9.0")  # fmt: skip
+    sidecar = engine_sidecar(
+        demo_onnx, card, EngineOptions(min_batch=1, opt_batch=4, max_batch=16), "fp16", "10.13.3", "NVIDIA H100 80GB HBM3", "9.0"
+    )
     sidecar_path(engine).write_text(json.dumps(sidecar))
     return engine
 
@@ -114,8 +138,9 @@ def contract_tensors(demo_onnx) -> tuple[set, set]:
     """(inputs, outputs) of the ONNX file as (name, Triton type, dims without the batch)."""
     session = onnxruntime.InferenceSession(str(demo_onnx), providers=["CPUExecutionProvider"])
     types = {"tensor(float)": "TYPE_FP32", "tensor(int32)": "TYPE_INT32"}
-    return tuple({(v.name, types[v.type], tuple(v.shape[1:])) for v in values}
-                 for values in (session.get_inputs(), session.get_outputs()))  # fmt: skip
+    return tuple(
+        {(v.name, types[v.type], tuple(v.shape[1:])) for v in values} for values in (session.get_inputs(), session.get_outputs())
+    )
 
 
 def declared(tensors, schema) -> set:
@@ -124,8 +149,23 @@ def declared(tensors, schema) -> set:
 
 def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_path, schema):
     repository, extra = tmp_path / "models", tmp_path / "numpy1"
-    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--backend", "python", "--name", "demo",
-                     "--kind", "cpu", "--python-path", extra, "--max-pixels", "1000000")  # fmt: skip
+    result = run_aib(
+        "export",
+        "triton",
+        demo_onnx,
+        "--repository",
+        repository,
+        "--backend",
+        "python",
+        "--name",
+        "demo",
+        "--kind",
+        "cpu",
+        "--python-path",
+        extra,
+        "--max-pixels",
+        "1000000",
+    )
     assert result.returncode == 0, result.stderr
     folder = repository / "demo"
     assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.onnx", "model.py"]
@@ -154,8 +194,9 @@ def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_
     result = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in repository.iterdir()) == ["demo", "demo_frames", "demo_preprocess"]
-    model_config, preprocess, ensemble = (read_config(repository / name, schema)
-                                          for name in ("demo", "demo_preprocess", "demo_frames"))  # fmt: skip
+    model_config, preprocess, ensemble = (
+        read_config(repository / name, schema) for name in ("demo", "demo_preprocess", "demo_frames")
+    )
     assert model_config.platform == ("onnxruntime_onnx" if kind == "onnx" else "tensorrt_plan")
     images, outputs = contract_tensors(demo_onnx)
     assert preprocess.backend == "python" and preprocess.max_batch_size == model_config.max_batch_size
@@ -167,8 +208,10 @@ def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_
     assert declared(ensemble.input, schema) == {("frames", "TYPE_STRING", (1,))}
     assert declared(ensemble.output, schema) == outputs
     steps = [(s.model_name, s.model_version, dict(s.input_map), dict(s.output_map)) for s in ensemble.ensemble_scheduling.step]
-    assert steps == [("demo_preprocess", 3, {"frames": "frames"}, {"images": "images"}),
-                     ("demo", 3, {"images": "images"}, {name: name for name, _, _ in outputs})]  # fmt: skip
+    assert steps == [
+        ("demo_preprocess", 3, {"frames": "frames"}, {"images": "images"}),
+        ("demo", 3, {"images": "images"}, {name: name for name, _, _ in outputs}),
+    ]
     assert (repository / "demo_frames" / "3").is_dir() and (repository / "demo_frames" / "labels.txt").is_file()
     again = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
     assert_one_line_error(again, "already exists")

@@ -8,6 +8,7 @@ with its ONNX Runtime step stood in for by the Python-backend model of the same 
 The wheel has no ONNX Runtime or TensorRT backend, so those entries are only schema-checked
 (tests/export/test_triton.py).
 """
+
 import json
 import os
 import queue
@@ -36,8 +37,21 @@ LOGITS_TOLERANCE = 1e-5
 
 
 def export(demo_onnx, repository, name, *flags):
-    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--name", name, "--kind", "cpu",
-                     "--max-batch", str(FRAME_COUNT), *PYTHON_BACKEND_FLAGS, *flags)  # fmt: skip
+    result = run_aib(
+        "export",
+        "triton",
+        demo_onnx,
+        "--repository",
+        repository,
+        "--name",
+        name,
+        "--kind",
+        "cpu",
+        "--max-batch",
+        str(FRAME_COUNT),
+        *PYTHON_BACKEND_FLAGS,
+        *flags,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -56,8 +70,9 @@ def expected(demo_onnx, frames, tmp_path_factory):
     for index, data in enumerate(frames[1]):
         (folder / f"frame_{index:02d}.png").write_bytes(data)
     results = folder.parent / "results.jsonl"
-    result = run_aib("predict", demo_onnx, folder, "-o", folder.parent / "annotated", "--results", results, "--top-k", "8",
-                     "--device", "cpu")  # fmt: skip
+    result = run_aib(
+        "predict", demo_onnx, folder, "-o", folder.parent / "annotated", "--results", results, "--top-k", "8", "--device", "cpu"
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in results.read_text().splitlines()]
     records = sorted((r for r in records if r["kind"] == "frame"), key=lambda r: r["source"])
@@ -111,8 +126,9 @@ def assert_same_as_aib_predict(result, expected, rows=slice(None)):
         np.testing.assert_allclose(attention[row, 0], np.array(record["attention"], np.float32), rtol=0, atol=1e-6)
         scores = {entry["class_index"]: entry["score"] for entry in record["top_k"]}
         probabilities = softmax(logits[row].astype(np.float64))
-        np.testing.assert_allclose([probabilities[c] for c in sorted(scores)], [scores[c] for c in sorted(scores)],
-                                   rtol=0, atol=LOGITS_TOLERANCE)  # fmt: skip
+        np.testing.assert_allclose(
+            [probabilities[c] for c in sorted(scores)], [scores[c] for c in sorted(scores)], rtol=0, atol=LOGITS_TOLERANCE
+        )
 
 
 def test_model_is_ready_with_its_config(client):
@@ -165,10 +181,15 @@ def test_dynamic_batching_runs_concurrent_requests_together(client, expected):
 
 def test_a_bad_request_fails_alone_with_a_clear_message(client, frames, expected):
     good = frames[1]
-    requests = [[frames_input(good[0:1])], [frames_input([b"not an image"])], [frames_input(good[1:2])],
-                [frames_input([good[2], good[3][:100]])], [frames_input(good[4:6])],
-                [images_input(np.zeros((1, 3, 16, 16), np.float32))],
-                [images_input(expected[1][6:7]), frames_input(good[6:7])]]  # fmt: skip
+    requests = [
+        [frames_input(good[0:1])],
+        [frames_input([b"not an image"])],
+        [frames_input(good[1:2])],
+        [frames_input([good[2], good[3][:100]])],
+        [frames_input(good[4:6])],
+        [images_input(np.zeros((1, 3, 16, 16), np.float32))],
+        [images_input(expected[1][6:7]), frames_input(good[6:7])],
+    ]
     results = send_all(client, MODEL, requests)
     for result, rows in zip([results[0], results[2], results[4]], [slice(0, 1), slice(1, 2), slice(4, 6)]):
         assert not isinstance(result, Exception), result

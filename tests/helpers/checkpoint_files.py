@@ -1,7 +1,8 @@
 """Checkpoint files in the layouts the paper's code writes, built from conformance cases.
 
-    .venv/bin/python -m tests.helpers.checkpoint_files CASE FILE.pth
+.venv/bin/python -m tests.helpers.checkpoint_files CASE FILE.pth
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Running `aib` as a user does: a real process, and its one-line errors."""
+
 import subprocess
 import sys
 from pathlib import Path

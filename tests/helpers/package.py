@@ -5,6 +5,7 @@
 are mapped into the package. So the packages are read from pyproject.toml, the
 list that installs them, and each package's own `__path__` is walked.
 """
+
 from __future__ import annotations
 
 import importlib

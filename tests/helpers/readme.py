@@ -46,5 +46,8 @@ def command_of(parser: argparse.ArgumentParser, synopsis: str) -> tuple[tuple[st
 
 
 def flags(command: argparse.ArgumentParser) -> set[str]:
-    return {option for option in command._option_string_actions if option not in ("-h", "--help", "--version")
-            and (option.startswith("--") or option == "-o")}  # fmt: skip
+    return {
+        option
+        for option in command._option_string_actions
+        if option not in ("-h", "--help", "--version") and (option.startswith("--") or option == "-o")
+    }

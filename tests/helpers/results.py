@@ -1,4 +1,5 @@
 """Reading JSON-lines results, each line validated against the one result schema."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """`aib serve` in its own process on a free loopback port, with a client channel to it, and the
 small message builders the serving tests share."""
+
 import signal
 import subprocess
 import tempfile
@@ -25,8 +26,10 @@ class ServerProcess:
         self.stderr = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill and block the server
         self.process = subprocess.Popen(
             [AIB, "serve", str(model), "--port", "0", "--max-pixels", str(MAX_PIXELS), *extra],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
         line = self.process.stdout.readline()
         if "listening on" not in line:
             self.process.kill()
@@ -79,8 +82,25 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key

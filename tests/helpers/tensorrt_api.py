@@ -11,6 +11,7 @@ installed" paths stay testable.
 
     .venv/bin/python -m tests.helpers.tensorrt_api     # install (scripts/bootstrap.sh runs this)
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,18 @@ def installed(version: str) -> bool:
 
 def install(version: str) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-deps", "--target", str(lean_folder(version)),
-                    f"tensorrt-lean-cu13-libs=={version}", f"tensorrt-lean-cu13-bindings=={version}"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            *pip,
+            "install",
+            "--no-deps",
+            "--target",
+            str(lean_folder(version)),
+            f"tensorrt-lean-cu13-libs=={version}",
+            f"tensorrt-lean-cu13-bindings=={version}",
+        ],
+        check=True,
+    )
     wheels = ROOT / version / "wheels"
     subprocess.run([*pip, "download", "--no-deps", "-d", str(wheels), f"tensorrt-cu13-bindings=={version}"], check=True)
     (wheel,) = wheels.glob("tensorrt_cu13_bindings-*.whl")

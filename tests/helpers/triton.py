@@ -1,4 +1,5 @@
 """Triton's own model-config schema, to parse the config.pbtxt files we write."""
+
 import importlib.util
 from pathlib import Path
 

@@ -15,6 +15,7 @@ ignores PYTHONPATH: repositories for it are written with PYTHON_BACKEND_FLAGS (`
     with TritonServer(repository) as server:          # ready on entry, stopped by PID on exit
         client = tritonclient.grpc.InferenceServerClient(server.grpc_url)
 """
+
 from __future__ import annotations
 
 import os
@@ -69,8 +70,9 @@ def triton_unavailable() -> str | None:
     if not installed():
         return f"the tritonserver of nvidia-pytriton {PYTRITON_VERSION} is not installed (run `{INSTALL_COMMAND}`)"
     try:
-        probe = subprocess.run([str(BINARY), "--help"], check=False, capture_output=True, text=True, env=_environment(),
-                               timeout=60)  # fmt: skip
+        probe = subprocess.run(
+            [str(BINARY), "--help"], check=False, capture_output=True, text=True, env=_environment(), timeout=60
+        )
     except OSError as error:
         return f"{BINARY} cannot run here: {error}"
     if "--model-repository" not in probe.stdout + probe.stderr:
@@ -105,7 +107,7 @@ class TritonServer:
         self.grpc_url = f"127.0.0.1:{self.grpc_port}"
         self.http_url = f"127.0.0.1:{self.http_port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="tritonserver-", suffix=".log")  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="tritonserver-", suffix=".log")
         self.process: subprocess.Popen | None = None
 
     @property
@@ -116,16 +118,34 @@ class TritonServer:
 
     def command(self) -> list[str]:
         return [
-            str(BINARY), "--model-repository", str(self.repository), "--backend-directory", str(BACKENDS),
-            "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
-            "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-            "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-            "--exit-on-error", "true", "--exit-timeout-secs", "5", *self.extra,
-        ]  # fmt: skip
+            str(BINARY),
+            "--model-repository",
+            str(self.repository),
+            "--backend-directory",
+            str(BACKENDS),
+            "--grpc-address",
+            "127.0.0.1",
+            "--grpc-port",
+            str(self.grpc_port),
+            "--http-address",
+            "127.0.0.1",
+            "--http-port",
+            str(self.http_port),
+            "--metrics-address",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--exit-on-error",
+            "true",
+            "--exit-timeout-secs",
+            "5",
+            *self.extra,
+        ]
 
     def start(self) -> TritonServer:
-        self.process = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT, env=_environment(),
-                                        start_new_session=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            self.command(), stdout=self.log, stderr=subprocess.STDOUT, env=_environment(), start_new_session=True
+        )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

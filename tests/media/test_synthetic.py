@@ -1,4 +1,5 @@
 """Synthetic glyph data: reproducible, balanced, boxes that hold the glyph; a real video file."""
+
 import cv2
 import numpy as np
 import pytest
@@ -64,7 +65,10 @@ def test_scene_designs_for_the_demo_model_experiments():
     assert not np.array_equal(images, busy[0]) and sorted(labels) == sorted(busy[1])
     assert ((busy[2][:, :2] >= 0) & (busy[2][:, 2:] <= 96) & (busy[2][:, 2:] > busy[2][:, :2])).all()
     assert SceneDesign(decoys=(1, 2)).changes() == {"decoys": (1, 2)}
-    for bad, knob in (({"min_scale": 0.7, "max_scale": 0.5}, "scale range"), ({"decoys": (3, 1)}, "decoys"),
-                      ({"decoy_colour": "red"}, "decoy_colour")):  # fmt: skip
+    for bad, knob in (
+        ({"min_scale": 0.7, "max_scale": 0.5}, "scale range"),
+        ({"decoys": (3, 1)}, "decoys"),
+        ({"decoy_colour": "red"}, "decoy_colour"),
+    ):
         with pytest.raises(AibError, match=knob):
             SceneDesign(**bad)

@@ -1,4 +1,5 @@
 """Architecture inference from key names and shapes, beyond the conformance cases."""
+
 import pytest
 import torch
 

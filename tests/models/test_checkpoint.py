@@ -1,4 +1,5 @@
 """Checkpoint files: the three original layouts, safety, and one clear error per bad input."""
+
 import os
 import pickle
 import zipfile

@@ -1,4 +1,5 @@
 """The PyTorch modules reproduce the paper code's outputs for every conformance case."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +28,10 @@ def test_inferred_architecture_matches_the_case(case):
     expected = CASES[name]
     arch = model.arch
     assert (arch.family, arch.num_classes, arch.K, arch.quantized) == (
-        expected["family"], expected["num_classes"], expected["K"], expected["quantized"]
+        expected["family"],
+        expected["num_classes"],
+        expected["K"],
+        expected["quantized"],
     )
     assert arch.qt_num == expected.get("qt_num")
     assert arch.att_dim == expected["att_dim"] and arch.input_size == expected["input_size"]
@@ -38,7 +42,7 @@ def test_inferred_architecture_matches_the_case(case):
 
 
 def test_deterministic_outputs_match_the_reference(case):
-    name, model, reference = case
+    _name, model, reference = case
     with torch.no_grad():
         outputs = model.deterministic(torch.from_numpy(reference["input"]))
     assert np.abs(outputs.attention_mean[:, 0].numpy() - reference["att_mu"]).max() <= 1e-5
@@ -54,7 +58,7 @@ def test_deterministic_outputs_match_the_reference(case):
 
 
 def test_stochastic_mode_is_seeded_and_close_to_deterministic(case):
-    name, model, reference = case
+    _name, model, reference = case
     images = torch.from_numpy(reference["input"])
     with torch.no_grad():
         first = model.stochastic(images, num_avg=3, generator=torch.Generator().manual_seed(7))

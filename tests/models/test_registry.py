@@ -1,4 +1,5 @@
 """The model-family registry: every family is reachable, and registration mistakes fail loudly."""
+
 import pytest
 import torch
 
@@ -50,7 +51,7 @@ def test_a_second_family_under_a_taken_name_is_refused():
 def test_a_family_claiming_architectures_already_claimed_is_refused(backbone):
     registry = FamilyRegistry()
     registry.register("cub_vgg16", family="cub", backbone="vgg16", reader=lambda state_dict: None)(AibNet)
-    with pytest.raises(ValueError, match="'cub_other' claims architectures .* that 'cub_vgg16' already claims"):
+    with pytest.raises(ValueError, match=r"'cub_other' claims architectures .* that 'cub_vgg16' already claims"):
         registry.register("cub_other", family="cub", backbone=backbone, reader=lambda state_dict: None)(AibNet)
 
 

@@ -13,8 +13,11 @@ def test_a_quantized_model_has_the_contracts_tensors_with_their_types_and_dims()
     assert signature.images == TensorSpec(INPUT_NAME, "float32", (3, 32, 32))
     assert signature.frames == TensorSpec(FRAMES_INPUT, "bytes", (1,))
     described = [(spec.name, spec.datatype, spec.triton_type, spec.dims) for spec in signature.outputs]
-    assert described == [("logits", "FP32", "TYPE_FP32", (3,)), ("attention", "FP32", "TYPE_FP32", (1, 16, 16)),
-                         ("attention_index", "INT32", "TYPE_INT32", (1, 16, 16))]
+    assert described == [
+        ("logits", "FP32", "TYPE_FP32", (3,)),
+        ("attention", "FP32", "TYPE_FP32", (1, 16, 16)),
+        ("attention_index", "INT32", "TYPE_INT32", (1, 16, 16)),
+    ]
     assert signature.frames.datatype == "BYTES" and signature.frames.triton_type == "TYPE_STRING"
 
 

@@ -19,8 +19,15 @@ def parsed(config):
 
 
 def test_a_platform_model_round_trips_through_tritons_schema():
-    config = model_config("m", 8, [SIGNATURE.images], SIGNATURE.outputs, {MODEL_CARD_KEY: "{}"},
-                          platform="onnxruntime_onnx", scheduling=Scheduling(2000, 2, "cpu"))
+    config = model_config(
+        "m",
+        8,
+        [SIGNATURE.images],
+        SIGNATURE.outputs,
+        {MODEL_CARD_KEY: "{}"},
+        platform="onnxruntime_onnx",
+        scheduling=Scheduling(2000, 2, "cpu"),
+    )
     back = parsed(config)
     assert back.SerializeToString() == config.SerializeToString()
     assert back.platform == "onnxruntime_onnx" and back.max_batch_size == 8
@@ -33,15 +40,20 @@ def test_a_platform_model_round_trips_through_tritons_schema():
 
 
 def test_without_a_delay_there_is_no_dynamic_batching_and_an_ensemble_chains_its_steps():
-    single = parsed(model_config("p", 8, [SIGNATURE.frames], [SIGNATURE.images], {}, backend="python",
-                                 scheduling=Scheduling(None, 1, "cpu")))
+    single = parsed(
+        model_config("p", 8, [SIGNATURE.frames], [SIGNATURE.images], {}, backend="python", scheduling=Scheduling(None, 1, "cpu"))
+    )
     assert not single.HasField("dynamic_batching") and single.input[0].data_type == triton_model_config().TYPE_STRING
-    steps = [EnsembleStep("p", 1, {"frames": "frames"}, {"images": "images"}),
-             EnsembleStep("m", 1, {"images": "images"}, {"logits": "logits"})]
+    steps = [
+        EnsembleStep("p", 1, {"frames": "frames"}, {"images": "images"}),
+        EnsembleStep("m", 1, {"images": "images"}, {"logits": "logits"}),
+    ]
     ensemble = parsed(ensemble_config("e", 8, [SIGNATURE.frames], SIGNATURE.outputs, steps, {}))
     assert ensemble.platform == "ensemble" and not ensemble.instance_group
     assert [(step.model_name, dict(step.input_map)) for step in ensemble.ensemble_scheduling.step] == [
-        ("p", {"frames": "frames"}), ("m", {"images": "images"})]
+        ("p", {"frames": "frames"}),
+        ("m", {"images": "images"}),
+    ]
 
 
 def test_aib_serves_config_declares_both_inputs_optional_and_its_instance_kind():

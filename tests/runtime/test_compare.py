@@ -1,5 +1,6 @@
 """The one home of model comparison: agreement figures from arrays, the gate, running two runners, and
 `compare_models` on the demo model's files."""
+
 import numpy as np
 import pytest
 
@@ -32,9 +33,17 @@ def outputs(logits, attention, index=None):
 
 def card(**changes):
     """A quantized CIFAR-sized card with ANCHORS; `changes` replace its fields."""
-    fields = {"architecture": Architecture("vgg_cifar", 2, 8, quantized=True, qt_num=len(ANCHORS)), "dataset": "test",
-              "labels": ("a", "b"), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "anchors": ANCHORS,
-              "checkpoint_sha256": "0" * 64, "checkpoint_weights": "net", "aib_deploy_version": "test"}  # fmt: skip
+    fields = {
+        "architecture": Architecture("vgg_cifar", 2, 8, quantized=True, qt_num=len(ANCHORS)),
+        "dataset": "test",
+        "labels": ("a", "b"),
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.25, 0.25, 0.25),
+        "anchors": ANCHORS,
+        "checkpoint_sha256": "0" * 64,
+        "checkpoint_weights": "net",
+        "aib_deploy_version": "test",
+    }
     return ModelCard(**{**fields, **changes})
 
 
@@ -62,8 +71,14 @@ def test_top1_and_logit_figures():
 
 
 def test_describe_names_every_figure_and_leaves_out_the_index_of_plain_models():
-    quantized = Agreement(frames=64, top1=0.921875, index_exact=0.79823, index_within_one_step=0.9633,
-                          attention_max_abs_diff=1.0, logits_max_abs_diff=11.7)  # fmt: skip
+    quantized = Agreement(
+        frames=64,
+        top1=0.921875,
+        index_exact=0.79823,
+        index_within_one_step=0.9633,
+        attention_max_abs_diff=1.0,
+        logits_max_abs_diff=11.7,
+    )
     assert quantized.describe() == (
         "64 held-out frames: top-1 agreement 92.19%, attention-index agreement 79.82% exact and 96.33% within one "
         "anchor step, max|attention diff| 1, max|logit diff| 11.7"
@@ -77,7 +92,9 @@ def test_a_gate_lists_what_falls_below_it():
     assert gate.failures(Agreement(frames=1, top1=0.99, index_exact=0.95)) == []
     assert gate.failures(Agreement(frames=1, top1=0.5)) == ["top-1 agreement 50.00% < 99.00%"]  # no index, no index failure
     assert gate.failures(Agreement(frames=1, top1=0.9, index_exact=0.8)) == [
-        "top-1 agreement 90.00% < 99.00%", "attention-index agreement 80.00% < 95.00%"]  # fmt: skip
+        "top-1 agreement 90.00% < 99.00%",
+        "attention-index agreement 80.00% < 95.00%",
+    ]
 
 
 def test_gate_parsing():
@@ -88,7 +105,7 @@ def test_gate_parsing():
 
 @pytest.mark.parametrize("text", ["index=95", "top5=0.5", "top1", "top1=high"])
 def test_a_bad_gate_names_the_pair(text):
-    with pytest.raises(AibError, match="--fail-under: expected KEY=SHARE pairs .* got"):
+    with pytest.raises(AibError, match=r"--fail-under: expected KEY=SHARE pairs .* got"):
         Gate.parse(text)
 
 
@@ -109,8 +126,11 @@ class Scripted(Runner):
         self.batches.append(len(images))
         first = images[:, 0, 0, 0]
         sign = np.where(first > self.flip_above, -1.0, 1.0)
-        return {"logits": np.stack([first, -first], 1) * sign[:, None], "attention": np.zeros((len(images), 1)),
-                "attention_index": np.zeros((len(images), 1), np.int32)}  # fmt: skip
+        return {
+            "logits": np.stack([first, -first], 1) * sign[:, None],
+            "attention": np.zeros((len(images), 1)),
+            "attention_index": np.zeros((len(images), 1), np.int32),
+        }
 
 
 class Counter:

@@ -1,4 +1,5 @@
 """The Predictor over ONNX Runtime and PyTorch on the committed demo model."""
+
 import numpy as np
 import pytest
 
@@ -47,7 +48,9 @@ def test_result_contents(predictors, frames):
     assert first.attention.shape == (card.att_dim, card.att_dim) and first.attention.dtype == np.float32
     assert first.anchor_index.dtype == np.uint8 and first.anchors == card.anchors
     assert np.allclose(first.attention, np.asarray(card.anchors, dtype=np.float32)[first.anchor_index])
-    assert set(first.timings_ms) == {"preprocess", "inference", "postprocess"} and first.batch_size == min(len(images), onnx.max_batch)
+    assert set(first.timings_ms) == {"preprocess", "inference", "postprocess"} and first.batch_size == min(
+        len(images), onnx.max_batch
+    )
     accuracy = np.mean([r.top_k[0].class_index == label for r, label in zip(results, labels)])
     assert accuracy >= 0.9, "the demo model should classify its own kind of images"
 
@@ -82,10 +85,11 @@ def test_onnx_without_a_model_card_is_refused(tmp_path):
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["images"], ["logits"])], "plain",
+        [helper.make_node("Identity", ["images"], ["logits"])],
+        "plain",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 2])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
-    )  # fmt: skip
+    )
     path = tmp_path / "plain.onnx"
     onnx.save(helper.make_model(graph), path)
     with pytest.raises(AibError, match="no aib-deploy model card"):

@@ -1,4 +1,5 @@
 """Preprocessing of frames of any size and channel layout; bad frames fail alone."""
+
 import cv2
 import numpy as np
 import pytest

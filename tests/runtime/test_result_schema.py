@@ -1,4 +1,5 @@
 """The one result schema: the Python API's records validate, floats are float32 exactly, indices are integers."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """The micro-batcher on its own, with the real predictor (ONNX Runtime, demo model): batch bounds, no wait
 for a lone request, a reserved frame is waited for and a withdrawn one is not, and a caller that went away is
 never computed. Ordering is made by events and the batcher's public queue count, not by sleeps."""
+
 import asyncio
 import logging
 import threading
@@ -41,6 +42,7 @@ class HeldPredictor:
 
 async def until(condition, timeout_s: float = 10.0) -> None:
     """Yield to the event loop until `condition()` holds."""
+
     async def poll():
         while not condition():
             await asyncio.sleep(0)
@@ -130,7 +132,8 @@ def test_a_backend_failure_answers_the_batch_flagged_and_is_logged_with_its_trac
     with caplog.at_level(logging.ERROR, logger="aib_deploy.serving.batcher"):
         answers = run(scenario())
     assert [answer.prediction.error for answer in answers] == [
-        "inference failed: RuntimeError: onnxruntime: activate() the runner before infer()"] * 2
+        "inference failed: RuntimeError: onnxruntime: activate() the runner before infer()"
+    ] * 2
     assert all(answer.backend_failed for answer in answers)  # a server error, typed: not read off the message
     (record,) = caplog.records
     assert "inference failed on a batch of 2 frames" in record.getMessage() and record.exc_info is not None

@@ -1,5 +1,6 @@
 """`aib serve` against clients that try to stall, lock out or crash it, and operators who mistype:
 the real server in its own process on loopback, stock gRPC clients."""
+
 import signal
 import socket
 import struct
@@ -76,8 +77,10 @@ def test_a_png_bomb_is_refused_from_its_header_without_stalling_anyone(demo_onnx
 def test_only_jpeg_and_png_are_decoded(demo_onnx, frames):
     running = ServerProcess(demo_onnx)
     try:
-        requests = [pb.Frame(frame_index=i, encoded=encoded(frames[0], suffix))
-                    for i, suffix in enumerate((".bmp", ".webp", ".tiff", ".jpg", ".png"))]  # fmt: skip
+        requests = [
+            pb.Frame(frame_index=i, encoded=encoded(frames[0], suffix))
+            for i, suffix in enumerate((".bmp", ".webp", ".tiff", ".jpg", ".png"))
+        ]
         results = list(running.stub.StreamFrames(iter(requests), timeout=60))
         for result, kind in zip(results, ("BMP", "WEBP", "TIFF")):
             assert f"{kind} is not accepted; expected JPEG or PNG" in result.error
@@ -147,17 +150,28 @@ def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, 
 
     from tests.helpers.cli import AIB
 
-    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", "--metrics-port", taken_port),
-                          f"--metrics-port {taken_port}: cannot listen on 127.0.0.1:{taken_port}")  # fmt: skip
+    assert_one_line_error(
+        run_aib("serve", demo_onnx, "--port", "0", "--metrics-port", taken_port),
+        f"--metrics-port {taken_port}: cannot listen on 127.0.0.1:{taken_port}",
+    )
     assert_one_line_error(run_aib("serve", mislabelled_onnx, "--port", "0"), "model card: 7 labels for a model of 8 classes")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
-    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", garbage, "--tls-key", garbage),
-                          f"--tls-cert {garbage}: not a PEM certificate chain")  # fmt: skip
-    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", tmp_path / "none.pem", "--tls-key", garbage),
-                          "none.pem: cannot read it")  # fmt: skip
-    empty = subprocess.run([AIB, "serve", str(demo_onnx), "--port", "0"], capture_output=True, text=True,
-                           env={**os.environ, "AIB_TOKEN": ""}, timeout=120)  # fmt: skip
+    assert_one_line_error(
+        run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", garbage, "--tls-key", garbage),
+        f"--tls-cert {garbage}: not a PEM certificate chain",
+    )
+    assert_one_line_error(
+        run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", tmp_path / "none.pem", "--tls-key", garbage),
+        "none.pem: cannot read it",
+    )
+    empty = subprocess.run(
+        [AIB, "serve", str(demo_onnx), "--port", "0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AIB_TOKEN": ""},
+        timeout=120,
+    )
     assert_one_line_error(empty, "$AIB_TOKEN: empty")
 
 
@@ -296,7 +310,9 @@ def test_bearer_scheme_is_case_insensitive_and_tokens_can_come_from_a_file(demo_
     running = ServerProcess(demo_onnx, "--token-file", str(token_file))
     try:
         for scheme in ("Bearer", "bearer", "BEARER"):
-            reply = running.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=[("authorization", f"{scheme} s3cret")], timeout=5)
+            reply = running.stub.GetModelInfo(
+                pb.GetModelInfoRequest(), metadata=[("authorization", f"{scheme} s3cret")], timeout=5
+            )
             assert reply.architecture
         with pytest.raises(grpc.RpcError) as refused:
             running.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=[("authorization", "Basic s3cret")], timeout=5)
@@ -311,8 +327,10 @@ def test_a_model_of_max_batch_4_never_gets_larger_batches(tmp_path, frames):
 
     small = tmp_path / "demo_max4.onnx"
     export_checkpoint(bundled_checkpoint(), small, OnnxExportOptions(max_batch=4))
-    assert_one_line_error(run_aib("serve", small, "--port", "0", "--max-batch", "8"),
-                          "--max-batch: expected 1 to 4 (the model's largest batch), got 8")  # fmt: skip
+    assert_one_line_error(
+        run_aib("serve", small, "--port", "0", "--max-batch", "8"),
+        "--max-batch: expected 1 to 4 (the model's largest batch), got 8",
+    )
     running = ServerProcess(small)  # no --max-batch: the default micro-batch shrinks to the model's 4
     try:
         sizes: list[int] = []

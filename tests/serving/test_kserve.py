@@ -1,4 +1,5 @@
 """`aib serve` over the KServe v2 protocol, driven by the stock `tritonclient` gRPC client (unmodified)."""
+
 import queue
 import threading
 
@@ -11,10 +12,10 @@ from tritonclient.utils import InferenceServerException
 
 from aib_deploy.card.presets import NORMALIZATION
 from aib_deploy.media.synthetic import make_dataset
-from aib_deploy.runtime.predictor import softmax
 from aib_deploy.protocol.generated import attention_pb2 as pb
 from aib_deploy.protocol.generated import grpc_service_pb2 as kserve
 from aib_deploy.protocol.generated import grpc_service_pb2_grpc as kserve_grpc
+from aib_deploy.runtime.predictor import softmax
 from tests.helpers.server import ServerProcess, encoded, raw, self_signed
 
 MODEL = "aib_glyphs_wrn_cifar_10_2_qt_fp32"
@@ -67,7 +68,10 @@ def test_metadata_config_and_readiness_come_from_the_card(client, server):
     assert list(metadata.versions) == ["1"]
     assert {t.name: list(t.shape) for t in metadata.inputs} == {"images": [-1, 3, 32, 32], "frames": [-1, 1]}
     assert {t.name: (t.datatype, list(t.shape)) for t in metadata.outputs} == {
-        "logits": ("FP32", [-1, 8]), "attention": ("FP32", [-1, 1, 16, 16]), "attention_index": ("INT32", [-1, 1, 16, 16])}
+        "logits": ("FP32", [-1, 8]),
+        "attention": ("FP32", [-1, 1, 16, 16]),
+        "attention_index": ("INT32", [-1, 1, 16, 16]),
+    }
     config = client.get_model_config(MODEL).config
     assert config.max_batch_size == 32 and config.dynamic_batching.max_queue_delay_microseconds == 2000
     assert '"labels": ["disc", "ring"' in config.parameters["aib_deploy.model_card"].string_value
@@ -87,8 +91,9 @@ def test_same_answers_as_aib_v1_for_images_and_frames(client, server, frames):
             reference = server.stub.Predict(pb.Frame(raw=raw(image), top_k=8), timeout=10)
             assert int(logits[row].argmax()) == reference.top_k[0].class_index
             probabilities = softmax(logits[row].astype(np.float64))
-            assert np.allclose([probabilities[c.class_index] for c in reference.top_k], [c.score for c in reference.top_k],
-                               atol=1e-5)  # fmt: skip
+            assert np.allclose(
+                [probabilities[c.class_index] for c in reference.top_k], [c.score for c in reference.top_k], atol=1e-5
+            )
             assert indices[row, 0].astype(np.uint8).tobytes() == reference.attention.indices
             values = np.asarray(reference.attention.values, np.float32).reshape(1, 16, 16)
             assert np.allclose(result.as_numpy("attention")[row], values, atol=1e-6)
@@ -133,19 +138,37 @@ def test_bad_requests_get_the_protocols_codes_with_one_line(client, frames):
     cases = [
         (lambda: client.infer("other", [images_input(array)]), "StatusCode.NOT_FOUND", "not served here"),
         (lambda: client.infer(MODEL, [images_input(array)], model_version="7"), "StatusCode.NOT_FOUND", "version '7'"),
-        (lambda: client.infer(MODEL, [images_input(array[:, :, :16])]), "StatusCode.INVALID_ARGUMENT",
-         "expected shape [N, 3, 32, 32], got [2, 3, 16, 32]"),
-        (lambda: client.infer(MODEL, [images_input(np.zeros((33, 3, 32, 32), np.float32))]),
-         "StatusCode.INVALID_ARGUMENT", "expected 1 to 32 rows"),
-        (lambda: client.infer(MODEL, [images_input(array.astype(np.float16))]), "StatusCode.INVALID_ARGUMENT",
-         "expected datatype FP32, got 'FP16'"),
-        (lambda: client.infer(MODEL, [images_input(array), frames_input(images[:2])]), "StatusCode.INVALID_ARGUMENT",
-         "expected one input"),
-        (lambda: client.infer(MODEL, [images_input(array)], outputs=[triton.InferRequestedOutput("scores")]),
-         "StatusCode.INVALID_ARGUMENT", "output 'scores': unknown"),
-        (lambda: client.infer(MODEL, [frames_input([images[0], np.zeros((5000, 5000, 3), np.uint8)])]),
-         "StatusCode.INVALID_ARGUMENT", "frames[1]: 5000x5000 exceeds the limit"),
-    ]  # fmt: skip
+        (
+            lambda: client.infer(MODEL, [images_input(array[:, :, :16])]),
+            "StatusCode.INVALID_ARGUMENT",
+            "expected shape [N, 3, 32, 32], got [2, 3, 16, 32]",
+        ),
+        (
+            lambda: client.infer(MODEL, [images_input(np.zeros((33, 3, 32, 32), np.float32))]),
+            "StatusCode.INVALID_ARGUMENT",
+            "expected 1 to 32 rows",
+        ),
+        (
+            lambda: client.infer(MODEL, [images_input(array.astype(np.float16))]),
+            "StatusCode.INVALID_ARGUMENT",
+            "expected datatype FP32, got 'FP16'",
+        ),
+        (
+            lambda: client.infer(MODEL, [images_input(array), frames_input(images[:2])]),
+            "StatusCode.INVALID_ARGUMENT",
+            "expected one input",
+        ),
+        (
+            lambda: client.infer(MODEL, [images_input(array)], outputs=[triton.InferRequestedOutput("scores")]),
+            "StatusCode.INVALID_ARGUMENT",
+            "output 'scores': unknown",
+        ),
+        (
+            lambda: client.infer(MODEL, [frames_input([images[0], np.zeros((5000, 5000, 3), np.uint8)])]),
+            "StatusCode.INVALID_ARGUMENT",
+            "frames[1]: 5000x5000 exceeds the limit",
+        ),
+    ]
     for call, code, text in cases:
         with pytest.raises(InferenceServerException) as error:
             call()
@@ -199,8 +222,9 @@ def test_token_and_tls_apply_to_kserve_as_to_aib_v1(demo_onnx, frames, tmp_path)
     cert, key = self_signed(tmp_path)
     running = ServerProcess(demo_onnx, "--token", "s3cret", "--tls-cert", str(cert), "--tls-key", str(key))
     try:
-        with triton.InferenceServerClient(running.address.replace("127.0.0.1", "localhost"), ssl=True,
-                                          root_certificates=str(cert)) as secure:  # fmt: skip
+        with triton.InferenceServerClient(
+            running.address.replace("127.0.0.1", "localhost"), ssl=True, root_certificates=str(cert)
+        ) as secure:
             assert secure.is_server_live()  # probes need no token
             for headers in (None, {"authorization": "Bearer wrong"}):
                 with pytest.raises(InferenceServerException) as error:

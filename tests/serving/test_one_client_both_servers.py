@@ -1,5 +1,6 @@
 """One unmodified tritonclient script (scripts/kserve_client.py) against `aib serve` and against a real
 Triton Inference Server running the repository `aib export triton --backend python` writes: the same answers."""
+
 import json
 import subprocess
 import sys
@@ -21,8 +22,13 @@ MODEL = "aib_glyphs_wrn_cifar_10_2_qt_fp32"  # the name both servers take from t
 
 
 def answers(url: str, frames: list[Path], kind: str) -> list[dict]:
-    result = subprocess.run([sys.executable, str(CLIENT), "--url", url, "--model", MODEL, "--input", kind,
-                             *map(str, frames)], capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(CLIENT), "--url", url, "--model", MODEL, "--input", kind, *map(str, frames)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -39,8 +45,9 @@ def frames(tmp_path_factory) -> list[Path]:
 
 def test_the_same_tritonclient_script_gets_the_same_answers_from_aib_serve_and_triton(demo_onnx, frames, tmp_path):
     repository = tmp_path / "repository"
-    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--backend", "python", "--kind", "cpu",
-                     *PYTHON_BACKEND_FLAGS)  # fmt: skip
+    result = run_aib(
+        "export", "triton", demo_onnx, "--repository", repository, "--backend", "python", "--kind", "cpu", *PYTHON_BACKEND_FLAGS
+    )
     assert result.returncode == 0, result.stderr
     assert (repository / MODEL / "config.pbtxt").is_file()
     aib = ServerProcess(demo_onnx)

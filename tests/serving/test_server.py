@@ -1,4 +1,5 @@
 """The real gRPC server on a loopback port, driven by real clients."""
+
 import os
 import shutil
 import signal
@@ -88,7 +89,7 @@ def test_eight_concurrent_streams_of_100_frames_each_answered_once(server, image
         thread.start()
     for thread in threads:
         thread.join()
-    assert {name: indices for name, indices in answers.items()} == {f"s{i}": list(range(100)) for i in range(8)}
+    assert dict(answers.items()) == {f"s{i}": list(range(100)) for i in range(8)}
 
 
 def test_bad_frames_get_in_band_errors_and_the_stream_goes_on(server, images):

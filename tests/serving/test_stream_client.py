@@ -1,4 +1,5 @@
 """`aib stream` and its client against a real server: output files, reconnects, tokens."""
+
 import json
 import socket
 import threading

@@ -14,6 +14,7 @@ already float32 in the file), an `aib export int8` file an int8 one (its Q/DQ
 nodes carry the scales). No precision flags, no per-layer constraints, no
 matching of layer names.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,9 @@ def file_precision(model) -> str:
     if has_qdq(model):
         return "int8"
     half = TensorProto.FLOAT16
-    casts_to_fp16 = any(node.op_type == "Cast" and any(a.name == "to" and a.i == half for a in node.attribute)
-                        for node in model.graph.node)  # fmt: skip
+    casts_to_fp16 = any(
+        node.op_type == "Cast" and any(a.name == "to" and a.i == half for a in node.attribute) for node in model.graph.node
+    )
     if casts_to_fp16 or any(tensor.data_type == half for tensor in model.graph.initializer):
         return "fp16"
     return "fp32"
@@ -47,8 +49,10 @@ def timing_cache_loader(path: Path):
     def apply(builder, network, config) -> None:
         cache = config.create_timing_cache(path.read_bytes() if path.is_file() else b"")
         if not config.set_timing_cache(cache, ignore_mismatch=False):
-            raise AibError(f"--timing-cache {path}: TensorRT refused it (made by another TensorRT version or GPU); "
-                           "delete it or name a new file")  # fmt: skip
+            raise AibError(
+                f"--timing-cache {path}: TensorRT refused it (made by another TensorRT version or GPU); "
+                "delete it or name a new file"
+            )
 
     return apply
 
@@ -69,8 +73,10 @@ def build_engine(onnx_path: Path, output: Path, options: EngineOptions) -> dict:
     from polygraphy.exception import PolygraphyException
 
     size = card.input_size
-    shapes = {name: (batch, 3, size, size) for name, batch in
-              (("min", options.min_batch), ("opt", options.opt_batch), ("max", options.max_batch))}  # fmt: skip
+    shapes = {
+        name: (batch, 3, size, size)
+        for name, batch in (("min", options.min_batch), ("opt", options.opt_batch), ("max", options.max_batch))
+    }
     config = CreateConfig(
         profiles=[Profile().add(INPUT_NAME, **shapes)],
         memory_pool_limits={trt.MemoryPoolType.WORKSPACE: options.workspace_mib << 20},

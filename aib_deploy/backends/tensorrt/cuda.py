@@ -5,6 +5,7 @@ NOT EXECUTED against a GPU in this project's CI or on its development machines
 Python APIs of TensorRT 10 and 11. The lean runtime's module does import here,
 and tests check the names the runner uses on it.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -3,6 +3,7 @@
 There is no precision here: engines are strongly typed, so the ONNX file's own
 types decide it (`aib export fp16` and `aib export int8` make such files).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -35,8 +36,9 @@ class EngineOptions:
 
     def validate(self) -> None:
         if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
-            raise AibError(f"batch profile: need 1 <= --min-batch <= --opt-batch <= --max-batch, "
-                           f"got {self.min_batch}, {self.opt_batch}, {self.max_batch}")  # fmt: skip
+            raise AibError(
+                f"batch profile: need 1 <= --min-batch <= --opt-batch <= --max-batch, "
+                f"got {self.min_batch}, {self.opt_batch}, {self.max_batch}"
+            )
         if self.workspace_mib < 1:
             raise AibError(f"--workspace: expected a positive size in MiB, got {self.workspace_mib}")
-

@@ -16,6 +16,7 @@ captured graph stays valid) and its own captured graph, replayed afterwards.
 With only the lean runtime installed (`tensorrt_lean`), version-compatible
 engines run; others are refused with one line.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -57,8 +58,10 @@ class TensorrtRunner(Runner):
         card = sidecar_card(self.path, self.sidecar)
         trt = import_runtime()
         if is_lean(trt) and not self.sidecar.get("version_compatible"):
-            raise AibError(f"engine {self.path}: the lean runtime runs version-compatible engines only; rebuild it with "
-                           "`aib export engine --version-compatible`, or install the full tensorrt package")  # fmt: skip
+            raise AibError(
+                f"engine {self.path}: the lean runtime runs version-compatible engines only; rebuild it with "
+                "`aib export engine --version-compatible`, or install the full tensorrt package"
+            )
         cudart = import_cudart()
         gpu, capability = current_gpu(cudart)
         problems = compatibility_problems(self.sidecar, trt.__version__, gpu, capability)
@@ -131,8 +134,10 @@ class TensorrtRunner(Runner):
             cudart = self._cudart
             context = self._contexts[batch] = self._new_context()
             self._enqueue(context, shape)  # lets TensorRT finish its deferred set-up before capture
-            check(cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
-                  "cudaStreamBeginCapture")  # fmt: skip
+            check(
+                cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
+                "cudaStreamBeginCapture",
+            )
             self._enqueue(context, shape)
             graph = check(cudart.cudaStreamEndCapture(self.stream), "cudaStreamEndCapture")
             self._graphs[batch] = check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")

@@ -3,6 +3,7 @@
 Written by the builder and read by the runner and `aib export triton`; this
 module is the only one that knows its keys. Runs without TensorRT (tested).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -64,8 +65,10 @@ def compatibility_problems(sidecar: dict, tensorrt_version: str, gpu: str, compu
         if _version(compute_capability) < (8, 0):
             problems.append(f"built for Ampere or newer GPUs, this GPU ({gpu}) has compute capability {compute_capability}")
     elif (sidecar["gpu"], sidecar["compute_capability"]) != (gpu, compute_capability):
-        problems.append(f"built on {sidecar['gpu']} (compute capability {sidecar['compute_capability']}), "
-                        f"this GPU is {gpu} ({compute_capability})")  # fmt: skip
+        problems.append(
+            f"built on {sidecar['gpu']} (compute capability {sidecar['compute_capability']}), "
+            f"this GPU is {gpu} ({compute_capability})"
+        )
     return problems
 
 
@@ -73,20 +76,31 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
-def engine_sidecar(onnx_path: Path, card: ModelCard, options: EngineOptions, precision: str, tensorrt_version: str,
-                   gpu: str, compute_capability: str) -> dict:  # fmt: skip
+def engine_sidecar(
+    onnx_path: Path,
+    card: ModelCard,
+    options: EngineOptions,
+    precision: str,
+    tensorrt_version: str,
+    gpu: str,
+    compute_capability: str,
+) -> dict:
     """What the engine is and where it may run; written beside the engine, never into it."""
     return {
-        "tensorrt_version": tensorrt_version, "gpu": gpu, "compute_capability": compute_capability,
-        "precision": precision, "strongly_typed": True,
+        "tensorrt_version": tensorrt_version,
+        "gpu": gpu,
+        "compute_capability": compute_capability,
+        "precision": precision,
+        "strongly_typed": True,
         "profile": {"input": INPUT_NAME, "min": options.min_batch, "opt": options.opt_batch, "max": options.max_batch},
         "version_compatible": options.version_compatible,
         "hardware_compatibility": "ampere_plus" if options.hardware_compatible else "none",
-        "onnx_file": onnx_path.name, "onnx_sha256": file_sha256(onnx_path),
+        "onnx_file": onnx_path.name,
+        "onnx_sha256": file_sha256(onnx_path),
         "model_card": card.to_dict(),
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "options": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(options).items()},
-    }  # fmt: skip
+    }
 
 
 def sidecar_card(engine: Path, sidecar: dict) -> ModelCard:
