@@ -10,7 +10,7 @@ import contextlib
 import io
 import logging
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +19,11 @@ from torch import nn
 
 from ..card.model_card import ModelCard
 from ..compare import Comparison, Tolerances, compare_outputs
-from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
+from ..contract import INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
 from ..errors import AibError
 from ..models import AibNet
 from ..models.checkpoint import LoadedModel, card_from_checkpoint, load_model
+from .onnx_options import OnnxExportOptions
 
 DEFAULT_TOLERANCES = Tolerances()
 
@@ -45,21 +46,6 @@ class DeploymentGraph(nn.Module):
         if outputs.anchor_index is None:
             return outputs.logits, outputs.attention
         return outputs.logits, outputs.attention, outputs.anchor_index.to(torch.int32)
-
-
-@dataclass(frozen=True)
-class OnnxExportOptions:
-    """What `aib export onnx` takes besides the checkpoint: the card's presets and overrides, the graph's opset
-    and the batch the card advertises. `extra` goes into the card as it is (the demo's measured figures)."""
-
-    weights: str = "net"
-    dataset: str | None = None
-    labels: tuple[str, ...] | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-    opset: int = DEFAULT_OPSET
-    max_batch: int = DEFAULT_MAX_BATCH
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,8 +100,9 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
     return card
 
 
-def export_checkpoint(checkpoint: str | Path, output: Path, options: OnnxExportOptions = OnnxExportOptions()) -> ExportedModel:
-    """Load a checkpoint, build its card from the options and write the ONNX file."""
+def export_checkpoint(checkpoint: str | Path, output: Path, options: OnnxExportOptions | None = None) -> ExportedModel:
+    """Load a checkpoint, build its card from the options (default: OnnxExportOptions()) and write the ONNX file."""
+    options = options or OnnxExportOptions()
     loaded = load_model(checkpoint, options.weights)
     card = card_from_checkpoint(loaded, dataset=options.dataset, labels=options.labels, mean=options.mean, std=options.std)
     if options.extra:

@@ -11,10 +11,10 @@ from pathlib import Path
 from ..backends.tensorrt.options import OPT_BATCH, EngineOptions
 from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
-from ..contract import DEFAULT_MAX_BATCH, DEFAULT_OPSET
 from ..errors import AibError
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
+from ..export.onnx_options import OnnxExportOptions
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from ..runtime.compare import Gate
 from .options import optional_path
@@ -40,6 +40,7 @@ def add_export_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_onnx(formats: argparse._SubParsersAction) -> None:
+    defaults = OnnxExportOptions()
     parser = formats.add_parser(
         "onnx",
         help="export a checkpoint's deterministic inference path to ONNX and check parity",
@@ -52,14 +53,14 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
         "--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)"
     )
     parser.add_argument(
-        "--weights", default=WEIGHT_CHOICES[0], choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint"
+        "--weights", default=defaults.weights, choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint"
     )
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}, the minimum)")
+    parser.add_argument("--opset", type=int, default=defaults.opset, help=f"ONNX opset (default {defaults.opset}, the minimum)")
     parser.add_argument(
         "--max-batch",
         type=int,
-        default=DEFAULT_MAX_BATCH,
-        help=f"largest batch the model card advertises (default {DEFAULT_MAX_BATCH})",
+        default=defaults.max_batch,
+        help=f"largest batch the model card advertises (default {defaults.max_batch})",
     )
     parser.add_argument("--labels", help="text file with one class label per line")
     parser.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
@@ -68,7 +69,7 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
 
 
 def export_onnx_command(args: argparse.Namespace) -> None:
-    from ..export.onnx_export import OnnxExportOptions, check_onnx, export_checkpoint, report_parity
+    from ..export.onnx_export import check_onnx, export_checkpoint, report_parity
 
     options = OnnxExportOptions(
         weights=args.weights,
