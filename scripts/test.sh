@@ -7,4 +7,5 @@ bash scripts/bootstrap.sh
 # Layout and lint first: a slip fails in seconds, before the suite's minutes (fix with `.venv/bin/ruff format .`).
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers, one per core: most tests wait on a server or a subprocess part of the time.
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -16,6 +16,42 @@ def case_checkpoint(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def case_onnx(case_checkpoint, tmp_path_factory):
+    """A conformance case exported to ONNX (max batch 16), once per session: `case_onnx(name)` is its
+    ExportedModel (loaded model, card, path). Exporting the CUB models takes most of a minute."""
+    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+
+    exported: dict = {}
+
+    def get(name: str):
+        if name not in exported:
+            path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
+            exported[name] = export_checkpoint(case_checkpoint(name), path, OnnxExportOptions(max_batch=16))
+        return exported[name]
+
+    return get
+
+
+# Test files that share the exported conformance models (the CUB ones take most of a minute to export): under
+# pytest-xdist they run on one worker, so each model is exported once.
+CONFORMANCE_FILES = (
+    "tests/export/test_onnx_conformance.py",
+    "tests/export/test_fp16.py",
+    "tests/export/test_compare_models.py",
+    "tests/backends/test_pytorch.py",
+    "tests/cli/test_cli.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` (scripts/test.sh), a file's tests stay on one worker, so its module fixtures
+    (servers, exports) are built once; the conformance files share one worker."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("conformance" if path in CONFORMANCE_FILES else path))
+
+
 def pytest_report_header(config):
     return f"conformance cases: {', '.join(CASES)}"
 

@@ -7,7 +7,7 @@ import json
 import cv2
 
 from aib_deploy.demo.run import bundled_checkpoint
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 
 
 def test_models_side_by_side_with_json_csv_and_plot(demo_onnx, tmp_path):
@@ -56,5 +56,5 @@ def test_suite_builds_the_paper_architectures_and_names_missing_backends(tmp_pat
 
 
 def test_bad_requests_get_one_line(demo_onnx):
-    assert_one_line_error(run_aib("bench"), "give one or more models")
+    assert_one_line_error(call_aib("bench"), "give one or more models")
     assert_one_line_error(run_aib("bench", demo_onnx, "--runs", "0"), "--runs must be >= 1")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from aib_deploy.cli import build_parser
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.package import all_modules, needs_torch
 
 
@@ -43,7 +43,7 @@ def test_the_command_list_covers_every_family():
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda path: " ".join(path) or "aib")
 def test_help_works(command):
-    result = run_aib(*command, "--help")
+    result = call_aib(*command, "--help")
     assert result.returncode == 0 and "usage: aib" in result.stdout, result.stderr
 
 
@@ -85,7 +85,7 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"thing {index}\n" for index in range(10)))
     output = tmp_path / "wrn.onnx"
-    result = run_aib(
+    result = call_aib(
         "export",
         "onnx",
         case_checkpoint("wrn_aib_16_2_cifar10"),
@@ -119,7 +119,7 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
     ids=["dataset", "opset", "std", "weights"],
 )
 def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments):
-    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
+    result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
     assert_one_line_error(result, *fragments)
 
 
@@ -133,13 +133,13 @@ def test_bad_checkpoints_get_one_line(tmp_path):
         (truncated, "not a readable PyTorch checkpoint"),
         (text, "not a PyTorch checkpoint"),
     ]:
-        assert_one_line_error(run_aib("export", "onnx", path, "-o", tmp_path / "m.onnx"), str(path), fragment)
+        assert_one_line_error(call_aib("export", "onnx", path, "-o", tmp_path / "m.onnx"), str(path), fragment)
 
 
 def test_wrong_label_count_gets_one_line(case_checkpoint, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("a\nb\n")
-    result = run_aib("export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", tmp_path / "m.onnx", "--labels", labels)
+    result = call_aib("export", "onnx", case_checkpoint("wrn_aib_16_2_cifar10"), "-o", tmp_path / "m.onnx", "--labels", labels)
     assert_one_line_error(result, "--labels: 2 labels given but the model predicts 10 classes")
 
 
@@ -184,7 +184,7 @@ def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
     ids=["predict", "export-onnx", "serve"],
 )
 def test_a_mistyped_option_is_named_for_its_command_with_a_suggestion(command, fragment):
-    result = run_aib(*command)
+    result = call_aib(*command)
     assert result.returncode == 2 and result.stderr.strip() == f"aib: error: {fragment}"
 
 
@@ -203,5 +203,5 @@ def test_backend_tensorrt_on_an_onnx_file_says_what_it_runs(demo_onnx, tmp_path)
     import numpy as np
 
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
-    result = run_aib("predict", demo_onnx, tmp_path / "x.png", "--backend", "tensorrt")
+    result = call_aib("predict", demo_onnx, tmp_path / "x.png", "--backend", "tensorrt")
     assert_one_line_error(result, "--backend tensorrt: runs TensorRT engines (.engine, .plan), got demo.onnx")

@@ -10,7 +10,7 @@ import pytest
 
 from aib_deploy.contract import MAX_PIXELS
 from aib_deploy.media.synthetic import make_sample, write_video
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.results import read_results
 
 
@@ -116,14 +116,14 @@ def test_an_image_bomb_is_refused_before_decoding(demo_onnx, tmp_path):
 def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(run_aib("predict", demo_onnx, empty, "-o", tmp_path / "out"), "no images")
+    assert_one_line_error(call_aib("predict", demo_onnx, empty, "-o", tmp_path / "out"), "no images")
     assert not (tmp_path / "out").exists()
 
 
 def test_output_suffix_results_to_stdout_and_top_k_are_checked(demo_onnx, glyph_image, tmp_path):
     path, _ = glyph_image
     assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx")
-    assert_one_line_error(run_aib("predict", demo_onnx, path, "--top-k", "0"), "--top-k: expected at least 1")
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "--top-k", "0"), "--top-k: expected at least 1")
     result = run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.png", "--results", "-")
     assert result.returncode == 0, result.stderr
     model, frame = (json.loads(line) for line in result.stdout.splitlines())
@@ -155,7 +155,7 @@ def test_a_glob_and_a_folder_with_subfolders(demo_onnx, glyph_image, tmp_path):
     assert result.returncode == 0, result.stderr
     assert [r["source"] for r in read_jsonl(tmp_path / "globbed" / "results.jsonl")] == ["day/a.png", "night/c.png"]
     assert (tmp_path / "globbed" / "day" / "a_aib.png").is_file() and not (root / "day" / "a_aib.png").exists()
-    assert_one_line_error(run_aib("predict", demo_onnx, f"{root}/**/*.gif"), "no images")
+    assert_one_line_error(call_aib("predict", demo_onnx, f"{root}/**/*.gif"), "no images")
 
 
 def test_an_absent_camera_is_one_line(demo_onnx):

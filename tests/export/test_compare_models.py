@@ -3,7 +3,7 @@
 import pytest
 
 from aib_deploy.demo.run import bundled_checkpoint
-from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, run_aib
+from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib, run_aib
 
 NO_GATE = ("--fail-under", "top1=0,index=0")
 
@@ -56,7 +56,6 @@ def test_float32_against_int8_reports_and_gates(demo_onnx, reduced):
     assert_error_after_progress(strict, "below the gate (--fail-under top1=1,index=1)")
 
 
-def test_models_of_different_architectures_are_refused(demo_onnx, case_checkpoint, tmp_path):
-    other = tmp_path / "vgg.onnx"
-    assert run_aib("export", "onnx", case_checkpoint("vgg_aib_cifar10"), "-o", other).returncode == 0
-    assert_one_line_error(run_aib("compare", demo_onnx, other), "not comparable", "architecture")
+def test_models_of_different_architectures_are_refused(demo_onnx, case_onnx):
+    other = case_onnx("vgg_aib_cifar10").path
+    assert_one_line_error(call_aib("compare", demo_onnx, other), "not comparable", "architecture")

@@ -10,16 +10,15 @@ import pytest
 from aib_deploy.card.model_card import ModelCard
 from aib_deploy.compare import compare_outputs
 from aib_deploy.contract import MODEL_CARD_KEY
-from aib_deploy.export.onnx_export import PARITY_BATCHES, OnnxExportOptions, check_onnx, compare_with_pytorch, export_checkpoint
+from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch
 from tests.helpers.checkpoint_files import CASES, case_reference
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
-def exported(request, case_checkpoint, tmp_path_factory):
+def exported(request, case_onnx):
     name = request.param
-    path = tmp_path_factory.mktemp("onnx") / f"{name}.onnx"
-    exported = export_checkpoint(case_checkpoint(name), path, OnnxExportOptions(max_batch=16))
-    return name, exported.loaded, exported.card, path
+    exported = case_onnx(name)
+    return name, exported.loaded, exported.card, exported.path
 
 
 def test_file_passes_the_full_onnx_check(exported):

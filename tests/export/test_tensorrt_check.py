@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 
 
 def save(tmp_path, nodes, inputs, outputs, initializers=(), name="model.onnx", opset=18):
@@ -69,7 +69,7 @@ def test_fixed_batch_fails(tmp_path):
     path = save(
         tmp_path, [helper.make_node("Relu", ["x"], ["y"])], [tensor("x", shape=(2, 3, 4, 4))], [tensor("y", shape=(2, 3, 4, 4))]
     )
-    assert_one_line_error(run_aib("check", path), "dynamic batch", "first dimension fixed or missing in: x, y")
+    assert_one_line_error(call_aib("check", path), "dynamic batch", "first dimension fixed or missing in: x, y")
 
 
 AXES = numpy_helper.from_array(np.array([2, 3], np.int64), "axes")
@@ -126,7 +126,7 @@ def test_restrictions_of_the_10x_table_fail(tmp_path, nodes, initializers, fragm
     if nodes[-1].op_type == "ReduceMean":
         outputs = [tensor("y", shape=("N", 3, 1, 1))]
     path = save(tmp_path, nodes, [tensor("x")], outputs, initializers)
-    assert_one_line_error(run_aib("check", path), "not ready for TensorRT", fragment)
+    assert_one_line_error(call_aib("check", path), "not ready for TensorRT", fragment)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_asymmetric_quantization_fails(tmp_path):
         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["y"], name="dq"),
     ]
     path = save(tmp_path, nodes, [tensor("x")], [tensor("y")], [scale, zero])
-    assert_one_line_error(run_aib("check", path), "QuantizeLinear node q: zero point zero is not a constant 0")
+    assert_one_line_error(call_aib("check", path), "QuantizeLinear node q: zero point zero is not a constant 0")
 
 
 @pytest.mark.parametrize("content, fragment", [(b"not onnx at all", "not an ONNX file"), (None, "file not found")])
@@ -168,7 +168,7 @@ def test_bad_files_get_one_line(tmp_path, content, fragment):
     path = tmp_path / "model.onnx"
     if content is not None:
         path.write_bytes(content)
-    assert_one_line_error(run_aib("check", path), str(path), fragment)
+    assert_one_line_error(call_aib("check", path), str(path), fragment)
 
 
 def test_a_file_onnx_runtime_refuses_is_one_finding_not_a_traceback(tmp_path):

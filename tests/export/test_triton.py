@@ -25,7 +25,7 @@ from aib_deploy.export.triton_python import (
     PYTHON_PATH_KEY,
     TEMPLATES,
 )
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.triton import parameters, read_config, triton_model_config
 
 
@@ -82,13 +82,13 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
     ids=["name", "max batch", "onnx for tensorrt", "python with frames", "python path unread", "max pixels"],
 )
 def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
-    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
+    assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
 
 
 def test_repository_that_is_a_file_gets_one_line(demo_onnx, tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
-    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", target), "is not a folder")
+    assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", target), "is not a folder")
 
 
 def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo_onnx, tmp_path):

@@ -1,14 +1,37 @@
-"""Running `aib` as a user does: a real process, and its one-line errors."""
+"""Running `aib` as a user does, and its one-line errors.
 
+`run_aib` starts the real executable: for what only a process shows (its exit code end to end, what it
+imports, signals, servers, what C libraries print). `call_aib` runs the same `main()` in this process and
+returns the same kind of result: for commands that end in an error or finish in a moment, where starting
+Python and importing torch again would cost seconds a case. An exception that escapes `main()` fails the
+test, as a traceback would.
+"""
+
+import contextlib
+import io
 import subprocess
 import sys
 from pathlib import Path
+
+from aib_deploy.cli import main
 
 AIB = str(Path(sys.executable).with_name("aib"))
 
 
 def run_aib(*args, cwd=None):
     return subprocess.run([AIB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def call_aib(*args) -> subprocess.CompletedProcess:
+    """`aib ARGS` through `aib_deploy.cli.main` in this process, with its stdout, stderr and exit code."""
+    argv = [str(arg) for arg in args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse: --help, --version and usage errors
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return subprocess.CompletedProcess(["aib", *argv], code, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_one_line_error(result, *fragments):
