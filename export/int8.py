@@ -233,9 +233,8 @@ class Int8Options:
     held_out: int = 512
     method: str = "minmax"
     float_region: str = "auto"
-    min_index_agreement: float = (
-        0.97  # above the gate (0.95): held-out frames agree a little less than the calibration frames auto chose on
-    )
+    # Above the gate (0.95): held-out frames agree a little less than the calibration frames auto chose on.
+    min_index_agreement: float = 0.97
     threads: int | None = None
     fail_under: Gate = field(default_factory=Gate)
     progress: bool = True  # a progress bar on stderr over the quantization trials and the agreement check

@@ -69,27 +69,9 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
     assert "10 images (4 errors)" in said
 
 
-def test_compare_with_the_int8_file(demo_onnx, cub_set, tmp_path):
+def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):
     folder = cub_set[0]
-    int8 = tmp_path / "demo.int8.onnx"
-    assert (
-        run_aib(
-            "export",
-            "int8",
-            demo_onnx,
-            "--calibration",
-            "synthetic",
-            "-o",
-            int8,
-            "--count",
-            "16",
-            "--held-out",
-            "16",
-            "--fail-under",
-            "top1=0,index=0",
-        ).returncode
-        == 0
-    )
+    int8 = demo_int8
     result = run_aib("eval", demo_onnx, folder, "--compare", int8, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     compare = json.loads((tmp_path / "out" / "eval.json").read_text())["compare"]

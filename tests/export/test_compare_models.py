@@ -9,26 +9,9 @@ NO_GATE = ("--fail-under", "top1=0,index=0")
 
 
 @pytest.fixture(scope="module")
-def reduced(demo_onnx, tmp_path_factory):
+def reduced(demo_onnx, demo_int8, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compare")
-    files = {"int8": folder / "demo.int8.onnx", "fp16": folder / "demo.fp16.onnx"}
-    assert (
-        run_aib(
-            "export",
-            "int8",
-            demo_onnx,
-            "--calibration",
-            "synthetic",
-            "-o",
-            files["int8"],
-            "--count",
-            "32",
-            "--held-out",
-            "32",
-            *NO_GATE,
-        ).returncode
-        == 0
-    )
+    files = {"int8": demo_int8, "fp16": folder / "demo.fp16.onnx"}
     assert run_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
     return files
 

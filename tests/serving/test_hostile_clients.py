@@ -1,6 +1,7 @@
 """`aib serve` against clients that try to stall, lock out or crash it, and operators who mistype:
 the real server in its own process on loopback, stock gRPC clients."""
 
+import shutil
 import signal
 import socket
 import struct
@@ -321,12 +322,14 @@ def test_bearer_scheme_is_case_insensitive_and_tokens_can_come_from_a_file(demo_
         running.stop()
 
 
-def test_a_model_of_max_batch_4_never_gets_larger_batches(tmp_path, frames):
-    from aib_deploy.demo.run import bundled_checkpoint
-    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
+def test_a_model_of_max_batch_4_never_gets_larger_batches(demo_onnx, tmp_path, frames):
+    from aib_deploy.card.model_card import card_from_metadata
+    from aib_deploy.export.agreement import write_card
 
     small = tmp_path / "demo_max4.onnx"
-    export_checkpoint(bundled_checkpoint(), small, OnnxExportOptions(max_batch=4))
+    shutil.copyfile(demo_onnx, small)
+    card = card_from_metadata({prop.key: prop.value for prop in onnx.load(str(small)).metadata_props}, "demo")
+    write_card(small, card.with_max_batch(4))  # the graph takes any batch; the card is what bounds it
     assert_one_line_error(
         run_aib("serve", small, "--port", "0", "--max-batch", "8"),
         "--max-batch: expected 1 to 4 (the model's largest batch), got 8",
