@@ -11,14 +11,15 @@ BAR_WIDTH = 28
 class Progress:
     """Counts work and shows it; `enabled=False` keeps the count silent (library callers, tests)."""
 
-    def __init__(self, total: int | None, what: str = "frames", stream=sys.stderr, enabled: bool = True) -> None:
+    def __init__(self, total: int | None, what: str = "frames", stream=None, enabled: bool = True) -> None:
+        """`stream` None: stderr as it is when the work starts (a caller may have redirected it)."""
         self.total = total or None
         self.what = what
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.enabled = enabled
         self.count = 0
         self.started = time.perf_counter()
-        self.interactive = stream.isatty()
+        self.interactive = self.stream.isatty()
         self._last_draw = 0.0
 
     @property

@@ -18,13 +18,13 @@ def case_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_int8(demo_onnx, tmp_path_factory):
-    """The demo model in INT8 (backbone quantized, head in float32, no gate), once per session, for tests that
-    need some INT8 file; tests of `aib export int8` itself write their own."""
+    """The demo model in INT8 (`--float auto`, no gate), once per session, for tests that need some INT8 file;
+    tests of `aib export int8` itself write their own."""
     from aib_deploy.export.int8 import Int8Options, export_int8
     from aib_deploy.runtime.compare import Gate
 
     path = tmp_path_factory.mktemp("int8") / "demo.int8.onnx"
-    export_int8(demo_onnx, path, Int8Options(count=16, held_out=16, float_region="head", fail_under=Gate(0, 0), progress=False))
+    export_int8(demo_onnx, path, Int8Options(count=32, held_out=32, fail_under=Gate(0, 0), progress=False))
     return path
 
 

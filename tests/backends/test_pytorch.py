@@ -16,7 +16,7 @@ def test_fp16_keeps_anchor_values_exact_and_agrees_with_fp32(name, case_checkpoi
     checkpoint = bundled_checkpoint() if name == "demo" else case_checkpoint(name)
     with TorchRunner(checkpoint, device="cpu") as reference, TorchRunner(checkpoint, device="cpu", precision="fp16") as half:
         size = reference.card.input_size
-        images = np.random.default_rng(0).standard_normal((32 if name == "demo" else 1, 3, size, size), dtype=np.float32)
+        images = np.random.default_rng(0).standard_normal((32 if name == "demo" else 2, 3, size, size), dtype=np.float32)
         expected, got = reference.infer(images), half.infer(images)
         anchors = np.asarray(half.card.anchors, np.float32)
     assert half.label == "pytorch-cpu fp16" and got["logits"].dtype == np.float32

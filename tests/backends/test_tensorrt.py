@@ -16,7 +16,7 @@ from aib_deploy.errors import AibError
 from aib_deploy.files import file_sha256
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
-from tests.helpers.cli import assert_one_line_error, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.triton import triton_model_config
 
 
@@ -85,10 +85,10 @@ def test_the_file_decides_the_precision(demo_onnx, tmp_path):
     from aib_deploy.backends.tensorrt.builder import file_precision
 
     fp16 = tmp_path / "demo.fp16.onnx"
-    assert run_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0
+    assert call_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0
     int8 = tmp_path / "demo.int8.onnx"
     assert (
-        run_aib(
+        call_aib(
             "export",
             "int8",
             demo_onnx,
@@ -112,18 +112,18 @@ def test_the_file_decides_the_precision(demo_onnx, tmp_path):
 
 @pytest.mark.parametrize("flag, command", [("--fp16", "aib export fp16"), ("--int8", "aib export int8")])
 def test_precision_flags_point_to_the_export_that_makes_such_a_file(demo_onnx, tmp_path, flag, command):
-    result = run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", flag)
+    result = call_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", flag)
     assert_one_line_error(result, f"{flag}: engines are strongly typed", command)
 
 
 def test_bad_batch_profile_is_one_line(demo_onnx, tmp_path):
-    result = run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", "--min-batch", "4", "--opt-batch", "2")
+    result = call_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine", "--min-batch", "4", "--opt-batch", "2")
     assert_one_line_error(result, "need 1 <= --min-batch <= --opt-batch <= --max-batch, got 4, 2, 32")
 
 
 @WITHOUT_TENSORRT
 def test_without_tensorrt_building_and_running_say_so_in_one_line(demo_onnx, fake_engine, tmp_path):
-    assert_one_line_error(run_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine"), "TensorRT is not installed here")
+    assert_one_line_error(call_aib("export", "engine", demo_onnx, "-o", tmp_path / "e.engine"), "TensorRT is not installed here")
     engine, _ = fake_engine
     with pytest.raises(AibError, match="TensorRT is not installed here"):
         load_predictor(engine)
@@ -139,7 +139,7 @@ def test_engine_without_sidecar_is_one_line(tmp_path):
 def test_triton_repository_for_an_engine(fake_engine, tmp_path):
     engine, _ = fake_engine
     repository = tmp_path / "models"
-    result = run_aib("export", "triton", engine, "--repository", repository, "--name", "demo_trt")
+    result = call_aib("export", "triton", engine, "--repository", repository, "--name", "demo_trt")
     assert result.returncode == 0, result.stderr
     schema = triton_model_config()
     config = text_format.Parse((repository / "demo_trt" / "config.pbtxt").read_text(), schema.ModelConfig())
@@ -151,10 +151,11 @@ def test_triton_repository_for_an_engine(fake_engine, tmp_path):
         ("attention_index", (1, 16, 16)),
     }
     assert_one_line_error(
-        run_aib("export", "triton", engine, "--repository", tmp_path / "r2", "--max-batch", "64"), "profile takes batches 1 to 16"
+        call_aib("export", "triton", engine, "--repository", tmp_path / "r2", "--max-batch", "64"),
+        "profile takes batches 1 to 16",
     )
     assert_one_line_error(
-        run_aib("export", "triton", engine, "--repository", tmp_path / "r3", "--kind", "cpu"), "GPU instance only"
+        call_aib("export", "triton", engine, "--repository", tmp_path / "r3", "--kind", "cpu"), "GPU instance only"
     )
 
 
@@ -173,9 +174,9 @@ def test_real_engine_agrees_with_onnx_runtime(demo_onnx, tmp_path, precision):
     source = demo_onnx
     if precision == "fp16":
         source = tmp_path / "demo.fp16.onnx"
-        assert run_aib("export", "fp16", demo_onnx, "-o", source, "--held-out", "8").returncode == 0
+        assert call_aib("export", "fp16", demo_onnx, "-o", source, "--held-out", "8").returncode == 0
     engine = tmp_path / "demo.engine"
-    result = run_aib("export", "engine", source, "-o", engine, "--max-batch", "16")
+    result = call_aib("export", "engine", source, "-o", engine, "--max-batch", "16")
     assert result.returncode == 0, result.stderr
     frames, _, _ = make_dataset(16, 96, seed=9)
     with OnnxrtRunner(demo_onnx, device="cpu") as reference, TensorrtRunner(engine) as candidate:

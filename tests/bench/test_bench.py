@@ -7,12 +7,12 @@ import json
 import cv2
 
 from aib_deploy.demo.run import bundled_checkpoint
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 
 
 def test_models_side_by_side_with_json_csv_and_plot(demo_onnx, tmp_path):
     output = tmp_path / "bench"
-    result = run_aib(
+    result = call_aib(
         "bench", demo_onnx, bundled_checkpoint(), "--batch", "1", "2", "--runs", "3", "--warmup", "1", "--output", output
     )
     assert result.returncode == 0, result.stderr
@@ -39,7 +39,7 @@ def test_models_side_by_side_with_json_csv_and_plot(demo_onnx, tmp_path):
 
 def test_suite_builds_the_paper_architectures_and_names_missing_backends(tmp_path):
     output = tmp_path / "suite"
-    result = run_aib("bench", "--suite", "vgg_cifar", "--batch", "1", "--runs", "2", "--warmup", "0", "--output", output)
+    result = call_aib("bench", "--suite", "vgg_cifar", "--batch", "1", "--runs", "2", "--warmup", "0", "--output", output)
     assert result.returncode == 0, result.stderr
     document = json.loads((output / "bench.json").read_text())
     backends = {row["backend"] for row in document["rows"]}
@@ -57,4 +57,4 @@ def test_suite_builds_the_paper_architectures_and_names_missing_backends(tmp_pat
 
 def test_bad_requests_get_one_line(demo_onnx):
     assert_one_line_error(call_aib("bench"), "give one or more models")
-    assert_one_line_error(run_aib("bench", demo_onnx, "--runs", "0"), "--runs must be >= 1")
+    assert_one_line_error(call_aib("bench", demo_onnx, "--runs", "0"), "--runs must be >= 1")

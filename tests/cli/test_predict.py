@@ -10,7 +10,7 @@ import pytest
 
 from aib_deploy.contract import MAX_PIXELS
 from aib_deploy.media.synthetic import make_sample, write_video
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.results import read_results
 
 
@@ -30,7 +30,7 @@ def read_jsonl(path):
 def test_image(demo_onnx, glyph_image, tmp_path):
     path, sample = glyph_image
     output = tmp_path / "out.png"
-    result = run_aib("predict", demo_onnx, path, "-o", output)
+    result = call_aib("predict", demo_onnx, path, "-o", output)
     assert result.returncode == 0, result.stderr
     annotated = cv2.imread(str(output))
     assert annotated.shape == sample.image.shape and not np.array_equal(annotated, sample.image)
@@ -46,7 +46,7 @@ def test_folder_with_a_corrupt_file_goes_on(demo_onnx, glyph_image, tmp_path):
     cv2.imwrite(str(folder / "a.png"), glyph_image[1].image)
     (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     cv2.imwrite(str(folder / "c.png"), cv2.cvtColor(glyph_image[1].image, cv2.COLOR_BGR2GRAY))
-    result = run_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated")
+    result = call_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated")
     assert result.returncode == 0, result.stderr
     records = read_jsonl(tmp_path / "annotated" / "results.jsonl")
     assert [r["source"] for r in records] == ["a.png", "b.jpg", "c.png"]
@@ -59,7 +59,7 @@ def test_video(demo_onnx, tmp_path):
     video = tmp_path / "clip.mp4"
     truth = write_video(video, frames=24, size=128, seed=9)
     output = tmp_path / "clip_annotated.mp4"
-    result = run_aib("predict", demo_onnx, video, "-o", output)
+    result = call_aib("predict", demo_onnx, video, "-o", output)
     assert result.returncode == 0, result.stderr
     assert "24/24 frames" in result.stderr
     records = read_jsonl(output.with_suffix(".jsonl"))
@@ -83,7 +83,7 @@ def test_video(demo_onnx, tmp_path):
 def test_corrupt_inputs_get_one_line(demo_onnx, tmp_path, name, content, fragment):
     path = tmp_path / name
     path.write_bytes(content)
-    assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / ("out" + path.suffix)), str(path), fragment)
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "-o", tmp_path / ("out" + path.suffix)), str(path), fragment)
 
 
 def test_a_video_corrupt_in_the_middle_says_how_many_frames_it_read(demo_onnx, tmp_path):
@@ -93,7 +93,7 @@ def test_a_video_corrupt_in_the_middle_says_how_many_frames_it_read(demo_onnx, t
     third = len(data) // 3
     video.write_bytes(data[:third] + bytes(third) + data[2 * third :])  # the container's index survives
     output = tmp_path / "out.mp4"
-    result = run_aib("predict", demo_onnx, video, "-o", output)
+    result = call_aib("predict", demo_onnx, video, "-o", output)
     *progress, error = result.stderr.strip().splitlines()  # the progress bar's last line, then the error
     assert result.returncode == 1 and "Traceback" not in result.stderr and len(progress) <= 1
     assert error.startswith(f"aib: error: video {video}: decoded ") and " of the 60 frames its container declares" in error
@@ -108,7 +108,7 @@ def test_an_image_bomb_is_refused_before_decoding(demo_onnx, tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(bytes(1 << 20))))
     assert_one_line_error(
-        run_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
+        call_aib("predict", demo_onnx, bomb, "-o", tmp_path / "out.png"),
         f"30000x30000 exceeds the limit of {MAX_PIXELS} pixels (not decoded)",
     )
 
@@ -122,9 +122,9 @@ def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):
 
 def test_output_suffix_results_to_stdout_and_top_k_are_checked(demo_onnx, glyph_image, tmp_path):
     path, _ = glyph_image
-    assert_one_line_error(run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx")
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx")
     assert_one_line_error(call_aib("predict", demo_onnx, path, "--top-k", "0"), "--top-k: expected at least 1")
-    result = run_aib("predict", demo_onnx, path, "-o", tmp_path / "out.png", "--results", "-")
+    result = call_aib("predict", demo_onnx, path, "-o", tmp_path / "out.png", "--results", "-")
     assert result.returncode == 0, result.stderr
     model, frame = (json.loads(line) for line in result.stdout.splitlines())
     assert model["kind"] == "model" and frame["kind"] == "frame" and "glyph.png:" in result.stderr
@@ -134,7 +134,7 @@ def test_output_suffix_results_to_stdout_and_top_k_are_checked(demo_onnx, glyph_
 def test_a_corrupt_single_image_leaves_no_results_file(demo_onnx, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n")
-    assert_one_line_error(run_aib("predict", demo_onnx, broken, "-o", tmp_path / "out.png"), "PNG: no IHDR")
+    assert_one_line_error(call_aib("predict", demo_onnx, broken, "-o", tmp_path / "out.png"), "PNG: no IHDR")
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -147,11 +147,11 @@ def test_a_glob_and_a_folder_with_subfolders(demo_onnx, glyph_image, tmp_path):
             (root / name).write_text("not an image")
         else:
             cv2.imwrite(str(root / name), sample.image)
-    result = run_aib("predict", demo_onnx, root, "-o", tmp_path / "out")
+    result = call_aib("predict", demo_onnx, root, "-o", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert [r["source"] for r in read_jsonl(tmp_path / "out" / "results.jsonl")] == ["day/a.png", "day/b.jpg", "night/c.png"]
     assert (tmp_path / "out" / "night" / "c_aib.png").is_file()
-    result = run_aib("predict", demo_onnx, f"{root}/**/*.png", "-o", tmp_path / "globbed")
+    result = call_aib("predict", demo_onnx, f"{root}/**/*.png", "-o", tmp_path / "globbed")
     assert result.returncode == 0, result.stderr
     assert [r["source"] for r in read_jsonl(tmp_path / "globbed" / "results.jsonl")] == ["day/a.png", "night/c.png"]
     assert (tmp_path / "globbed" / "day" / "a_aib.png").is_file() and not (root / "day" / "a_aib.png").exists()
@@ -159,4 +159,4 @@ def test_a_glob_and_a_folder_with_subfolders(demo_onnx, glyph_image, tmp_path):
 
 
 def test_an_absent_camera_is_one_line(demo_onnx):
-    assert_one_line_error(run_aib("predict", demo_onnx, "7"), "camera 7: cannot open it")
+    assert_one_line_error(call_aib("predict", demo_onnx, "7"), "camera 7: cannot open it")

@@ -9,7 +9,7 @@ import pytest
 from aib_deploy.localization import score_localization
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
-from tests.helpers.cli import run_aib
+from tests.helpers.cli import call_aib
 
 COUNT = 40
 
@@ -34,7 +34,7 @@ def cub_set(tmp_path_factory):
 
 def test_cub_layout_figures_match_the_scorer_on_the_same_frames(demo_onnx, cub_set, tmp_path):
     folder, images, labels, boxes = cub_set
-    result = run_aib("eval", demo_onnx, folder, "--output", tmp_path / "out")
+    result = call_aib("eval", demo_onnx, folder, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "eval.json").read_text())
     with load_predictor(demo_onnx) as predictor:
@@ -59,7 +59,7 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
     ]
     lines += ["glyphs/missing.png,1", "glyphs/1.png,zebra", "glyphs/1.png,1,2", "glyphs/2.png,disc,90,90,50,50"]
     listing.write_text("\n".join(lines) + "\n")
-    result = run_aib("eval", demo_onnx, listing)
+    result = call_aib("eval", demo_onnx, listing)
     assert result.returncode == 0, result.stderr
     said = result.stdout
     assert f"{listing}:11:" in said and "missing.png: file not found" in said
@@ -72,7 +72,7 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
 def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):
     folder = cub_set[0]
     int8 = demo_int8
-    result = run_aib("eval", demo_onnx, folder, "--compare", int8, "--output", tmp_path / "out")
+    result = call_aib("eval", demo_onnx, folder, "--compare", int8, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     compare = json.loads((tmp_path / "out" / "eval.json").read_text())["compare"]
     assert compare["frames"] == COUNT and compare["top1"] >= 0.9 and compare["index_exact"] > 0.8
@@ -82,6 +82,6 @@ def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):
 def test_checkpoints_also_get_the_stochastic_accuracy(cub_set):
     from aib_deploy.demo.run import bundled_checkpoint
 
-    result = run_aib("eval", bundled_checkpoint(), cub_set[0])
+    result = call_aib("eval", bundled_checkpoint(), cub_set[0])
     assert result.returncode == 0, result.stderr
     assert "stochastic top-1 (num_avg 4):" in result.stdout

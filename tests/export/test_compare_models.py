@@ -3,7 +3,7 @@
 import pytest
 
 from aib_deploy.demo.run import bundled_checkpoint
-from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib
 
 NO_GATE = ("--fail-under", "top1=0,index=0")
 
@@ -12,7 +12,7 @@ NO_GATE = ("--fail-under", "top1=0,index=0")
 def reduced(demo_onnx, demo_int8, tmp_path_factory):
     folder = tmp_path_factory.mktemp("compare")
     files = {"int8": demo_int8, "fp16": folder / "demo.fp16.onnx"}
-    assert run_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
+    assert call_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
     return files
 
 
@@ -23,19 +23,19 @@ def agreement_line(result) -> str:
 
 
 def test_float32_against_the_checkpoint_is_exact(demo_onnx):
-    line = agreement_line(run_aib("compare", bundled_checkpoint(), demo_onnx, "--count", "64"))
+    line = agreement_line(call_aib("compare", bundled_checkpoint(), demo_onnx, "--count", "64"))
     assert "64 held-out frames: top-1 agreement 100.00%, attention-index agreement 100.00% exact" in line
 
 
 def test_float32_against_fp16_meets_the_default_gate(demo_onnx, reduced):
-    line = agreement_line(run_aib("compare", demo_onnx, reduced["fp16"], "--count", "200"))
+    line = agreement_line(call_aib("compare", demo_onnx, reduced["fp16"], "--count", "200"))
     assert "top-1 agreement" in line and "within one anchor step" in line
 
 
 def test_float32_against_int8_reports_and_gates(demo_onnx, reduced):
-    line = agreement_line(run_aib("compare", demo_onnx, reduced["int8"], "--count", "64", *NO_GATE))
+    line = agreement_line(call_aib("compare", demo_onnx, reduced["int8"], "--count", "64", *NO_GATE))
     assert "max|logit diff|" in line
-    strict = run_aib("compare", demo_onnx, reduced["int8"], "--count", "64", "--fail-under", "top1=1,index=1")
+    strict = call_aib("compare", demo_onnx, reduced["int8"], "--count", "64", "--fail-under", "top1=1,index=1")
     assert_error_after_progress(strict, "below the gate (--fail-under top1=1,index=1)")
 
 

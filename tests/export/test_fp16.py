@@ -9,11 +9,11 @@ import pytest
 from onnx import TensorProto
 
 from aib_deploy.contract import MODEL_CARD_KEY
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 
 
 def convert(source, output, *flags):
-    result = run_aib("export", "fp16", source, "-o", output, *flags)
+    result = call_aib("export", "fp16", source, "-o", output, *flags)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -53,7 +53,7 @@ def test_every_model_family_converts_runs_and_passes_the_check(name, case_onnx, 
     size = session.get_inputs()[0].shape[2]
     outputs = session.run(None, {"images": np.zeros((2, 3, size, size), np.float32)})
     assert all(np.isfinite(value).all() for value in outputs if value.dtype.kind == "f")
-    check = run_aib("check", output)
+    check = call_aib("check", output)
     assert check.returncode == 0, check.stdout + check.stderr
 
 

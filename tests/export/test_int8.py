@@ -13,7 +13,7 @@ from aib_deploy.export.calibration import calibration_split
 from aib_deploy.export.int8 import LATENCY_RUNS, Int8Options, export_int8
 from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.runtime import load_predictor
-from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, run_aib
+from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib
 
 SMALL = ("--count", "32", "--held-out", "64")
 
@@ -34,7 +34,7 @@ def int8_models(demo_onnx, tmp_path_factory):
     results = {}
     for region in ("attention-path", "head", "auto"):
         output = folder / f"demo.{region}.int8.onnx"
-        result = run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", region, *SMALL)
+        result = call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--float", region, *SMALL)
         if region == "head":  # about 89 % of the demo's anchor indices survive: below the default gate of 95 %
             assert_error_after_progress(
                 result,
@@ -120,7 +120,7 @@ def test_head_below_the_gate_still_writes_its_report(int8_models):
 
 def test_a_gate_of_zero_passes_and_a_bad_gate_is_one_line(demo_onnx, tmp_path):
     output = tmp_path / "head.int8.onnx"
-    result = run_aib(
+    result = call_aib(
         "export",
         "int8",
         demo_onnx,
@@ -136,7 +136,7 @@ def test_a_gate_of_zero_passes_and_a_bad_gate_is_one_line(demo_onnx, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert_one_line_error(
-        run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--fail-under", "index=95"),
+        call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--fail-under", "index=95"),
         "--fail-under: expected KEY=SHARE pairs",
     )
 
@@ -146,7 +146,7 @@ def test_fewer_frames_than_asked_are_a_warning(demo_onnx, tmp_path):
     folder.mkdir()
     for index, image in enumerate(make_dataset(6, 64, seed=2)[0]):
         cv2.imwrite(str(folder / f"{index}.png"), image)
-    result = run_aib(
+    result = call_aib(
         "export", "int8", demo_onnx, "--calibration", folder, "-o", tmp_path / "o.onnx", "--fail-under", "top1=0,index=0"
     )
     assert result.returncode == 0, result.stderr
@@ -175,7 +175,7 @@ def test_int8_from_a_video_source(demo_onnx, tmp_path):
     video = tmp_path / "clip.mp4"
     write_video(video, 120, 96, seed=4)
     output = tmp_path / "video.int8.onnx"
-    result = run_aib("export", "int8", demo_onnx, "--calibration", video, "-o", output, "--count", "60")
+    result = call_aib("export", "int8", demo_onnx, "--calibration", video, "-o", output, "--count", "60")
     assert result.returncode == 0, result.stderr
     assert "60 held-out frames" in result.stdout
     assert card_of(output)["extra"]["quantization"]["calibration_source"] == str(video)
@@ -191,16 +191,16 @@ def test_int8_from_a_video_source(demo_onnx, tmp_path):
     ids=["missing source", "zero count", "agreement as a percentage"],
 )
 def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
-    result = run_aib("export", "int8", demo_onnx, "-o", tmp_path / "out.onnx", *arguments)
+    result = call_aib("export", "int8", demo_onnx, "-o", tmp_path / "out.onnx", *arguments)
     assert_one_line_error(result, fragment)
 
 
 def test_refuses_to_overwrite_the_float_model(demo_onnx):
     assert_one_line_error(
-        run_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx), "must not overwrite its float model"
+        call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx), "must not overwrite its float model"
     )
 
 
 def test_missing_model_gets_one_line(tmp_path):
-    result = run_aib("export", "int8", tmp_path / "none.onnx", "--calibration", "synthetic", "-o", tmp_path / "o.onnx")
+    result = call_aib("export", "int8", tmp_path / "none.onnx", "--calibration", "synthetic", "-o", tmp_path / "o.onnx")
     assert_one_line_error(result, "none.onnx: file not found")

@@ -5,7 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 
 
 def save(tmp_path, nodes, inputs, outputs, initializers=(), name="model.onnx", opset=18):
@@ -23,11 +23,11 @@ def tensor(name, elem_type=TensorProto.FLOAT, shape=("N", 3, 4, 4)):
 
 
 def test_demo_model_float_and_int8_are_ready(demo_onnx, demo_int8):
-    result = run_aib("check", demo_onnx)
+    result = call_aib("check", demo_onnx)
     assert result.returncode == 0, result.stderr
     assert "ready for TensorRT" in result.stdout and "ArgMin x1" in result.stdout
     assert "attention_index int32 rank 4" in result.stdout and "ran at batch 1 and 3" in result.stdout
-    result = run_aib("check", demo_int8)
+    result = call_aib("check", demo_int8)
     assert result.returncode == 0, result.stderr
     assert "Q/DQ nodes, all INT8 with zero points 0" in result.stdout
 
@@ -39,7 +39,7 @@ def test_unsupported_op_is_named(tmp_path):
         [tensor("x", shape=("N", 4, 4)), tensor("size", TensorProto.INT64, (2,)), tensor("block", TensorProto.INT64, (2,))],
         [tensor("y")],
     )
-    result = run_aib("check", path)
+    result = call_aib("check", path)
     assert_one_line_error(result, "not ready for TensorRT", "Col2Im (node fold)")
     assert "FAIL operators" in result.stdout
 
@@ -127,7 +127,7 @@ def test_operators_tensorrt_10_takes_pass(tmp_path, node, opset, initializers):
     out_shape = ("N", 3, 1, 1) if node.op_type == "ReduceMean" else ("N", 3, 4, 4)
     out_type = TensorProto.BOOL if node.op_type == "IsInf" else TensorProto.FLOAT
     path = save(tmp_path, [node], [tensor("x")], [tensor("y", out_type, out_shape)], initializers, opset=opset)
-    result = run_aib("check", path)
+    result = call_aib("check", path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -159,4 +159,4 @@ def test_a_file_onnx_runtime_refuses_is_one_finding_not_a_traceback(tmp_path):
     model.ir_version = 9
     path = tmp_path / "clash.onnx"
     onnx.save(model, str(path))  # no checker: the float16/float32 clash is the point
-    assert_one_line_error(run_aib("check", path), "dynamic batch: ONNX Runtime cannot run it to check")
+    assert_one_line_error(call_aib("check", path), "dynamic batch: ONNX Runtime cannot run it to check")

@@ -25,7 +25,7 @@ from aib_deploy.export.triton_python import (
     PYTHON_PATH_KEY,
     TEMPLATES,
 )
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.triton import parameters, read_config, triton_model_config
 
 
@@ -36,7 +36,7 @@ def schema():
 
 def test_repository_for_the_demo_model_parses_with_tritons_schema(demo_onnx, tmp_path, schema):
     repository = tmp_path / "models"
-    result = run_aib("export", "triton", demo_onnx, "--repository", repository, "--name", "demo", "--max-batch", "16")
+    result = call_aib("export", "triton", demo_onnx, "--repository", repository, "--name", "demo", "--max-batch", "16")
     assert result.returncode == 0, result.stderr
     folder = repository / "demo"
     assert (folder / "1" / "model.onnx").read_bytes() == demo_onnx.read_bytes()
@@ -58,7 +58,7 @@ def test_repository_for_the_demo_model_parses_with_tritons_schema(demo_onnx, tmp
 def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
     repository = tmp_path / "models"
     for version in ("1", "2"):
-        result = run_aib(
+        result = call_aib(
             "export", "triton", demo_onnx, "--repository", repository, "--version", version, "--kind", "cpu", "--instances", "2"
         )
         assert result.returncode == 0, result.stderr
@@ -66,7 +66,7 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
     assert folder.name == "aib_glyphs_wrn_cifar_10_2_qt_fp32" and {p.name for p in folder.iterdir()} >= {"1", "2"}
     config = text_format.Parse((folder / "config.pbtxt").read_text(), schema.ModelConfig())
     assert config.instance_group[0].kind == schema.ModelInstanceGroup.KIND_CPU and config.instance_group[0].count == 2
-    assert_one_line_error(run_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"), "already exists")
+    assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", repository, "--version", "2"), "already exists")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo
     int8 = demo_int8
     repository = tmp_path / "models"
     for model in (demo_onnx, int8):
-        result = run_aib("export", "triton", model, "--repository", repository)
+        result = call_aib("export", "triton", model, "--repository", repository)
         assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in repository.iterdir()) == [
         "aib_glyphs_wrn_cifar_10_2_qt_fp32",
@@ -131,7 +131,7 @@ def declared(tensors, schema) -> set:
 
 def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_path, schema):
     repository, extra = tmp_path / "models", tmp_path / "numpy1"
-    result = run_aib(
+    result = call_aib(
         "export",
         "triton",
         demo_onnx,
@@ -173,7 +173,7 @@ def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_pat
 def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_path, schema, kind):
     model = demo_onnx if kind == "onnx" else fake_engine
     repository = tmp_path / "models"
-    result = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
+    result = call_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in repository.iterdir()) == ["demo", "demo_frames", "demo_preprocess"]
     model_config, preprocess, ensemble = (
@@ -195,12 +195,12 @@ def test_frames_ensemble_parses_with_tritons_schema(demo_onnx, fake_engine, tmp_
         ("demo", 3, {"images": "images"}, {name: name for name, _, _ in outputs}),
     ]
     assert (repository / "demo_frames" / "3").is_dir() and (repository / "demo_frames" / "labels.txt").is_file()
-    again = run_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
+    again = call_aib("export", "triton", model, "--repository", repository, "--name", "demo", "--frames", "--version", "3")
     assert_one_line_error(again, "already exists")
 
 
 def test_engine_for_the_wrong_backend_gets_one_line(fake_engine, tmp_path):
-    result = run_aib("export", "triton", fake_engine, "--repository", tmp_path / "r", "--backend", "python")
+    result = call_aib("export", "triton", fake_engine, "--repository", tmp_path / "r", "--backend", "python")
     assert_one_line_error(result, "--backend python: runs .onnx files; demo.engine is a TensorRT engine")
 
 
