@@ -47,13 +47,7 @@ def case_onnx(case_checkpoint, tmp_path_factory):
 
 # Test files that share the exported conformance models (the CUB ones take most of a minute to export): under
 # pytest-xdist they run on one worker, so each model is exported once.
-CONFORMANCE_FILES = (
-    "tests/export/test_onnx_conformance.py",
-    "tests/export/test_fp16.py",
-    "tests/export/test_compare_models.py",
-    "tests/backends/test_pytorch.py",
-    "tests/cli/test_cli.py",
-)
+CONFORMANCE_FILES = ("tests/export/test_onnx_conformance.py", "tests/export/test_fp16.py")
 
 
 def pytest_collection_modifyitems(config, items):
