@@ -15,12 +15,6 @@ from aib_deploy.serving.metrics import ServerMetrics
 
 
 @pytest.fixture(scope="module")
-def predictor(demo_onnx):
-    with load_predictor(demo_onnx, RunnerOptions(threads=1)) as loaded:
-        yield loaded
-
-
-@pytest.fixture(scope="module")
 def frames():
     return list(make_dataset(12, 64, seed=3)[0])
 

@@ -12,7 +12,6 @@ import pytest
 
 from aib_deploy.media.image_size import decode_wire_image
 from aib_deploy.media.synthetic import make_dataset
-from aib_deploy.runtime import RunnerOptions, load_predictor
 from aib_deploy.runtime.preprocess import FrameError
 from aib_deploy.serving.batcher import MicroBatcher
 from aib_deploy.serving.metrics import ServerMetrics
@@ -33,12 +32,6 @@ class CallContext:
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.aborted = (code, details)
         raise Aborted(details)
-
-
-@pytest.fixture(scope="module")
-def predictor(demo_onnx):
-    with load_predictor(demo_onnx, RunnerOptions(threads=1)) as loaded:
-        yield loaded
 
 
 @pytest.fixture(scope="module")
