@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..card.model_card import ModelCard
@@ -77,26 +78,18 @@ class TritonOptions:
             raise AibError(f"--max-pixels: expected a positive pixel count, got {self.max_pixels}")
 
 
-def model_card(model: Path, backend: str) -> ModelCard:
-    """The card of an ONNX file (read by ONNX Runtime, which also checks the file's outputs against the
-    contract) or of an engine (its sidecar; no TensorRT needed)."""
+def card_and_precision(model: Path, backend: str) -> tuple[ModelCard, str]:
+    """The model card and precision (fp32, fp16 or int8) of an ONNX file (read by ONNX Runtime, which also
+    checks the file's outputs against the contract) or of an engine (its sidecar, read once; no TensorRT needed)."""
     if backend == "tensorrt":
-        from ..backends.tensorrt.sidecar import read_sidecar, sidecar_card
+        from ..backends.tensorrt.sidecar import read_sidecar, sidecar_card, sidecar_precision
 
-        return sidecar_card(model, read_sidecar(model))
+        sidecar = read_sidecar(model)
+        return sidecar_card(model, sidecar), sidecar_precision(sidecar)
     from ..backends.onnxrt import OnnxrtRunner
 
     with OnnxrtRunner(model, device="cpu") as runner:
-        return runner.card
-
-
-def precision_of(card: ModelCard, model: Path) -> str:
-    """fp32, fp16 or int8: what the file runs in (its card's record, or an engine's sidecar)."""
-    if model.suffix != ".onnx":
-        from ..backends.tensorrt.sidecar import read_sidecar
-
-        return read_sidecar(model).get("precision", "fp32")
-    return card.precision
+        return runner.card, runner.precision
 
 
 def choose_backend(model: Path, options: TritonOptions) -> str:
@@ -135,8 +128,8 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     model folders, the one clients call with `images` first."""
     options.validate()
     backend = choose_backend(model, options)
-    card = model_card(model, backend)
-    name = options.name or card.serving_name(precision_of(card, model))
+    card, precision = card_and_precision(model, backend)
+    name = options.name or card.serving_name(precision)
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
     max_batch = card.batch_limit if options.max_batch is None else options.max_batch
@@ -181,8 +174,8 @@ class _Writer:
     def _config(
         self,
         name: str,
-        inputs: list[TensorSpec],
-        outputs: list[TensorSpec] | tuple[TensorSpec, ...],
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
         parameters: dict[str, str],
         *,
         platform: str = "",
@@ -210,8 +203,9 @@ class _Writer:
     def python_model(self, model: Path) -> None:
         """`images` as the ONNX file takes it, or `frames`: both optional, one per request."""
         signature = self.signature
-        inputs = [replace(signature.images, optional=True), replace(signature.frames, optional=True)]
-        config = self._config(signature.name, inputs, signature.outputs, self._python_parameters(), backend="python")
+        config = self._config(
+            signature.name, signature.either_input, signature.outputs, self._python_parameters(), backend="python"
+        )
         version_folder = self._folder(signature.name, config, labels=True)
         shutil.copyfile(model, version_folder / PYTHON_MODEL_FILE)
         write_model_script(CLASSIFIER_TEMPLATE, version_folder)

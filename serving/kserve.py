@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import grpc
 
@@ -154,12 +153,11 @@ def call_cost(item: InferCall | RequestError | MalformedMessage) -> int:
 
 def served_model_config(signature: ModelSignature, on_gpu: bool, instances: int, max_delay_ms: float) -> config_pb.ModelConfig:
     """`aib serve`'s model as Triton's model-configuration extension describes it: both inputs, each optional."""
-    inputs = [replace(signature.images, optional=True), replace(signature.frames, optional=True)]
     scheduling = Scheduling(round(max_delay_ms * 1000), instances, "gpu" if on_gpu else "cpu")
     return model_config(
         signature.name,
         signature.max_batch,
-        inputs,
+        signature.either_input,
         signature.outputs,
         {MODEL_CARD_KEY: signature.card.to_json()},
         backend="aib_deploy",

@@ -7,7 +7,7 @@ response builders. Dims leave out the batch dimension, as Triton's model config 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..card.model_card import ModelCard
 from ..contract import FRAMES_INPUT, INPUT_NAME, MODEL_VERSION, output_names
@@ -73,6 +73,12 @@ class ModelSignature:
     @property
     def frames(self) -> TensorSpec:
         return TensorSpec(FRAMES_INPUT, "bytes", (1,))
+
+    @property
+    def either_input(self) -> tuple[TensorSpec, TensorSpec]:
+        """The inputs of a model that decodes frames itself (`aib serve`, a Triton Python-backend model): both
+        optional, one per request."""
+        return replace(self.images, optional=True), replace(self.frames, optional=True)
 
     @property
     def outputs(self) -> tuple[TensorSpec, ...]:

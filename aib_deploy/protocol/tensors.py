@@ -60,8 +60,9 @@ def image_rows(array: np.ndarray) -> Rows:
 
 def frame_rows(items: Sequence[bytes], max_pixels: int) -> Rows:
     """Rows of a `frames` tensor: each decoded later, and refused from its header past `max_pixels`."""
-    decoders = [partial(decode_wire_image, bytes(item), max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(items)]
-    return Rows(FRAMES_INPUT, decoders, encoded=True, cost=sum(encoded_cost(bytes(item), max_pixels) for item in items))
+    data = [bytes(item) for item in items]  # Triton hands numpy bytes_ items; KServe's are bytes already
+    decoders = [partial(decode_wire_image, item, max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(data)]
+    return Rows(FRAMES_INPUT, decoders, encoded=True, cost=sum(encoded_cost(item, max_pixels) for item in data))
 
 
 def encoded_cost(data: bytes, max_pixels: int) -> int:

@@ -19,6 +19,7 @@ def test_a_quantized_model_has_the_contracts_tensors_with_their_types_and_dims()
         ("attention_index", "INT32", "TYPE_INT32", (1, 16, 16)),
     ]
     assert signature.frames.datatype == "BYTES" and signature.frames.triton_type == "TYPE_STRING"
+    assert [(spec.name, spec.optional) for spec in signature.either_input] == [("images", True), ("frames", True)]
 
 
 def test_a_plain_model_has_no_anchor_indices_and_a_given_batch_limit_wins():

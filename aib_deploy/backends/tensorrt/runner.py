@@ -29,7 +29,7 @@ from ...contract import INPUT_NAME, output_names
 from ...errors import AibError
 from ..base import Runner
 from .cuda import check, current_gpu, import_cudart, import_runtime, is_lean
-from .sidecar import compatibility_problems, read_sidecar, sidecar_card
+from .sidecar import compatibility_problems, read_sidecar, sidecar_card, sidecar_precision
 
 
 class TensorrtRunner(Runner):
@@ -43,7 +43,7 @@ class TensorrtRunner(Runner):
 
     @property
     def precision(self) -> str:
-        return self.sidecar.get("precision", "fp32")
+        return sidecar_precision(self.sidecar)
 
     @property
     def on_gpu(self) -> bool:

@@ -103,6 +103,11 @@ def engine_sidecar(
     }
 
 
+def sidecar_precision(sidecar: dict) -> str:
+    """fp32, fp16 or int8: what the engine was built from (its ONNX file's types)."""
+    return sidecar.get("precision", "fp32")
+
+
 def sidecar_card(engine: Path, sidecar: dict) -> ModelCard:
     """The engine's model card, with its max batch bounded by the profile."""
     card = ModelCard.from_json(json.dumps(sidecar["model_card"]), source=f"engine sidecar {sidecar_path(engine)}")
