@@ -1,14 +1,20 @@
 """`aib export fp16`: a mixed-precision ONNX file whose own types decide the precision.
 
 float16 for the backbone and the attention head's convolutions; float32 from
-the attention logits on (the sigmoid, the squared distances to the anchors,
-ArgMin, Gather and the anchor table), so fp16 rounding moves no anchor by
-itself. The graph's inputs and outputs keep the contract's types (float32
-`images`, `logits`, `attention`; int32 `attention_index`). The conversion is
-ONNX Runtime's maintained float16 converter (`onnxruntime.transformers.float16`)
-with a node block list, not hand-written casts. A strongly typed TensorRT
-build of this file is an fp16 engine; ONNX Runtime's CPU provider runs it too,
-which is how its agreement is measured here.
+the attention logits on: one Cast takes the logits into float32, and the
+sigmoid, the squared distances to the anchors, ArgMin, the anchor table and
+Gather stay float32 up to the `attention` output, so every attention value is
+an entry of the card's float32 anchor table. The graph's inputs and outputs
+keep the contract's types (float32 `images`, `logits`, `attention`; int32
+`attention_index`).
+
+The bulk of the work is ONNX Runtime's maintained float16 converter
+(`onnxruntime.transformers.float16`) with a node block list. Its output is
+then sorted, typed again and rid of the float32 -> float16 -> float32 round
+trips it puts around every blocked node (`graph_cleanup`), so the file passes
+ONNX's full check. A strongly typed TensorRT build of this file is an fp16
+engine; ONNX Runtime's CPU provider runs it too, which is how its agreement is
+measured here.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ from pathlib import Path
 
 from ..backends.graph_regions import float32_nodes
 from ..backends.onnxrt import OnnxrtRunner
-from ..card.model_card import card_from_metadata
 from ..errors import AibError
+from ..files import written_whole
 from ..progress import Progress
 from ..runtime.compare import Agreement, Gate, measure_agreement
 from ..runtime.preprocess import Preprocessor
 from .agreement import write_card
 from .calibration import SYNTHETIC, check_frames
+from .graph_cleanup import without_redundant_casts
+from .sources import float32_source
 
 
 @dataclass(frozen=True)
@@ -47,44 +55,41 @@ class Fp16Export:
 
 
 def convert_to_fp16(model, keep_float32: list[str]):
-    """The float16 model, `keep_float32` nodes (and the initializers only they read) in float32."""
+    """The float16 model, `keep_float32` nodes (and the initializers only they read) in float32, with no
+    Cast between two of them."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    return convert_float_to_float16(model, keep_io_types=True, node_block_list=keep_float32)
+    return without_redundant_casts(convert_float_to_float16(model, keep_io_types=True, node_block_list=keep_float32))
 
 
 def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()) -> Fp16Export:
-    """Convert, check agreement with the float32 file on held-out frames, write the card."""
+    """Convert, check agreement with the float32 file on held-out frames, write the card; the file
+    appears whole at the end, or not at all."""
     import onnx
 
     if source.resolve() == output.resolve():
         raise AibError(f"{output}: the fp16 file must not overwrite its float32 model")
-    if not source.is_file():
-        raise AibError(f"model {source}: file not found")
-    model = onnx.load(str(source))
-    card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {source}")
-    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node):
-        raise AibError(f"model {source}: has Q/DQ nodes (an INT8 file); convert the float32 file instead")
-    keep = float32_nodes(model)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(convert_to_fp16(model, keep), str(output))
+    model, card = float32_source(source, "aib export fp16")
     frames = check_frames(options.frames, options.held_out)
-    with (
-        OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference,
-        OnnxrtRunner(output, device="cpu", intra_op_threads=options.threads) as candidate,
-        Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress,
-    ):
-        images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
-        agreement = measure_agreement(reference, candidate, images, card, progress)
-    failures = options.fail_under.failures(agreement)
-    record = {
-        "precision": "fp16",
-        "format": "float16 with float32 islands",
-        "float32_nodes": len(keep),
-        "check_frames": options.frames,
-        "agreement": asdict(agreement),
-        "gate": asdict(options.fail_under),
-        "gate_failures": failures,
-    }
-    write_card(output, replace(card, extra={**card.extra, "quantization": record}))
+    keep = float32_nodes(model)
+    with written_whole(output) as partial:
+        onnx.save(convert_to_fp16(model, keep), str(partial))
+        with (
+            OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference,
+            OnnxrtRunner(partial, device="cpu", intra_op_threads=options.threads) as candidate,
+            Progress(2 * len(frames), what="agreement frames", enabled=options.progress) as progress,
+        ):
+            images = Preprocessor(card.input_size, card.mean, card.std).batch(frames)
+            agreement = measure_agreement(reference, candidate, images, card, progress)
+        failures = options.fail_under.failures(agreement)
+        record = {
+            "precision": "fp16",
+            "format": "float16 with a float32 anchor snap",
+            "float32_nodes": len(keep),
+            "check_frames": options.frames,
+            "agreement": asdict(agreement),
+            "gate": asdict(options.fail_under),
+            "gate_failures": failures,
+        }
+        write_card(partial, replace(card, extra={**card.extra, "quantization": record}))
     return Fp16Export(len(keep), len(frames), agreement, failures)

@@ -35,6 +35,7 @@ from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import ModelCard
 from ..contract import INPUT_NAME
 from ..errors import AibError
+from ..files import written_whole
 from ..progress import Progress
 from ..runtime.compare import Agreement, Gate, measure_agreement
 from ..runtime.preprocess import Preprocessor
@@ -42,11 +43,16 @@ from ..timing import time_calls
 from .agreement import write_card
 from .calibration import calibration_split
 from .qdq import reconnect_float
+from .sources import float32_source
 
 FLOAT_REGIONS = ("auto", *FIXED_REGIONS)
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 16
 LATENCY_WARMUP, LATENCY_RUNS = 5, 30  # batch-1 calls of each file: untimed, then timed
+# Ops whose parameters stay float32 and whose inputs read float tensors: TensorRT folds a BatchNormalization
+# into the convolution before it (the exporter already has, wherever a Conv -> BN pair allowed it) or runs it
+# as a scale layer; a quantized BN scale or a Q/DQ in front of it stops that fusion.
+FLOAT_OPS = ("BatchNormalization",)
 
 
 @contextlib.contextmanager
@@ -72,6 +78,7 @@ def quantize_int8(source: Path, output: Path, calibration: np.ndarray, method: s
         "percentile": CalibrationMethod.Percentile,
     }
     model = onnx.load(str(source))
+    keep_float = [*keep_float, *(node.name for node in model.graph.node if node.op_type in FLOAT_OPS)]
 
     class Batches(CalibrationDataReader):
         def __init__(self) -> None:
@@ -138,6 +145,7 @@ def quantization_record(
         "weights": "per-channel symmetric int8",
         "activations": "per-tensor symmetric int8",
         "biases": "float32",
+        "float_ops": list(FLOAT_OPS),
         "float_region": region,
         "float_choice": asdict(choice),
         "float_nodes": float_nodes,
@@ -253,19 +261,25 @@ def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()
     at batch 1, write the card (the timing stays out of it: it belongs to this machine, not the file).
 
     The file and its card are written even when the agreement falls below `options.fail_under`; the
-    result lists what failed, and `aib export int8` then exits non-zero."""
-    import onnx
-
+    result lists what failed, and `aib export int8` then exits non-zero. A run that fails leaves no file."""
     options.validate()
     if source.resolve() == output.resolve():
         raise AibError(f"{output}: the INT8 file must not overwrite its float model")
+    model, _ = float32_source(source, "aib export int8")
+    calibration, checks = calibration_split(options.calibration, options.count, options.held_out)
+    with written_whole(output) as partial:
+        return quantize_and_check(source, partial, model, calibration, checks, options)
+
+
+def quantize_and_check(
+    source: Path, output: Path, model, calibration: list[np.ndarray], checks: list[np.ndarray], options: Int8Options
+) -> Int8Export:
+    """`export_int8` once its source and frames are known: what it writes goes to `output`."""
     threads = options.threads
     with OnnxrtRunner(source, device="cpu", intra_op_threads=threads) as reference:
         card = reference.card
         preprocess = Preprocessor(card.input_size, card.mean, card.std)
-        calibration, checks = calibration_split(options.calibration, options.count, options.held_out)
         images = preprocess.batch(calibration)
-        model = onnx.load(str(source), load_external_data=False)
         head = float_nodes(model, "head")
         backbone_nodes = len(float_nodes(model, "attention-path")) - len(head)
         searching = options.float_region == "auto" and card.anchors is not None

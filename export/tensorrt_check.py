@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AibError
+from .sources import load_onnx
+from .typing_lint import lint
 
 SUPPORT_TABLE = "tensorrt_onnx_support.json"  # in aib_deploy/data
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -178,14 +179,7 @@ def check_dynamic_batch(path: Path, graph) -> Finding:
 
 
 def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Finding]:
-    import onnx
-
-    if not path.is_file():
-        raise AibError(f"model {path}: file not found")
-    try:
-        model = onnx.load(str(path))
-    except Exception as error:  # noqa: BLE001 - onnx raises DecodeError and others for files that are not ONNX
-        raise AibError(f"model {path}: not an ONNX file ({type(error).__name__})") from None
+    model = load_onnx(path, "aib check")
     table = table or load_support_table()
     graph = model.graph
     findings = [
@@ -196,6 +190,7 @@ def check_tensorrt_readiness(path: Path, table: dict | None = None) -> list[Find
         check_zero_points(graph, table),
         check_outputs_declared(graph),
     ]
+    findings += [Finding(verdict.rule.name, verdict.ok, verdict.detail()) for verdict in lint(model)]
     if findings[1].ok:  # an unsupported op may be one ONNX Runtime cannot run either
         findings.append(check_dynamic_batch(path, graph))
     return findings

@@ -2,7 +2,7 @@
 
 Both INT8 export (what stays float32) and the TensorRT builder (what is pinned
 to float32) need to know; this is where that is read off the graph (an
-`onnx.ModelProto`, duck-typed, so nothing here imports onnx).
+`onnx.ModelProto`, duck-typed; onnx is imported only for its type enum).
 """
 
 from __future__ import annotations
@@ -56,3 +56,18 @@ def float32_nodes(model) -> list[str]:
 
 def has_qdq(model) -> bool:
     return any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in model.graph.node)
+
+
+def file_precision(model) -> str:
+    """What a strongly typed build of this ONNX model runs in: int8 (Q/DQ), fp16 (float16 tensors) or fp32."""
+    from onnx import TensorProto
+
+    if has_qdq(model):
+        return "int8"
+    half = TensorProto.FLOAT16
+    casts_to_fp16 = any(
+        node.op_type == "Cast" and any(a.name == "to" and a.i == half for a in node.attribute) for node in model.graph.node
+    )
+    if casts_to_fp16 or any(tensor.data_type == half for tensor in model.graph.initializer):
+        return "fp16"
+    return "fp32"

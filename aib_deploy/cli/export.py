@@ -4,6 +4,7 @@ the typed options, call the library and print what it did."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from ..backends.tensorrt.options import OPT_BATCH, EngineOptions
 from ..card.model_card import WEIGHT_CHOICES
 from ..card.presets import DATASETS, read_labels
+from ..contract import ENGINE_SUFFIXES
 from ..errors import AibError
 from ..export.fp16 import Fp16Options
 from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
@@ -20,12 +22,18 @@ from ..runtime.compare import Gate
 from .options import optional_path
 
 
-def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
-    """-o, else SOURCE's stem plus `suffix` beside it (model.onnx -> model.int8.onnx), as Ultralytics does."""
-    if args.output:
-        return Path(args.output)
-    source = Path(source)
-    return source.with_name(source.name.removesuffix(source.suffix) + suffix)
+def output_path(args: argparse.Namespace, source: str, suffix: str, accepted: tuple[str, ...] = (".onnx",)) -> Path:
+    """-o, else SOURCE's stem plus `suffix` beside it (model.onnx -> model.int8.onnx), as Ultralytics does;
+    one line, before any work, for an -o that is a folder or names another format."""
+    if not args.output:
+        source = Path(source)
+        return source.with_name(source.name.removesuffix(source.suffix) + suffix)
+    output = Path(args.output)
+    if output.is_dir() or args.output.endswith(("/", os.sep)):
+        raise AibError(f"-o {args.output}: a folder; expected a file name ending {' or '.join(accepted)}")
+    if output.suffix not in accepted:
+        raise AibError(f"-o {args.output}: expected a file name ending {' or '.join(accepted)}, got {output.suffix or 'none'}")
+    return output
 
 
 def add_export_commands(commands: argparse._SubParsersAction) -> None:
@@ -184,10 +192,12 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     parser = formats.add_parser(
         "fp16",
         help="convert an exported model to float16 with the anchor snap in float32",
-        description="ONNX Runtime's float16 converter with a node block list: float16 backbone and attention head, "
-        "float32 from the attention logits on (sigmoid, distances to the anchors, ArgMin, Gather, the anchor "
-        "table); inputs and outputs keep the contract's types. Reports top-1 and attention-index agreement with "
-        "the float32 file on held-out frames and writes them into the model card.",
+        description="ONNX Runtime's float16 converter with a node block list, then sorted, typed again and rid of "
+        "cast round trips: float16 backbone and attention head, one Cast into float32 at the attention logits, "
+        "and float32 from there on (sigmoid, distances to the anchors, ArgMin, the anchor table, Gather), so "
+        "every attention value is a float32 anchor; inputs and outputs keep the contract's types. Reports "
+        "top-1 and attention-index agreement with the float32 file on held-out frames and writes them into "
+        "the model card.",
     )
     defaults = Fp16Options()
     parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
@@ -285,6 +295,7 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
 
 def export_engine_command(args: argparse.Namespace) -> None:
     from ..backends.tensorrt.builder import build_engine
+    from ..export.sources import load_onnx
 
     for flag, command in ((args.fp16, "fp16"), (args.int8, "int8")):
         if flag:
@@ -302,8 +313,9 @@ def export_engine_command(args: argparse.Namespace) -> None:
         version_compatible=args.version_compatible,
         hardware_compatible=args.hardware_compatible,
     )
+    load_onnx(Path(args.model), "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT
     started = time.perf_counter()
-    output = output_path(args, args.model, ".engine")
+    output = output_path(args, args.model, ".engine", ENGINE_SUFFIXES)
     sidecar = build_engine(Path(args.model), output, options)
     profile = sidecar["profile"]
     print(
@@ -396,10 +408,13 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
         "check",
         help="check, without TensorRT or a GPU, that TensorRT's ONNX parser can take a model",
         description="Every operator in TensorRT's ONNX support table (kept as data, with its source), the opset "
-        "in range, shape-like inputs constant, Q/DQ zero points 0, outputs declared, and the batch dimension "
-        "dynamic (declared, and run at two batch sizes on ONNX Runtime). Exit 1 names what fails.",
+        "in range, shape-like inputs constant, Q/DQ zero points 0, outputs declared, the legality rules of a "
+        "strongly typed network (topological order and ONNX's full check, one float type per elementwise op, "
+        "a float32 anchor snap, weight Q/DQ into linear ops only, no Q/DQ into BatchNormalization, INT8 "
+        "quantized types, positive float32 scales), and the batch dimension dynamic (declared, and run at two "
+        "batch sizes on ONNX Runtime). One line per check; exit 1 names what fails.",
     )
-    parser.add_argument("model", help="an .onnx file (float32 or INT8)")
+    parser.add_argument("model", help="an .onnx file (float32, fp16 or INT8)")
     parser.set_defaults(handler=check_command)
 
 

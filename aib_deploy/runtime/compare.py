@@ -38,6 +38,9 @@ class Agreement:
     index_within_one_step: float | None = None
     attention_max_abs_diff: float = 0.0
     logits_max_abs_diff: float = 0.0
+    # The candidate's own attention cells that hold exactly the float32 anchor its index names: the
+    # contract says all of them (1.0), whatever the precision of the rest of the model.
+    attention_on_anchors: float | None = None
 
     def describe(self) -> str:
         text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
@@ -46,6 +49,8 @@ class Agreement:
                 f", attention-index agreement {self.index_exact:.2%} exact and "
                 f"{self.index_within_one_step:.2%} within one anchor step"
             )
+        if self.attention_on_anchors is not None:
+            text += f", attention values equal to their float32 anchor {self.attention_on_anchors:.2%}"
         return text + f", max|attention diff| {self.attention_max_abs_diff:.3g}, max|logit diff| {self.logits_max_abs_diff:.3g}"
 
 
@@ -66,6 +71,9 @@ def agreement_of(
         rank = np.argsort(np.argsort(np.asarray(anchors)))  # an anchor's place in value order
         steps = np.abs(rank[reference["attention_index"]] - rank[candidate["attention_index"]])
         agreement.index_within_one_step = float((steps <= 1).mean())
+        table = np.asarray(anchors, dtype=np.float32)
+        values, indices = np.ravel(candidate["attention"]), np.ravel(candidate["attention_index"])
+        agreement.attention_on_anchors = float((values == table[indices]).mean())
     return agreement
 
 
@@ -102,6 +110,10 @@ class Gate:
             failed.append(f"top-1 agreement {agreement.top1:.2%} < {self.top1:.2%}")
         if agreement.index_exact is not None and agreement.index_exact < self.index:
             failed.append(f"attention-index agreement {agreement.index_exact:.2%} < {self.index:.2%}")
+        if agreement.attention_on_anchors is not None and agreement.attention_on_anchors < 1:
+            failed.append(
+                f"attention values equal to their float32 anchor {agreement.attention_on_anchors:.2%} < 100% (the contract)"
+            )
         return failed
 
 

@@ -82,7 +82,7 @@ def test_compatibility_problems(built, here, problem):
 
 
 def test_the_file_decides_the_precision(demo_onnx, tmp_path):
-    from aib_deploy.backends.tensorrt.builder import file_precision
+    from aib_deploy.backends.graph_regions import file_precision
 
     fp16 = tmp_path / "demo.fp16.onnx"
     assert call_aib("export", "fp16", demo_onnx, "-o", fp16, "--held-out", "2").returncode == 0

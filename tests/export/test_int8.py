@@ -14,6 +14,7 @@ from aib_deploy.export.int8 import LATENCY_RUNS, Int8Options, export_int8
 from aib_deploy.media.synthetic import make_dataset, write_video
 from aib_deploy.runtime import load_predictor
 from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib
+from tests.helpers.onnx_files import assert_valid_onnx
 
 SMALL = ("--count", "32", "--held-out", "64")
 
@@ -75,6 +76,7 @@ def test_head_region_quantizes_the_backbone_but_not_the_snap_or_anchor_table(int
     assert producer[first_conv.input[0]].op_type == "DequantizeLinear"
     float_nodes = card_of(path)["extra"]["quantization"]["float_nodes"]
     assert float_nodes < card_of(int8_models["attention-path"][0])["extra"]["quantization"]["float_nodes"]
+    assert_valid_onnx(path)  # the most quantized of the three
     anchors = card_of(demo_onnx)["anchors"]
     images, _, _ = make_dataset(8, 96, seed=3)
     with load_predictor(path) as predictor:

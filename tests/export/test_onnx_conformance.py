@@ -12,6 +12,7 @@ from aib_deploy.compare import compare_outputs
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch
 from tests.helpers.checkpoint_files import CASES, case_reference
+from tests.helpers.onnx_files import assert_valid_onnx
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -21,8 +22,14 @@ def exported(request, case_onnx):
     return name, exported.loaded, exported.card, exported.path
 
 
-def test_file_passes_the_full_onnx_check(exported):
+def test_file_passes_the_full_onnx_check_and_polygraphy_lint(exported):
     check_onnx(exported[3])
+    assert_valid_onnx(exported[3])
+    model = onnx.load(str(exported[3]))
+    producer = {tensor: node for node in model.graph.node for tensor in node.output}
+    for node in model.graph.node:  # every Conv -> BatchNormalization pair is folded, as TensorRT's INT8 path expects
+        if node.op_type == "BatchNormalization":
+            assert node.input[0] not in producer or producer[node.input[0]].op_type != "Conv", node.name
 
 
 def test_onnx_runtime_reproduces_the_paper_outputs(exported):
@@ -93,6 +100,8 @@ def test_model_card_is_stored_in_metadata(exported):
 
 def test_tensorrt_readiness_check_passes(exported):
     from aib_deploy.export.tensorrt_check import check_tensorrt_readiness
+    from aib_deploy.export.typing_lint import RULES
 
     findings = check_tensorrt_readiness(exported[3])
-    assert len(findings) == 7 and all(finding.ok for finding in findings), [f for f in findings if not f.ok]
+    assert len(findings) == 7 + len(RULES) and all(finding.ok for finding in findings), [f for f in findings if not f.ok]
+    assert {rule.name for rule in RULES} <= {finding.check for finding in findings}

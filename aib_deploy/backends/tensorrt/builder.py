@@ -22,25 +22,10 @@ from pathlib import Path
 from ...card.model_card import card_from_metadata
 from ...contract import INPUT_NAME
 from ...errors import AibError
-from ..graph_regions import has_qdq
+from ..graph_regions import file_precision
 from .cuda import current_gpu, import_cudart, import_tensorrt
 from .options import EngineOptions
 from .sidecar import engine_sidecar, write_sidecar
-
-
-def file_precision(model) -> str:
-    """What a strongly typed build of this ONNX model runs in: int8 (Q/DQ), fp16 (float16 tensors) or fp32."""
-    from onnx import TensorProto
-
-    if has_qdq(model):
-        return "int8"
-    half = TensorProto.FLOAT16
-    casts_to_fp16 = any(
-        node.op_type == "Cast" and any(a.name == "to" and a.i == half for a in node.attribute) for node in model.graph.node
-    )
-    if casts_to_fp16 or any(tensor.data_type == half for tensor in model.graph.initializer):
-        return "fp16"
-    return "fp32"
 
 
 def timing_cache_loader(path: Path):

@@ -13,6 +13,11 @@ largest batch, pinned host buffers, `execute_async_v3`. Batches outside the
 profile's min..max are refused. With `cuda_graphs=True` each batch size gets
 its own execution context (input shape and tensor addresses set once, so the
 captured graph stays valid) and its own captured graph, replayed afterwards.
+Those contexts share one scratch allocation (`USER_MANAGED`, sized by the
+engine's `device_memory_size_v2`): they only ever run one at a time, on the
+one stream, so a captured batch size costs its graph, not another copy of the
+activation memory. A capture that fails ends the capture before it raises, so
+the stream is usable again.
 With only the lean runtime installed (`tensorrt_lean`), version-compatible
 engines run; others are refused with one line.
 """
@@ -85,13 +90,23 @@ class TensorrtRunner(Runner):
         self._output_names = expected[1:]
         self._contexts: dict[int, object] = {}  # batch size -> its execution context (CUDA graphs only)
         self._graphs: dict[int, object] = {}  # batch size -> instantiated graph
+        self._scratch: int | None = None  # the activation memory the captured contexts share
         self.context = self._new_context()
         return card
 
-    def _new_context(self):
-        context = self.engine.create_execution_context()
+    def _new_context(self, shared_scratch: bool = False):
+        engine = self.engine
+        if shared_scratch:
+            context = engine.create_execution_context(self.trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        else:
+            context = engine.create_execution_context()
         if context is None:
             raise AibError(f"engine {self.path}: TensorRT could not create an execution context (out of GPU memory?)")
+        if shared_scratch:
+            size = engine.device_memory_size_v2
+            if self._scratch is None:
+                self._scratch = int(check(self._cudart.cudaMalloc(size), "cudaMalloc for the shared scratch memory"))
+            context.set_device_memory(self._scratch, size)
         for name, (device, _) in self.buffers.items():
             if not context.set_tensor_address(name, int(device)):
                 raise AibError(f"engine {self.path}: TensorRT refused the address of tensor {name}")
@@ -131,18 +146,32 @@ class TensorrtRunner(Runner):
             self._enqueue(self.context, shape)
             return
         if batch not in self._graphs:
-            cudart = self._cudart
-            context = self._contexts[batch] = self._new_context()
-            self._enqueue(context, shape)  # lets TensorRT finish its deferred set-up before capture
-            check(
-                cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
-                "cudaStreamBeginCapture",
-            )
-            self._enqueue(context, shape)
-            graph = check(cudart.cudaStreamEndCapture(self.stream), "cudaStreamEndCapture")
-            self._graphs[batch] = check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
-            check(cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")  # the instantiated graph does not need it
+            self._capture(shape)
         check(self._cudart.cudaGraphLaunch(self._graphs[batch], self.stream), "cudaGraphLaunch")
+
+    def _capture(self, shape: tuple[int, ...]) -> None:
+        """Capture one batch size's graph in its own context; on any failure the capture is ended (its
+        partial graph destroyed) before the error goes on, and nothing is kept for that batch size."""
+        cudart = self._cudart
+        context = self._new_context(shared_scratch=True)
+        self._enqueue(context, shape)  # lets TensorRT finish its deferred set-up before capture
+        check(
+            cudart.cudaStreamBeginCapture(self.stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
+            "cudaStreamBeginCapture",
+        )
+        try:
+            self._enqueue(context, shape)
+        except BaseException:
+            _, partial = cudart.cudaStreamEndCapture(self.stream)
+            if partial is not None and int(partial):
+                cudart.cudaGraphDestroy(partial)
+            raise
+        graph = check(cudart.cudaStreamEndCapture(self.stream), "cudaStreamEndCapture")
+        try:
+            instance = check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            cudart.cudaGraphDestroy(graph)  # the instantiated graph does not need it
+        self._contexts[shape[0]], self._graphs[shape[0]] = context, instance
 
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
         batch = len(images)
@@ -161,6 +190,9 @@ class TensorrtRunner(Runner):
         cudart = self._cudart
         for graph in self._graphs.values():
             cudart.cudaGraphExecDestroy(graph)
+        if self._scratch is not None:
+            cudart.cudaFree(self._scratch)
+            self._scratch = None
         for device, host in self.buffers.values():
             cudart.cudaFree(device)
             cudart.cudaFreeHost(host.ctypes.data)
