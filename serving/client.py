@@ -22,7 +22,7 @@ from ..errors import AibError
 from ..protocol.aib_v1 import frame_message
 from ..protocol.generated import attention_pb2 as pb
 from ..protocol.generated import attention_pb2_grpc as pb_grpc
-from .options import CONNECT_TIMEOUT_S
+from .options import CONNECT_TIMEOUT_S, MAX_TIMEOUT_S
 
 
 @dataclass
@@ -61,8 +61,8 @@ class FrameStreamer:
     ) -> None:
         if ":" not in address.rsplit("]", 1)[-1]:
             raise AibError(f"server {address}: expected HOST:PORT, e.g. 127.0.0.1:50051")
-        if connect_timeout_s <= 0:
-            raise AibError(f"--connect-timeout: expected a positive number of seconds, got {connect_timeout_s:g}")
+        if not 0 < connect_timeout_s <= MAX_TIMEOUT_S:
+            raise AibError(f"--connect-timeout: expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {connect_timeout_s:g}")
         self.address = address
         self.connect_timeout_s = connect_timeout_s
         self.on_event = on_event

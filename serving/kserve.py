@@ -20,13 +20,15 @@ from ..protocol.generated import model_config_pb2 as config_pb
 from ..protocol.kserve import InferCall, check_model, infer_response, model_metadata, parse_infer
 from ..protocol.malformed import MalformedMessage, tolerant_parser
 from ..protocol.signature import ModelSignature
-from ..protocol.tensors import RequestError
+from ..protocol.tensors import RequestError, echoed
 from ..protocol.triton_config import Scheduling, model_config
+from ..protocol.wire_bounds import StructureLimits
 from .batcher import BatchStatistics
 from .pipeline import FramePipeline
 
 SERVICE_NAME = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-OPEN_METHODS = tuple(f"/{SERVICE_NAME}/{method}" for method in ("ServerLive", "ServerReady"))  # probes need no token
+# Probes need no token, as gRPC health: a readiness check must not need the secret the model calls do.
+OPEN_METHODS = tuple(f"/{SERVICE_NAME}/{method}" for method in ("ServerLive", "ServerReady", "ModelReady"))
 EXTENSIONS = ("classification", "model_configuration", "statistics")
 
 
@@ -83,11 +85,10 @@ class KserveService:
             await context.abort(response.code, str(response))
         return response
 
-    async def ModelStreamInfer(self, requests: AsyncIterator, context) -> AsyncIterator[kserve.ModelStreamInferResponse]:
-        """One response per request, in order; a request that fails gets `error_message` naming its id, and
-        the stream goes on."""
-        async for response in self.pipeline.stream(self._parsed(requests), context, call_cost, self._stream_answer):
-            yield response
+    async def ModelStreamInfer(self, requests: AsyncIterator, context) -> None:
+        """One response per request, in order, written by the pipeline; a request that fails gets
+        `error_message` naming its id, and the stream goes on."""
+        await self.pipeline.stream(self._parsed(requests), context, call_cost, self._stream_answer)
 
     async def _parsed(self, requests: AsyncIterator) -> AsyncIterator[InferCall | RequestError | MalformedMessage]:
         async for request in requests:
@@ -97,7 +98,7 @@ class KserveService:
             try:
                 yield parse_infer(request, self.signature, self.pipeline.options.max_pixels)
             except RequestError as error:
-                yield RequestError(f"request {request.id!r}: {error}", error.code)
+                yield RequestError(f"request {echoed(request.id)}: {error}", error.code)
 
     async def _stream_answer(self, item: InferCall | RequestError) -> kserve.ModelStreamInferResponse:
         response = item if isinstance(item, RequestError) else await self._answer(item)
@@ -114,7 +115,7 @@ class KserveService:
         for answer in answers:
             if not answer.prediction.ok:
                 code = grpc.StatusCode.INTERNAL if answer.backend_failed else grpc.StatusCode.INVALID_ARGUMENT
-                prefix = f"request {call.request_id!r}: " if call.request_id else ""
+                prefix = f"request {echoed(call.request_id)}: " if call.request_id else ""
                 return RequestError(prefix + answer.prediction.error, code)
         return infer_response(call, [answer.prediction for answer in answers], self.signature)
 
@@ -165,9 +166,9 @@ def served_model_config(signature: ModelSignature, on_gpu: bool, instances: int,
     )
 
 
-def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
-    """Register the protocol's methods, each with a request parser that hands malformed bytes to the
-    servicer (INVALID_ARGUMENT) instead of failing inside gRPC."""
+def add_kserve_service(service: KserveService, server: grpc.aio.Server, limits: StructureLimits) -> None:
+    """Register the protocol's methods, each with a request parser that hands malformed or over-limit
+    bytes to the servicer (INVALID_ARGUMENT) instead of failing inside gRPC."""
     unary = {
         "ServerLive": kserve.ServerLiveRequest,
         "ServerReady": kserve.ServerReadyRequest,
@@ -184,12 +185,12 @@ def add_kserve_service(service: KserveService, server: grpc.aio.Server) -> None:
         reply = getattr(kserve, methods[name].output_type.name)
         handlers[name] = grpc.unary_unary_rpc_method_handler(
             _refusing_malformed(getattr(service, name)) if name != "ModelInfer" else service.ModelInfer,
-            request_deserializer=tolerant_parser(message),
+            request_deserializer=tolerant_parser(message, limits),
             response_serializer=reply.SerializeToString,
         )
     handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
         service.ModelStreamInfer,
-        request_deserializer=tolerant_parser(kserve.ModelInferRequest),
+        request_deserializer=tolerant_parser(kserve.ModelInferRequest, limits),
         response_serializer=kserve.ModelStreamInferResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -45,7 +45,12 @@ class ByteBudget:
         async with self._changed:
             self.in_flight -= size
             self._changed.notify_all()
-        if self.in_flight == 0 and self._trim is None:
+        if self.in_flight == 0:
+            self.trim_soon()
+
+    def trim_soon(self) -> None:
+        """Return freed memory to the system once traffic pauses (after frames, or a refused large message)."""
+        if self._trim is None:
             self._trim = asyncio.get_running_loop().call_later(TRIM_DELAY_S, self._trim_if_idle)
 
     def _trim_if_idle(self) -> None:
@@ -61,12 +66,17 @@ class CallSlots:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.active = 0
+        self.idle = asyncio.Event()  # set while no model call runs: what a shutdown waits for
+        self.idle.set()
 
     def try_take(self) -> bool:
         if self.active >= self.limit:
             return False
         self.active += 1
+        self.idle.clear()
         return True
 
     def give_back(self) -> None:
         self.active -= 1
+        if self.active == 0:
+            self.idle.set()

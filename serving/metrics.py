@@ -25,7 +25,9 @@ class ServerMetrics:
         self.compute_seconds = Histogram(
             "aib_compute_seconds", "Time to run one micro-batch", buckets=LATENCY_BUCKETS_S, registry=self.registry
         )
-
+        self.unread_streams = Counter(
+            "aib_unread_streams", "Streams ended because their answers were not read (--write-timeout-s)", registry=self.registry
+        )
         self._http = None
         self._outcomes = {True: self.frames.labels(outcome="ok"), False: self.frames.labels(outcome="error")}
 
@@ -55,3 +57,6 @@ class ServerMetrics:
 
     def frame(self, ok: bool) -> None:
         self._outcomes[ok].inc()
+
+    def unread_stream(self) -> None:
+        self.unread_streams.inc()

@@ -2,9 +2,10 @@
 
 What one client must not be able to do to the others is bounded here: model
 calls at once (`CallSlots`), bytes in flight (`ByteBudget`), streams that send
-nothing (the idle timeout), messages that do not parse (INVALID_ARGUMENT), and
-decoding on the event loop (encoded frames decode in a thread pool, after their
-header was checked). A protocol's servicer only turns its messages into frames
+nothing (the idle timeout), streams whose answers are not read (the write
+timeout), messages that do not parse (INVALID_ARGUMENT), and decoding on the
+event loop (encoded frames decode in a thread pool, after their header was
+checked). A protocol's servicer only turns its messages into frames
 and predictions back into its messages.
 """
 
@@ -29,6 +30,12 @@ from .metrics import ServerMetrics
 from .options import ServerOptions
 
 SHUTTING_DOWN = "the server is shutting down; every frame it read was answered"
+SHUTDOWN_WRITE_S = 1.0  # once the server stops, how long an answer may wait for a client that does not read
+WRITE_POLL_S = 0.25  # how often a blocked write looks at the clock and at shutdown
+
+
+class UnreadAnswers(Exception):
+    """A stream's answer could not be written for the write timeout: its client does not read."""
 
 
 @dataclass
@@ -53,15 +60,36 @@ class FramePipeline:
         self.slots = CallSlots(options.max_streams)
         self.budget = ByteBudget(options.max_inflight_bytes)
         self.stopping = asyncio.Event()
+        self.stopped_at: float | None = None  # the event loop's clock when the shutdown began
         metrics.watch_limits(self.budget, self.slots)
 
     def begin_shutdown(self) -> None:
-        """Streams stop reading, answer what they read, and end with UNAVAILABLE."""
+        """Streams stop reading, answer what they read (clients that do not read get SHUTDOWN_WRITE_S), and
+        end with UNAVAILABLE."""
+        self.stopped_at = asyncio.get_running_loop().time()
         self.stopping.set()
+
+    async def write(self, context: grpc.aio.ServicerContext, message: Any) -> None:
+        """Write one answer of a stream, or raise UnreadAnswers when the client has not taken it within the
+        write timeout (HTTP/2 flow control holds writes to a client that does not read; sending more frames
+        would otherwise keep such a stream, its slot and its bytes forever)."""
+        loop = asyncio.get_running_loop()
+        write = asyncio.ensure_future(context.write(message))
+        deadline = loop.time() + self.options.write_timeout_s
+        while not (await asyncio.wait({write}, timeout=WRITE_POLL_S))[0]:
+            if self.stopped_at is not None:
+                deadline = min(deadline, self.stopped_at + SHUTDOWN_WRITE_S)
+            if loop.time() >= deadline:
+                write.cancel()
+                raise UnreadAnswers(
+                    f"answers not read for {self.options.write_timeout_s:g} s (--write-timeout-s); the stream was closed"
+                )
+        write.result()
 
     async def admit(self, request: Any, context: grpc.aio.ServicerContext) -> None:
         """Take a call slot, or end the call: a request that did not parse, a server shutting down, all slots taken."""
         if isinstance(request, MalformedMessage):
+            self.budget.trim_soon()  # its bytes (up to the message limit) were freed just now
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
         if self.stopping.is_set():
             await context.abort(grpc.StatusCode.UNAVAILABLE, SHUTTING_DOWN)
@@ -109,10 +137,11 @@ class FramePipeline:
         context: grpc.aio.ServicerContext,
         cost: Callable[[Any], int],
         answer: Callable[[Any], Awaitable[Any]],
-    ) -> AsyncIterator[Any]:
-        """One answer per request, in order. Up to `stream_window` requests of a stream, and the server's byte
-        budget, are in flight; past either the reader stops reading, so gRPC flow control slows the client
-        instead of dropping frames."""
+    ) -> None:
+        """One answer per request, in order, written to `context`. Up to `stream_window` requests of a stream,
+        and the server's byte budget, are in flight; past either the reader stops reading, so gRPC flow
+        control slows the client instead of dropping frames. A client that stops reading its answers is
+        ended after the write timeout, and its slot and bytes are freed."""
         await self.admit(None, context)
         pending: asyncio.Queue[tuple[asyncio.Task, int] | None] = asyncio.Queue(maxsize=self.options.stream_window)
         ending: list[tuple[grpc.StatusCode, str]] = []
@@ -121,10 +150,15 @@ class FramePipeline:
             while (item := await pending.get()) is not None:
                 task, taken = item
                 try:
-                    yield await task
+                    await self.write(context, await task)
                 finally:
                     await self.budget.release(taken)
             await reader
+        except UnreadAnswers:
+            # No status can reach a client that does not read (it would queue behind the unread answers):
+            # the call is cancelled, which resets the HTTP/2 stream; the client sees CANCELLED.
+            self.metrics.unread_stream()
+            raise asyncio.CancelledError from None
         finally:  # a cancelled call or a passed deadline: requests not yet answered are not computed
             reader.cancel()
             while not pending.empty():
@@ -167,6 +201,7 @@ class FramePipeline:
                 except StopAsyncIteration:
                     return
                 if isinstance(request, MalformedMessage):
+                    self.budget.trim_soon()
                     ending.append((grpc.StatusCode.INVALID_ARGUMENT, request.describe()))
                     return
                 taken = await self.budget.acquire(cost(request))

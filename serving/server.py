@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -28,13 +29,15 @@ from .batcher import MicroBatcher
 from .kserve import OPEN_METHODS, KserveService, add_kserve_service, served_model_config
 from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME
 from .metrics import ServerMetrics
-from .options import MICRO_BATCH, ServerOptions
+from .options import MAX_HEALTH_WATCHES, MICRO_BATCH, ServerOptions
 from .pipeline import FramePipeline
 from .service import AttentionService, add_attention_service
+from .watch_limit import WatchLimitInterceptor
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AttentionService"].full_name
 WARMUP_FRAMES = 3
 EXIT_FORCED = 130
+FINAL_WRITES_S = 0.5  # once every model call has ended: how long the last statuses get to go out
 
 
 @dataclass
@@ -50,10 +53,15 @@ class RunningServer:
     metrics_port: int | None = None
 
     async def stop(self, grace_s: float) -> None:
-        """Report NOT_SERVING, stop reading frames, answer every frame already read (up to grace_s), stop."""
+        """Report NOT_SERVING, stop reading frames, answer every frame already read (up to grace_s), stop.
+
+        The wait is for model calls, not for gRPC calls: a stream whose client does not read gives its slot
+        back within SHUTDOWN_WRITE_S, while its HTTP/2 stream would hold gRPC's own grace to the end."""
         await self.health.enter_graceful_shutdown()
         self.pipeline.begin_shutdown()
-        await self.server.stop(grace_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pipeline.slots.idle.wait(), grace_s)
+        await self.server.stop(min(grace_s, FINAL_WRITES_S))
         await self.batcher.stop()
         self.decode_pool.shutdown(wait=True)
         self.metrics.shutdown()
@@ -124,6 +132,7 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
     metrics_port = None if options.metrics_port is None else metrics.serve(options.host, options.metrics_port)
     open_methods = (f"/{health.SERVICE_NAME}/", *OPEN_METHODS)
     interceptors = [BearerTokenInterceptor(options.token, open_methods)] if options.token else []
+    interceptors.append(WatchLimitInterceptor(MAX_HEALTH_WATCHES))
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -141,11 +150,12 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
     decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
     batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
     pipeline = FramePipeline(batcher, options, metrics, decode_pool)
-    add_attention_service(AttentionService(pipeline, predictor.card, predictor.backend), server)
+    limits = options.structure_limits(predictor.max_batch)
+    add_attention_service(AttentionService(pipeline, predictor.card, predictor.backend), server, limits)
     runner = predictor.runner
     signature = ModelSignature.of(predictor.card, runner.precision, predictor.max_batch)
     config = served_model_config(signature, runner.on_gpu, len(predictors), options.max_delay_ms)
-    add_kserve_service(KserveService(pipeline, signature, runner.name, config, batcher.statistics), server)
+    add_kserve_service(KserveService(pipeline, signature, runner.name, config, batcher.statistics), server, limits)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (SERVICE_NAME, KSERVE_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)

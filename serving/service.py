@@ -11,6 +11,7 @@ from ..card.model_card import ModelCard
 from ..protocol.aib_v1 import decode_frame, frame_cost, frame_result, model_info
 from ..protocol.generated import attention_pb2 as pb
 from ..protocol.malformed import MalformedMessage, tolerant_parser
+from ..protocol.wire_bounds import StructureLimits
 from ..runtime.predictor import DEFAULT_TOP_K
 from .pipeline import FramePipeline
 
@@ -21,17 +22,19 @@ class AttentionService:
         self.info = model_info(card, backend)
         self.cost = partial(frame_cost, max_pixels=pipeline.options.max_pixels)
 
-    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext) -> pb.ModelInfo:
+    async def GetModelInfo(
+        self, request: pb.GetModelInfoRequest | MalformedMessage, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
+        if isinstance(request, MalformedMessage):  # as the KServe calls refuse bytes that do not parse
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.describe())
         return self.info
 
     async def Predict(self, request: pb.Frame | MalformedMessage, context: grpc.aio.ServicerContext) -> pb.FrameResult:
         return await self.pipeline.unary(request, context, self.cost, self._answer)
 
-    async def StreamFrames(
-        self, requests: AsyncIterator[pb.Frame | MalformedMessage], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.FrameResult]:
-        async for result in self.pipeline.stream(requests, context, self.cost, self._answer):
-            yield result
+    async def StreamFrames(self, requests: AsyncIterator[pb.Frame | MalformedMessage], context: grpc.aio.ServicerContext) -> None:
+        """One FrameResult per Frame, written by the pipeline (which bounds how long a write may wait)."""
+        await self.pipeline.stream(requests, context, self.cost, self._answer)
 
     async def _answer(self, frame: pb.Frame) -> pb.FrameResult:
         decode = partial(decode_frame, frame, self.pipeline.options.max_pixels)
@@ -39,14 +42,15 @@ class AttentionService:
         return frame_result(frame, answer.prediction, answer.decode_ms, answer.queue_ms)
 
 
-def add_attention_service(service: AttentionService, server: grpc.aio.Server) -> None:
+def add_attention_service(service: AttentionService, server: grpc.aio.Server, limits: StructureLimits) -> None:
     """Register the service as the generated `add_AttentionServiceServicer_to_server` would, but with
-    request parsers that hand malformed bytes to the servicer (INVALID_ARGUMENT) instead of failing in gRPC."""
-    frame = tolerant_parser(pb.Frame)
+    request parsers that hand malformed or over-limit bytes to the servicer (INVALID_ARGUMENT) instead of
+    failing in gRPC."""
+    frame = tolerant_parser(pb.Frame, limits)
     handlers = {
         "GetModelInfo": grpc.unary_unary_rpc_method_handler(
             service.GetModelInfo,
-            request_deserializer=tolerant_parser(pb.GetModelInfoRequest),
+            request_deserializer=tolerant_parser(pb.GetModelInfoRequest, limits),
             response_serializer=pb.ModelInfo.SerializeToString,
         ),
         "Predict": grpc.unary_unary_rpc_method_handler(

@@ -27,8 +27,17 @@ from .stream import add_stream_command
 EXTRAS = {"torch": "export", "onnx": "export", "onnxscript": "export"}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's usage errors as the one `aib: error:` line every other mistake gets; every command's
+    parser is one (argparse makes subparsers of the parent's class)."""
+
+    def error(self, message: str) -> None:
+        print(f"aib: error: {self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
+    parser = OneLineParser(prog="aib", description="Export, serve and benchmark AIB attention classifiers.")
     parser.add_argument("--version", action="version", version=f"aib-deploy {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (

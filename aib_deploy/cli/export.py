@@ -19,7 +19,7 @@ from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.onnx_options import OnnxExportOptions
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from ..runtime.compare import Gate
-from .options import optional_path
+from .options import finite_float, optional_path
 
 
 def output_path(args: argparse.Namespace, source: str, suffix: str, accepted: tuple[str, ...] = (".onnx",)) -> Path:
@@ -71,8 +71,8 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
         help=f"largest batch the model card advertises (default {defaults.max_batch})",
     )
     parser.add_argument("--labels", help="text file with one class label per line")
-    parser.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
-    parser.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
+    parser.add_argument("--mean", type=finite_float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
+    parser.add_argument("--std", type=finite_float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
     parser.set_defaults(handler=export_onnx_command)
 
 
@@ -142,7 +142,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--min-index-agreement",
-        type=float,
+        type=finite_float,
         default=defaults.min_index_agreement,
         help="--float auto: exact anchor-index agreement to keep on the calibration frames "
         f"(default {defaults.min_index_agreement})",

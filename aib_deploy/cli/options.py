@@ -8,6 +8,7 @@ options dataclass it fills.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
@@ -19,6 +20,18 @@ from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import MICRO_BATCH, ServerOptions
 
 TOKEN_VARIABLE = "AIB_TOKEN"
+
+
+def finite_float(text: str) -> float:
+    """argparse's type for every float flag: inf, nan and numbers too large for a float are refused
+    here, in one line naming the flag, before any command turns them into sleeps, sizes or shares."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
@@ -75,7 +88,7 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-delay-ms",
-        type=float,
+        type=finite_float,
         default=ServerOptions.max_delay_ms,
         help=f"longest wait to fill a batch (default {ServerOptions.max_delay_ms:g})",
     )
@@ -93,16 +106,36 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-inflight-mb",
-        type=float,
+        type=finite_float,
         default=ServerOptions.max_inflight_bytes / (1 << 20),
         help="frames held across all streams, payload plus decoded picture; past it streams are "
         f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})",
     )
     group.add_argument(
         "--idle-timeout-s",
-        type=float,
+        type=finite_float,
         default=ServerOptions.idle_timeout_s,
         help=f"close a stream that sends no frame for this long (default {ServerOptions.idle_timeout_s:g})",
+    )
+    group.add_argument(
+        "--write-timeout-s",
+        type=finite_float,
+        default=ServerOptions.write_timeout_s,
+        help="end a stream whose client has not read its next answer for this long, freeing its slot "
+        f"(default {ServerOptions.write_timeout_s:g})",
+    )
+    group.add_argument(
+        "--max-repeated",
+        type=int,
+        default=ServerOptions.max_repeated,
+        help="entries of any one repeated field of a request (inputs, shape, parameters, BYTES elements), "
+        f"checked on its bytes before parsing; raised to the model's largest batch (default {ServerOptions.max_repeated})",
+    )
+    group.add_argument(
+        "--max-fields",
+        type=int,
+        default=ServerOptions.max_fields,
+        help=f"fields of one request in all, at every depth, checked before parsing (default {ServerOptions.max_fields})",
     )
     group.add_argument(
         "--instances",

@@ -11,7 +11,7 @@ from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
 from ..runtime.results_file import ResultsFile, messages_stream
 from ..serving.options import CONNECT_TIMEOUT_S
-from .options import add_token_option, token
+from .options import add_token_option, finite_float, token
 
 
 def add_stream_command(commands: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--results", help="JSON-lines file in the result schema (- for standard output)")
     parser.add_argument(
         "--connect-timeout",
-        type=float,
+        type=finite_float,
         default=CONNECT_TIMEOUT_S,
         help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
     )

@@ -33,6 +33,7 @@ class ImageSize:
     format: str
     width: int
     height: int
+    bits_per_sample: int = 8  # PNG says so in its header; 16-bit samples decode to twice the memory
 
     @property
     def pixels(self) -> int:
@@ -100,7 +101,7 @@ def image_size(data: bytes) -> ImageSize:
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise ImageHeaderError("PNG: no IHDR header")
         width, height = struct.unpack(">II", data[16:24])
-        return ImageSize("png", width, height)
+        return ImageSize("png", width, height, data[24] if len(data) > 24 else 8)
     if data.startswith(JPEG_SOI):
         return ImageSize("jpeg", *_jpeg_size(data))
     if data.startswith(b"BM") and len(data) >= 26:
@@ -136,6 +137,8 @@ def decode_wire_image(data: bytes, max_pixels: int, what: str = "encoded image")
     if not data:
         raise FrameError(f"{what}: empty bytes")
     size = check_image(data, max_pixels, WIRE_FORMATS, what=what)
+    if size.bits_per_sample > 8:
+        raise ImageHeaderError(f"{what}: PNG of {size.bits_per_sample}-bit samples; send 8-bit PNG or JPEG (not decoded)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise FrameError(f"{what}: cannot decode {len(data)} bytes as {size.format.upper()}")

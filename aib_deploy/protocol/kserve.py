@@ -20,8 +20,9 @@ from ..contract import FRAMES_INPUT, INPUT_NAME
 from ..runtime import Prediction
 from .generated import grpc_service_pb2 as kserve
 from .signature import LABELLED_OUTPUT, ModelSignature, TensorSpec
-from .tensors import RequestError, Rows, classification, frame_rows, image_rows, one_input_error, output_tensors
+from .tensors import RequestError, Rows, classification, echoed, frame_rows, image_rows, one_input_error, output_tensors
 
+ECHOED_INPUTS = 4  # input names quoted back when a request has the wrong ones
 CLASSIFICATION = "classification"  # the output parameter of Triton's classification extension
 LENGTH = struct.Struct("<I")  # a BYTES element's length prefix in raw contents
 LITTLE_ENDIAN = {"float32": "<f4", "int32": "<i4"}
@@ -40,7 +41,9 @@ def parse_infer(request: kserve.ModelInferRequest, signature: ModelSignature, ma
     """The request's rows and outputs, or a RequestError with the protocol's status code."""
     check_model(request.model_name, request.model_version, signature)
     if len(request.inputs) != 1:
-        raise one_input_error(signature, ", ".join(repr(tensor.name) for tensor in request.inputs) or "none")
+        names = [echoed(tensor.name) for tensor in request.inputs[:ECHOED_INPUTS]]
+        more = f" and {len(request.inputs) - ECHOED_INPUTS} more" if len(request.inputs) > ECHOED_INPUTS else ""
+        raise one_input_error(signature, ", ".join(names) + more or "none")
     if request.raw_input_contents and len(request.raw_input_contents) != 1:
         raise RequestError(f"raw_input_contents: expected 1 entry (one per input), got {len(request.raw_input_contents)}")
     tensor = request.inputs[0]
@@ -50,7 +53,7 @@ def parse_infer(request: kserve.ModelInferRequest, signature: ModelSignature, ma
     elif tensor.name == FRAMES_INPUT:
         rows = frame_rows(frame_items(tensor, raw, signature), max_pixels)
     else:
-        raise RequestError(f"input {tensor.name!r}: unknown; this model takes {INPUT_NAME!r} or {FRAMES_INPUT!r}")
+        raise RequestError(f"input {echoed(tensor.name)}: unknown; this model takes {INPUT_NAME!r} or {FRAMES_INPUT!r}")
     return InferCall(request.id, rows, requested_outputs(request, signature))
 
 
@@ -58,9 +61,11 @@ def check_model(name: str, version: str, signature: ModelSignature) -> None:
     if signature.serves(name, version):
         return
     if name != signature.name:
-        raise RequestError(f"model {name!r}: not served here; this server serves {signature.name!r}", grpc.StatusCode.NOT_FOUND)
+        raise RequestError(
+            f"model {echoed(name)}: not served here; this server serves {signature.name!r}", grpc.StatusCode.NOT_FOUND
+        )
     raise RequestError(
-        f"model {name!r} version {version!r}: not served here; this server serves version {signature.version}",
+        f"model {echoed(name)} version {echoed(version)}: not served here; this server serves version {signature.version}",
         grpc.StatusCode.NOT_FOUND,
     )
 
@@ -70,7 +75,7 @@ def batch_rows(
 ) -> int:
     """The rows of a tensor of `spec`'s datatype whose shape must be [N, *shape], N within the model's batch limit."""
     if tensor.datatype != spec.datatype:
-        raise RequestError(f"input {spec.name!r}: expected datatype {spec.datatype}, got {tensor.datatype!r}")
+        raise RequestError(f"input {spec.name!r}: expected datatype {spec.datatype}, got {echoed(tensor.datatype)}")
     got = list(tensor.shape)
     if len(got) != 1 + len(shape) or got[1:] != shape:
         described = "[N" + "".join(f", {dim}" for dim in shape) + "]"
@@ -128,18 +133,30 @@ def join_bytes(items: list[bytes]) -> bytes:
     return b"".join(LENGTH.pack(len(item)) + item for item in items)
 
 
+def classification_count(output: kserve.ModelInferRequest.InferRequestedOutputTensor) -> int:
+    """The output's `classification` parameter (Triton's extension: how many top classes), 0 when absent;
+    one of another kind (a string, a bool) is refused, not ignored."""
+    if CLASSIFICATION not in output.parameters:
+        return 0
+    parameter = output.parameters[CLASSIFICATION]
+    kind = parameter.WhichOneof("parameter_choice")
+    if kind not in ("int64_param", "uint64_param"):
+        raise RequestError(f"output {echoed(output.name)}: parameter {CLASSIFICATION!r} must be an integer, got {kind}")
+    return getattr(parameter, kind)
+
+
 def requested_outputs(request: kserve.ModelInferRequest, signature: ModelSignature) -> dict[str, int]:
     if not request.outputs:
         return dict.fromkeys(signature.output_names, 0)
     outputs = {}
     for output in request.outputs:
         if output.name not in signature.output_names:
-            raise RequestError(f"output {output.name!r}: unknown; this model has {', '.join(signature.output_names)}")
-        count = output.parameters[CLASSIFICATION].int64_param if CLASSIFICATION in output.parameters else 0
+            raise RequestError(f"output {echoed(output.name)}: unknown; this model has {', '.join(signature.output_names)}")
+        count = classification_count(output)
         if count and output.name != LABELLED_OUTPUT:
-            raise RequestError(f"output {output.name!r}: the classification extension applies to {LABELLED_OUTPUT!r} only")
+            raise RequestError(f"output {echoed(output.name)}: the classification extension applies to {LABELLED_OUTPUT!r} only")
         if count < 0:
-            raise RequestError(f"output {output.name!r}: classification count must be positive, got {count}")
+            raise RequestError(f"output {echoed(output.name)}: classification count must be positive, got {count}")
         outputs[output.name] = count
     return outputs
 

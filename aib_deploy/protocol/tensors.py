@@ -23,6 +23,15 @@ from ..runtime.preprocess import FrameError
 from .signature import ModelSignature
 
 DECODED_CHANNELS = 4  # the most an encoded frame can decode to (BGRA), for the byte budget
+ECHO_CHARACTERS = 64  # of a client's string quoted back in an error: a status must fit gRPC's trailer
+
+
+def echoed(text: str) -> str:
+    """A client's string as an error message quotes it: its first ECHO_CHARACTERS, and its length when
+    cut. A 100,000-character model name must not turn NOT_FOUND into a broken trailer."""
+    if len(text) <= ECHO_CHARACTERS:
+        return repr(text)
+    return f"{text[:ECHO_CHARACTERS]!r}... ({len(text)} characters)"
 
 
 class RequestError(FrameError):

@@ -1,6 +1,7 @@
 """`aib serve` against clients that try to stall, lock out or crash it, and operators who mistype:
 the real server in its own process on loopback, stock gRPC clients."""
 
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import pytest
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.protocol.generated import attention_pb2 as pb
+from aib_deploy.protocol.generated import attention_pb2_grpc as pb_grpc
 from tests.helpers.cli import assert_one_line_error, run_aib
 from tests.helpers.server import ServerProcess, encoded, is_serving, raw, self_signed
 
@@ -134,15 +136,27 @@ def taken_port():
         (["--max-batch", "0"], "--max-batch: expected a positive number, got 0"),
         (["--max-batch", "-3"], "--max-batch: expected a positive number, got -3"),
         (["--max-pixels", "0"], "--max-pixels: expected a positive number, got 0"),
-        (["--max-delay-ms", "-5"], "--max-delay-ms: expected 0 or more, got -5"),
-        (["--idle-timeout-s", "0"], "--idle-timeout-s: expected a positive number of seconds"),
+        (["--max-delay-ms", "-5"], "--max-delay-ms: expected 0 to 10000, got -5"),
+        (["--max-delay-ms", "inf"], "argument --max-delay-ms: expected a finite number, got 'inf'"),
+        (["--max-delay-ms", "nan"], "argument --max-delay-ms: expected a finite number, got 'nan'"),
+        (["--max-delay-ms", "1e300"], "--max-delay-ms: expected 0 to 10000, got 1e+300"),
+        (["--idle-timeout-s", "0"], "--idle-timeout-s: expected seconds above 0, at most 86400, got 0"),
+        (["--idle-timeout-s", "nan"], "argument --idle-timeout-s: expected a finite number, got 'nan'"),
+        (["--write-timeout-s", "-1"], "--write-timeout-s: expected seconds above 0, at most 86400, got -1"),
+        (["--max-repeated", "0"], "--max-repeated: expected a positive number, got 0"),
+        (["--max-fields", "0"], "--max-fields: expected a positive number, got 0"),
         (["--max-inflight-mb", "1"], "--max-inflight-mb: expected at least one message (32 MB)"),
+        (["--max-inflight-mb", "1e300"], "--max-inflight-mb: expected at most 1048576 MB, got 1e+300"),
         (["--token", ""], "--token: empty"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
 def test_impossible_flags_are_one_line(demo_onnx, flags, fragment):
-    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", *flags), fragment)
+    """Checked values exit 1; values argparse's type refuses (not finite) exit 2, as its usage errors do."""
+    result = run_aib("serve", demo_onnx, "--port", "0", *flags)
+    if "argument" in fragment:
+        result.returncode -= 1
+    assert_one_line_error(result, fragment)
 
 
 def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, tmp_path):
@@ -283,26 +297,44 @@ def frames_answered(running: ServerProcess) -> float:
     return sum(float(line.split()[1]) for line in metrics_text(running).splitlines() if line.startswith("aib_frames_total"))
 
 
-def test_a_client_that_stops_reading_cannot_hold_shutdown_past_a_second_signal(demo_onnx, frames):
-    running = ServerProcess(demo_onnx, "--metrics-port", "0")
-    requests = (pb.Frame(frame_index=i, raw=raw(frames[i % len(frames)]), top_k=8) for i in range(50_000))
-    call = running.stub.StreamFrames(requests, timeout=120)
+def test_a_client_that_stops_reading_loses_its_slot_and_cannot_hold_shutdown(demo_onnx, frames):
+    """It keeps sending and never reads: the idle timeout never fires, the write timeout does (its slot is
+    the only one), and SIGTERM with such a client waiting exits within 2 s."""
+    running = ServerProcess(demo_onnx, "--max-streams", "1", "--write-timeout-s", "1", "--metrics-port", "0")
+    # Without BDP probing the client's receive window stays at 64 KiB, so it fills within a second; a stock
+    # client's grows to megabytes first, which only makes the same wait longer.
+    channel = grpc.insecure_channel(running.address, options=[("grpc.http2.bdp_probe", 0)])
+    silent = []
     try:
-        next(call)  # then never read again: the answers fill the flow-control window, the server waits
-        answered, deadline = -1.0, time.monotonic() + 60
-        while (now := frames_answered(running)) != answered and time.monotonic() < deadline:
-            answered = now
-            time.sleep(0.5)
-        running.process.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        assert running.process.poll() is None  # waiting for the reader, within its grace
+        for _ in range(2):
+            requests = (pb.Frame(frame_index=i, raw=raw(frames[i % len(frames)]), top_k=8) for i in range(50_000))
+            call = pb_grpc.AttentionServiceStub(channel).StreamFrames(requests, timeout=120)
+            next(call)  # then never read again: the answers fill the flow-control window, the server waits
+            silent.append(call)
+            started = time.monotonic()
+            while time.monotonic() - started < 10:  # the second stream needs the slot the first one held
+                try:
+                    running.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
+                    list(running.stub.StreamFrames(iter([pb.Frame(raw=raw(frames[0]))]), timeout=5))
+                    break
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+                    time.sleep(0.2)
+            else:
+                raise AssertionError("the slot of the client that does not read was never freed")
+            assert time.monotonic() - started < 4  # 1 s write timeout, plus the window filling up
+        unread = re.search(r"^aib_unread_streams_total (\S+)$", metrics_text(running), re.MULTILINE)
+        assert unread and float(unread.group(1)) >= 1
+        started = time.monotonic()  # the second silent client is waiting with answers the server cannot write
         running.process.send_signal(signal.SIGTERM)
         running.process.wait(timeout=10)
-        assert running.process.returncode == 130
-        assert "forced to exit" in running.read_stderr()
+        assert time.monotonic() - started < 2 and running.process.returncode == 0
     finally:
-        call.cancel()
-        running.stop(signalled=True)
+        for call in silent:
+            call.cancel()
+        channel.close()
+        running.stop(signalled=running.process.poll() is not None)
+    assert "Traceback" not in running.read_stderr() and "ERROR" not in running.read_stderr()
 
 
 def test_bearer_scheme_is_case_insensitive_and_tokens_can_come_from_a_file(demo_onnx, tmp_path):

@@ -225,7 +225,8 @@ def test_token_and_tls_apply_to_kserve_as_to_aib_v1(demo_onnx, frames, tmp_path)
         with triton.InferenceServerClient(
             running.address.replace("127.0.0.1", "localhost"), ssl=True, root_certificates=str(cert)
         ) as secure:
-            assert secure.is_server_live()  # probes need no token
+            assert secure.is_server_live() and secure.is_server_ready()  # probes need no token
+            assert secure.is_model_ready(MODEL) and not secure.is_model_ready("another")
             for headers in (None, {"authorization": "Bearer wrong"}):
                 with pytest.raises(InferenceServerException) as error:
                     secure.infer(MODEL, [frames_input(images[:1])], headers=headers)

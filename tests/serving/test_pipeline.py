@@ -24,10 +24,15 @@ class Aborted(Exception):
 
 
 class CallContext:
-    """The one method of grpc.aio.ServicerContext the pipeline calls: `abort`, which records and raises."""
+    """The two methods of grpc.aio.ServicerContext the pipeline calls: `abort`, which records and raises, and
+    `write`, which records a stream's answers."""
 
     def __init__(self) -> None:
         self.aborted: tuple[grpc.StatusCode, str] | None = None
+        self.written: list = []
+
+    async def write(self, message) -> None:
+        self.written.append(message)
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.aborted = (code, details)
@@ -85,8 +90,8 @@ def test_a_stream_answers_in_order_and_gives_back_its_slot_and_bytes(predictor, 
     async def scenario(pipeline):
         pipeline_ref.append(pipeline)
         context = CallContext()
-        answers = [item async for item in pipeline.stream(requests(), context, lambda index: 1000, answer)]
-        return answers, context.aborted, pipeline.slots.active, pipeline.budget.in_flight
+        await pipeline.stream(requests(), context, lambda index: 1000, answer)
+        return context.written, context.aborted, pipeline.slots.active, pipeline.budget.in_flight
 
     (answers, aborted, slots, in_flight), _ = run_with_pipeline(predictor, scenario, stream_window=3)
     assert answers == [(index, True) for index in range(12)] and aborted is None
