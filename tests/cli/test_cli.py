@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from aib_deploy.cli import build_parser
+from aib_deploy.cli.options import finite_float
 from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.package import all_modules, needs_torch
 
@@ -205,3 +206,45 @@ def test_backend_tensorrt_on_an_onnx_file_says_what_it_runs(demo_onnx, tmp_path)
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
     result = call_aib("predict", demo_onnx, tmp_path / "x.png", "--backend", "tensorrt")
     assert_one_line_error(result, "--backend tensorrt: runs TensorRT engines (.engine, .plan), got demo.onnx")
+
+
+def float_flags(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Every (command, --flag) that takes a number with a fraction, read off the parser itself."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.extend(float_flags(child, (*path, name)))
+        elif action.type is finite_float:
+            found.append((path, action.option_strings[-1]))
+    return found
+
+
+FLOAT_FLAGS = float_flags(build_parser())
+
+
+def test_every_float_flag_takes_only_finite_numbers():
+    """No float flag escapes the check: argparse's plain float would take inf and nan."""
+    plain = [action for path in COMMANDS for action in parser_of(path)._actions if action.type is float]
+    assert not plain and len(FLOAT_FLAGS) >= 8
+
+
+def parser_of(path: tuple[str, ...]) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for name in path:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400", "abc"])
+@pytest.mark.parametrize("path, flag", FLOAT_FLAGS, ids=lambda item: " ".join(item) if isinstance(item, tuple) else item)
+def test_a_float_flag_that_is_not_a_finite_number_is_one_line(path, flag, value):
+    nargs = next(a.nargs for a in parser_of(path)._actions if flag in a.option_strings)
+    if isinstance(nargs, int):  # --mean R G B: argparse would read "-inf" there as an option
+        arguments = [flag, *[value.lstrip("-")] * nargs]
+    else:
+        arguments = [f"{flag}={value}"]
+    result = call_aib(*path, *arguments)
+    result.returncode -= 1  # argparse's usage errors exit 2
+    expected = "expected a number" if value == "abc" else "expected a finite number"
+    assert_one_line_error(result, f"argument {flag}", expected)
