@@ -11,6 +11,7 @@ from onnx import TensorProto
 from aib_deploy.backends.graph_regions import float32_nodes
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.export.graph_cleanup import cast_round_trips, typed
+from tests.helpers.checkpoint_files import FAMILY_CASES
 from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.onnx_files import assert_valid_onnx
 
@@ -46,10 +47,6 @@ def check_types(path):
     assert producer[cast.input[0]].op_type == "Conv"
     assert cast_round_trips(model) == []
     return model
-
-
-# One conformance case per model family, quantized where the family has it (its graph holds the snap too).
-FAMILY_CASES = ("vgg_aib_qt_cifar100", "wrn_aib_qt_16_4_cifar100", "cub_vgg16_aib_qt", "cub_wrn50_2_aib_qt")
 
 
 @pytest.mark.parametrize("name", FAMILY_CASES)

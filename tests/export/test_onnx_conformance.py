@@ -11,7 +11,7 @@ from aib_deploy.card.model_card import ModelCard
 from aib_deploy.compare import compare_outputs
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch
-from tests.helpers.checkpoint_files import CASES, case_reference
+from tests.helpers.checkpoint_files import CASES, FAMILY_CASES, case_reference
 from tests.helpers.onnx_files import assert_valid_onnx
 
 
@@ -24,7 +24,8 @@ def exported(request, case_onnx):
 
 def test_file_passes_the_full_onnx_check_and_polygraphy_lint(exported):
     check_onnx(exported[3])
-    assert_valid_onnx(exported[3])
+    if exported[0] in FAMILY_CASES:  # Polygraphy's lint once per family (its qt case holds the plain graph too)
+        assert_valid_onnx(exported[3])
     model = onnx.load(str(exported[3]))
     producer = {tensor: node for node in model.graph.node for tensor in node.output}
     for node in model.graph.node:  # every Conv -> BatchNormalization pair is folded, as TensorRT's INT8 path expects

@@ -16,6 +16,8 @@ from .conformance_weights import make_state_dict
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CASES = json.loads((DATA / "cases.json").read_text())
+# One conformance case per model family, quantized where the family has it (its graph holds the snap too).
+FAMILY_CASES = ("vgg_aib_qt_cifar100", "wrn_aib_qt_16_4_cifar100", "cub_vgg16_aib_qt", "cub_wrn50_2_aib_qt")
 
 
 def case_manifest(name: str) -> dict:
