@@ -43,13 +43,15 @@ def main() -> None:
     parser.add_argument("--cub-frames", type=int, default=64, help="held-out frames at 224x224")
     parser.add_argument("--calibration", type=int, default=64, help="INT8 calibration frames")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", help="only these (demo and conformance case names; default all)")
     args = parser.parse_args()
     print("| model | file | frames | top-1 | anchor index exact | within one step | attention on its anchor | time |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sources = {"demo (trained)": (bundled_checkpoint(), "glyphs")}
-        sources.update({name: (write_case_checkpoint(name, folder / f"{name}.pth"), None) for name in sorted(CASES)})
+        names = args.models or ["demo", *sorted(CASES)]
+        sources = {"demo (trained)": (bundled_checkpoint(), "glyphs")} if "demo" in names else {}
+        sources.update({name: (write_case_checkpoint(name, folder / f"{name}.pth"), None) for name in names if name in CASES})
         for name, (checkpoint, dataset) in sources.items():
             source = folder / f"{checkpoint.stem}.onnx"
             export_checkpoint(checkpoint, source, OnnxExportOptions(dataset=dataset))

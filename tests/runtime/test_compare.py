@@ -50,7 +50,15 @@ def card(**changes):
 def test_identical_outputs_agree_fully():
     reference = outputs([[1.0, 5.0], [3.0, 2.0]], [[0.25, 0.5], [1.0, 0.0]], [[3, 0], [2, 1]])
     agreement = agreement_of(reference, reference, ANCHORS)
-    assert agreement == Agreement(frames=2, top1=1.0, index_exact=1.0, index_within_one_step=1.0)
+    assert agreement == Agreement(frames=2, top1=1.0, index_exact=1.0, index_within_one_step=1.0, attention_on_anchors=1.0)
+
+
+def test_attention_values_off_their_float32_anchor_are_counted_and_fail_any_gate():
+    reference = outputs([[1.0, 5.0], [3.0, 2.0]], [[0.25, 0.5], [1.0, 0.0]], [[3, 0], [2, 1]])
+    rounded = outputs([[1.0, 5.0], [3.0, 2.0]], [[0.2500305, 0.5], [1.0, 0.0]], [[3, 0], [2, 1]])  # fp16-rounded
+    agreement = agreement_of(reference, rounded, ANCHORS)
+    assert agreement.index_exact == 1.0 and agreement.attention_on_anchors == 0.75
+    assert Gate(0, 0).failures(agreement) == ["attention values equal to their float32 anchor 75.00% < 100% (the contract)"]
 
 
 def test_one_anchor_step_is_counted_in_value_order_not_index_order():
