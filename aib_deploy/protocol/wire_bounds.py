@@ -32,6 +32,7 @@ class StructureLimits:
 
     repeated: int = 64
     fields: int = 4096
+    string_bytes: int = 4096  # names, datatypes, keys, ids: text, never data (pictures travel as bytes)
     exempt: frozenset[str] = field(default=DATA_FIELDS)
 
 
@@ -44,7 +45,7 @@ def varint(data: memoryview, position: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if position >= len(data) or shift > 63:
-            raise ValueError("truncated or overlong varint")
+            raise ValueError(f"a truncated or overlong varint at byte {position}")
         byte = data[position]
         value |= (byte & 0x7F) << shift
         position += 1
@@ -82,8 +83,12 @@ class Scan:
                 position += FIXED_WIDTH[wire_type]
             elif wire_type == 2:
                 length, position = varint(data, position)
+                if position + length > len(data):
+                    raise ValueError(f"a field of {length} bytes at byte {position} runs past the end")
                 body = data[position : position + length]
                 position += length
+                if known is not None and known.type == FieldDescriptor.TYPE_STRING and length > self.limits.string_bytes:
+                    raise OverLimit(f"{known.full_name}: a {length}-byte string, more than {self.limits.string_bytes}")
                 if known is not None and known.type == FieldDescriptor.TYPE_MESSAGE:
                     self.message(body, known.message_type, depth + 1)
                 elif self.bounded(known):
@@ -111,12 +116,12 @@ def packed_count(body: memoryview, known: FieldDescriptor) -> int:
 
 
 def structure_problem(data: bytes, descriptor: Descriptor, limits: StructureLimits) -> str | None:
-    """What in `data` is over `limits`, in one phrase, or None (a message that does not parse is left to
-    the parser, whose error is more precise)."""
+    """What in `data` is over `limits` or breaks the wire format, in one phrase, or None. Broken bytes are
+    refused here too: the parser would only find the same break, after reading up to 32 MB to reach it."""
     try:
         Scan(limits).message(memoryview(data), descriptor)
     except OverLimit as error:
         return str(error)
-    except ValueError:
-        return None
+    except ValueError as error:
+        return f"broken wire format: {error}"
     return None

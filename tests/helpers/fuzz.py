@@ -44,6 +44,7 @@ AIB_V1 = "/aib.v1.AttentionService/"
 ROOM = MAX_MESSAGE_BYTES - (64 << 10)  # the most a fuzzed message may take: the server's limit, less headers
 ORACLE_LIMIT = 4 << 20  # larger messages are not parsed here (16M empty entries take gigabytes to parse)
 BULKY, BULKY_TOTAL = 64, 4096  # entries in one repeated field, and fields in all, that no valid request needs
+LONG_TEXT = 4096  # bytes of one string field (a name, a datatype, a key) that no valid request needs
 PROBE_INTERVAL_S = 0.02
 LEAKS = ("Traceback", "Exception", 'File "')
 CLEAN_CODES = {
@@ -825,7 +826,24 @@ def build(recipe: Recipe, material: Material) -> Case:
         request = method.request.FromString(data)
     except (DecodeError, UnicodeDecodeError, ValueError):
         return Case(method, messages, None, False)
-    return Case(method, messages, request, True, bulky(request) or wire_fields(data, method.request.DESCRIPTOR) > BULKY_TOTAL)
+    # On the wire a repeated field may hold more entries than the parsed message shows (duplicate map keys), so any
+    # request of more than BULKY fields on the wire may be over a per-field bound.
+    over = bulky(request) or wire_fields(data, method.request.DESCRIPTOR) > BULKY or long_text(request)
+    return Case(method, messages, request, True, over)
+
+
+def long_text(message: Message) -> bool:
+    """Whether any string field, at any depth, is longer than any valid request needs (names, datatypes, keys)."""
+    pending = [message]
+    while pending:
+        current = pending.pop()
+        for descriptor, value in current.ListFields():
+            values = list(value.values()) if hasattr(value, "values") else value if descriptor.is_repeated else [value]
+            keys = list(value.keys()) if hasattr(value, "keys") else []
+            if any(isinstance(text, str) and len(text.encode()) > LONG_TEXT for text in [*values, *keys]):
+                return True
+            pending.extend(item for item in values if isinstance(item, Message))
+    return False
 
 
 @dataclass

@@ -54,9 +54,16 @@ def test_unknown_fields_count_toward_the_total():
     assert "more than 200 fields in one request" in structure_problem(infer() + unknown, REQUEST, LIMITS)
 
 
-def test_bytes_that_do_not_parse_are_left_to_the_parser():
-    assert structure_problem(b"\xff\xff\xff", REQUEST, LIMITS) is None
-    assert structure_problem(b"\x0a\x05ab", pb.Frame.DESCRIPTOR, LIMITS) is None  # a length past the end
+def test_broken_wire_format_is_refused_without_parsing():
+    assert "truncated or overlong varint at byte 3" in structure_problem(b"\xff\xff\xff", REQUEST, LIMITS)
+    assert "a field of 5 bytes at byte 2 runs past the end" in structure_problem(b"\x0a\x05ab", pb.Frame.DESCRIPTOR, LIMITS)
+
+
+def test_text_fields_are_bounded_and_picture_bytes_are_not():
+    name = infer(inputs=[{"name": "x" * 4097}])
+    assert "InferInputTensor.name: a 4097-byte string, more than 4096" in structure_problem(name, REQUEST, LIMITS)
+    picture = pb.Frame(encoded=b"\xff" * 1_000_000).SerializeToString()
+    assert structure_problem(picture, pb.Frame.DESCRIPTOR, LIMITS) is None
 
 
 def test_the_scan_stops_at_the_first_count_over_its_bound():

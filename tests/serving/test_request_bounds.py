@@ -118,24 +118,33 @@ def test_a_request_of_millions_of_entries_is_refused_before_it_is_built(server, 
 
 
 def test_client_strings_are_echoed_as_a_short_prefix(server):
+    """Text up to the 4096-byte bound gets its own answer, quoting 64 characters; longer text is refused from
+    the wire before it is parsed. Either way the status fits gRPC's trailer."""
     with grpc.insecure_channel(server.address, options=BIG_SEND) as channel:
         infer = raw_call(channel, "ModelInfer")
         cases = {
-            "model name": (kserve.ModelInferRequest(model_name="x" * 100_000), grpc.StatusCode.NOT_FOUND),
+            "model name": (kserve.ModelInferRequest(model_name="x" * 4000), grpc.StatusCode.NOT_FOUND, "characters)"),
             "input names": (
-                kserve.ModelInferRequest(model_name=MODEL, inputs=[{"name": "é" * 100_000} for _ in range(8)]),
+                kserve.ModelInferRequest(model_name=MODEL, inputs=[{"name": "é" * 2000} for _ in range(8)]),
                 grpc.StatusCode.INVALID_ARGUMENT,
+                "and 4 more",
             ),
             "datatype": (
-                kserve.ModelInferRequest(model_name=MODEL, inputs=[{"name": "frames", "datatype": "D" * 100_000, "shape": [1]}]),
+                kserve.ModelInferRequest(model_name=MODEL, inputs=[{"name": "frames", "datatype": "D" * 4000, "shape": [1]}]),
                 grpc.StatusCode.INVALID_ARGUMENT,
+                "characters)",
+            ),
+            "100,000-character name": (
+                kserve.ModelInferRequest(model_name="x" * 100_000),
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "model_name: a 100000-byte string, more than 4096",
             ),
         }
-        for what, (request, code) in cases.items():
+        for what, (request, code, fragment) in cases.items():
             with pytest.raises(grpc.RpcError) as refused:
                 infer(request.SerializeToString(), timeout=10)
             assert refused.value.code() == code, (what, refused.value.details()[:200])
-            assert "characters)" in refused.value.details() and len(refused.value.details().encode()) < 2000, what
+            assert fragment in refused.value.details() and len(refused.value.details().encode()) < 2000, what
 
 
 def test_get_model_info_refuses_bytes_that_do_not_parse(server):
