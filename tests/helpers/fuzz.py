@@ -782,7 +782,8 @@ def _varint(data: memoryview, position: int) -> tuple[int, int]:
 
 def wire_fields(data: bytes, descriptor: Descriptor) -> int:
     """How many fields bytes that parse as `descriptor` hold on the wire, nested messages included; singular fields
-    sent many times count each time (counting stops past BULKY_TOTAL)."""
+    sent many times count each time (counting stops past BULKY_TOTAL, and a string field of more than LONG_TEXT
+    bytes counts as past it)."""
     total, pending = 0, [(memoryview(data), descriptor)]
     while pending and total <= BULKY_TOTAL:
         body, kind = pending.pop()
@@ -798,6 +799,8 @@ def wire_fields(data: bytes, descriptor: Descriptor) -> int:
             elif wire_type == 2:
                 length, position = _varint(body, position)
                 known = kind.fields_by_number.get(key >> 3)
+                if known is not None and known.type == known.TYPE_STRING and length > LONG_TEXT:
+                    return BULKY_TOTAL + 1  # text no valid request needs, even where a later field overrides it
                 if known is not None and known.message_type is not None:
                     pending.append((body[position : position + length], known.message_type))
                 position += length
@@ -828,22 +831,7 @@ def build(recipe: Recipe, material: Material) -> Case:
         return Case(method, messages, None, False)
     # On the wire a repeated field may hold more entries than the parsed message shows (duplicate map keys), so any
     # request of more than BULKY fields on the wire may be over a per-field bound.
-    over = bulky(request) or wire_fields(data, method.request.DESCRIPTOR) > BULKY or long_text(request)
-    return Case(method, messages, request, True, over)
-
-
-def long_text(message: Message) -> bool:
-    """Whether any string field, at any depth, is longer than any valid request needs (names, datatypes, keys)."""
-    pending = [message]
-    while pending:
-        current = pending.pop()
-        for descriptor, value in current.ListFields():
-            values = list(value.values()) if hasattr(value, "values") else value if descriptor.is_repeated else [value]
-            keys = list(value.keys()) if hasattr(value, "keys") else []
-            if any(isinstance(text, str) and len(text.encode()) > LONG_TEXT for text in [*values, *keys]):
-                return True
-            pending.extend(item for item in values if isinstance(item, Message))
-    return False
+    return Case(method, messages, request, True, bulky(request) or wire_fields(data, method.request.DESCRIPTOR) > BULKY)
 
 
 @dataclass
