@@ -12,6 +12,7 @@ and predictions back into its messages.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,8 @@ from .batcher import MicroBatcher
 from .limits import ByteBudget, CallSlots
 from .metrics import ServerMetrics
 from .options import ServerOptions
+
+log = logging.getLogger(__name__)
 
 SHUTTING_DOWN = "the server is shutting down; every frame it read was answered"
 SHUTDOWN_WRITE_S = 1.0  # once the server stops, how long an answer may wait for a client that does not read
@@ -82,7 +85,7 @@ class FramePipeline:
             if loop.time() >= deadline:
                 write.cancel()
                 raise UnreadAnswers(
-                    f"answers not read for {self.options.write_timeout_s:g} s (--write-timeout-s); the stream was closed"
+                    f"answers not read for {self.options.write_timeout_s:g} s (--write-timeout-s); the stream was reset"
                 )
         write.result()
 
@@ -154,10 +157,12 @@ class FramePipeline:
                 finally:
                     await self.budget.release(taken)
             await reader
-        except UnreadAnswers:
+        except UnreadAnswers as unread:
             # No status can reach a client that does not read (it would queue behind the unread answers):
-            # the call is cancelled, which resets the HTTP/2 stream; the client sees CANCELLED.
+            # the call is cancelled, which resets the HTTP/2 stream; the client sees CANCELLED. The operator
+            # gets the reason in the log.
             self.metrics.unread_stream()
+            log.warning("%s: %s", context.peer(), unread)
             raise asyncio.CancelledError from None
         finally:  # a cancelled call or a passed deadline: requests not yet answered are not computed
             reader.cancel()

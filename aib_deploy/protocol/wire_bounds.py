@@ -22,6 +22,14 @@ DATA_FIELDS = frozenset(
     f"inference.InferTensorContents.{kind}_contents" for kind in ("bool", "int", "int64", "uint", "uint64", "fp32", "fp64")
 )
 FIXED_WIDTH = {1: 8, 5: 4}  # wire type -> bytes of one value
+PACKED_WIDTH = {  # field type -> bytes of one value in a packed field; the other numbers are varints
+    FieldDescriptor.TYPE_DOUBLE: 8,
+    FieldDescriptor.TYPE_FIXED64: 8,
+    FieldDescriptor.TYPE_SFIXED64: 8,
+    FieldDescriptor.TYPE_FLOAT: 4,
+    FieldDescriptor.TYPE_FIXED32: 4,
+    FieldDescriptor.TYPE_SFIXED32: 4,
+}
 MAX_DEPTH = 16
 
 
@@ -93,8 +101,8 @@ class Scan:
                     self.message(body, known.message_type, depth + 1)
                 elif self.bounded(known):
                     entries = packed_count(body, known)
-            else:
-                return  # groups or a broken key: the parser's own error says which
+            else:  # groups (3, 4) belong to proto2 and none of these messages has one; 6 and 7 do not exist
+                raise ValueError(f"wire type {wire_type} at byte {position}")
             if self.bounded(known):
                 counts[number] = counts.get(number, 0) + entries
                 if counts[number] > self.limits.repeated:
@@ -105,11 +113,7 @@ def packed_count(body: memoryview, known: FieldDescriptor) -> int:
     """How many values a length-delimited repeated field holds: one string or bytes, or packed numbers."""
     if known.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
         return 1
-    width = {FieldDescriptor.CPPTYPE_DOUBLE: 8, FieldDescriptor.CPPTYPE_FLOAT: 4}.get(known.cpp_type)
-    if known.type in (FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64):
-        width = 8
-    elif known.type in (FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_SFIXED32):
-        width = 4
+    width = PACKED_WIDTH.get(known.type)
     if width:
         return len(body) // width
     return int(np.count_nonzero(np.frombuffer(body, np.uint8) < 0x80))  # one varint ends at each byte below 0x80

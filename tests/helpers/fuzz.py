@@ -783,7 +783,7 @@ def _varint(data: memoryview, position: int) -> tuple[int, int]:
 def wire_fields(data: bytes, descriptor: Descriptor) -> int:
     """How many fields bytes that parse as `descriptor` hold on the wire, nested messages included; singular fields
     sent many times count each time (counting stops past BULKY_TOTAL, and a string field of more than LONG_TEXT
-    bytes counts as past it)."""
+    bytes counts as past it). A ValueError for a group, which the server refuses before parsing."""
     total, pending = 0, [(memoryview(data), descriptor)]
     while pending and total <= BULKY_TOTAL:
         body, kind = pending.pop()
@@ -804,8 +804,8 @@ def wire_fields(data: bytes, descriptor: Descriptor) -> int:
                 if known is not None and known.message_type is not None:
                     pending.append((body[position : position + length], known.message_type))
                 position += length
-            else:
-                break  # groups: unknown fields, counted as one
+            else:  # the server refuses proto2 groups (and wire types 6, 7) as broken wire format, before parsing
+                raise ValueError(f"wire type {key & 7}")
     return total
 
 
@@ -827,11 +827,12 @@ def build(recipe: Recipe, material: Material) -> Case:
         return Case(method, messages, None, None)
     try:
         request = method.request.FromString(data)
+        fields = wire_fields(data, method.request.DESCRIPTOR)
     except (DecodeError, UnicodeDecodeError, ValueError):
         return Case(method, messages, None, False)
     # On the wire a repeated field may hold more entries than the parsed message shows (duplicate map keys), so any
     # request of more than BULKY fields on the wire may be over a per-field bound.
-    return Case(method, messages, request, True, bulky(request) or wire_fields(data, method.request.DESCRIPTOR) > BULKY)
+    return Case(method, messages, request, True, bulky(request) or fields > BULKY)
 
 
 @dataclass

@@ -59,6 +59,18 @@ def test_broken_wire_format_is_refused_without_parsing():
     assert "a field of 5 bytes at byte 2 runs past the end" in structure_problem(b"\x0a\x05ab", pb.Frame.DESCRIPTOR, LIMITS)
 
 
+def test_a_group_cannot_hide_what_follows_it():
+    """Proto2 groups are no part of these messages: one is refused, so the scan never stops short of a bomb."""
+    hidden = infer() + b"\x7b\x7c" + b"\x2a\x00" * 100  # an empty group (field 15), then 100 empty inputs
+    assert "broken wire format: wire type 3" in structure_problem(hidden, REQUEST, LIMITS)
+
+
+def test_packed_numbers_are_counted_by_width_or_by_varint():
+    shape = infer(inputs=[{"name": "i", "shape": [1, 300, 70000, 5, 6, 7, 8, 9, 10]}])  # 9 varints of 1 to 3 bytes
+    assert "InferInputTensor.shape: more than 8 entries" in structure_problem(shape, REQUEST, LIMITS)
+    assert structure_problem(infer(inputs=[{"name": "i", "shape": [1, 300, 70000, 5, 6, 7, 8, 9]}]), REQUEST, LIMITS) is None
+
+
 def test_text_fields_are_bounded_and_picture_bytes_are_not():
     name = infer(inputs=[{"name": "x" * 4097}])
     assert "InferInputTensor.name: a 4097-byte string, more than 4096" in structure_problem(name, REQUEST, LIMITS)

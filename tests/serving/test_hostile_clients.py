@@ -334,7 +334,9 @@ def test_a_client_that_stops_reading_loses_its_slot_and_cannot_hold_shutdown(dem
             call.cancel()
         channel.close()
         running.stop(signalled=running.process.poll() is not None)
-    assert "Traceback" not in running.read_stderr() and "ERROR" not in running.read_stderr()
+    stderr = running.read_stderr()
+    assert "Traceback" not in stderr and "ERROR" not in stderr
+    assert "answers not read for 1 s (--write-timeout-s); the stream was reset" in stderr
 
 
 def test_bearer_scheme_is_case_insensitive_and_tokens_can_come_from_a_file(demo_onnx, tmp_path):
