@@ -17,10 +17,14 @@ def write_card(path: Path, card: ModelCard) -> None:
     import onnx
 
     model = onnx.load(str(path))
+    set_card(model, card)
+    onnx.save(model, str(path))
+
+
+def set_card(model, card: ModelCard) -> None:
+    """Replace (or add) the model card in a ModelProto's metadata, for a caller that still holds the model."""
     for prop in model.metadata_props:
         if prop.key == MODEL_CARD_KEY:
             prop.value = card.to_json()
-            break
-    else:
-        model.metadata_props.add(key=MODEL_CARD_KEY, value=card.to_json())
-    onnx.save(model, str(path))
+            return
+    model.metadata_props.add(key=MODEL_CARD_KEY, value=card.to_json())

@@ -29,7 +29,7 @@ from ..files import written_whole
 from ..progress import Progress
 from ..runtime.compare import Agreement, Gate, measure_agreement
 from ..runtime.preprocess import Preprocessor
-from .agreement import write_card
+from .agreement import set_card
 from .calibration import SYNTHETIC, check_frames
 from .graph_cleanup import without_redundant_casts
 from .sources import float32_source
@@ -73,7 +73,8 @@ def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()
     frames = check_frames(options.frames, options.held_out)
     keep = float32_nodes(model)
     with written_whole(output) as partial:
-        onnx.save(convert_to_fp16(model, keep), str(partial))
+        converted = convert_to_fp16(model, keep)
+        onnx.save(converted, str(partial))
         with (
             OnnxrtRunner(source, device="cpu", intra_op_threads=options.threads) as reference,
             OnnxrtRunner(partial, device="cpu", intra_op_threads=options.threads) as candidate,
@@ -91,5 +92,6 @@ def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()
             "gate": asdict(options.fail_under),
             "gate_failures": failures,
         }
-        write_card(partial, replace(card, extra={**card.extra, "quantization": record}))
+        set_card(converted, replace(card, extra={**card.extra, "quantization": record}))
+        onnx.save(converted, str(partial))  # the converted model is still in memory: no second read of the file
     return Fp16Export(len(keep), len(frames), agreement, failures)
