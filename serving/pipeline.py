@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from ..protocol.malformed import MalformedMessage
-from ..runtime import Prediction
+from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
 from ..runtime.preprocess import FrameError
 from .batcher import MicroBatcher
@@ -60,6 +60,7 @@ class FramePipeline:
         self.options = options
         self.metrics = metrics
         self.decode_pool = decode_pool
+        self.preprocessor = batcher.predictors[0].preprocessor  # every instance shares the model card
         self.slots = CallSlots(options.max_streams)
         self.budget = ByteBudget(options.max_inflight_bytes)
         self.stopping = asyncio.Event()
@@ -120,19 +121,33 @@ class FramePipeline:
         """Decode one frame (in the pool for encoded pictures) and have the batcher predict it; a frame that
         cannot be used gets an error prediction and counts as an error."""
         started = time.perf_counter()
+        preprocess_ms = 0.0
         try:
             with self.batcher.reserve() as reservation:  # batches being filled may wait for this frame
                 if in_pool:
-                    frame = await asyncio.get_running_loop().run_in_executor(self.decode_pool, decode)
+                    frame, preprocess_ms = await asyncio.get_running_loop().run_in_executor(
+                        self.decode_pool, self._network_input, decode
+                    )
                 else:
                     frame = decode()
-                decode_ms = (time.perf_counter() - started) * 1e3
+                decode_ms = (time.perf_counter() - started) * 1e3 - preprocess_ms
                 answer = await reservation.submit(frame, top_k)
         except FrameError as error:
             self.metrics.frame(ok=False)
             return Answer(Prediction(error=str(error)))
+        if in_pool and answer.prediction.ok:
+            answer.prediction.timings_ms["preprocess"] = preprocess_ms
         self.metrics.frame(ok=answer.prediction.ok)
         return Answer(answer.prediction, decode_ms, answer.queue_ms, answer.backend_failed)
+
+    def _network_input(self, decode: Callable[[], Frame]) -> tuple[Normalized, float]:
+        """Decode a picture and shrink it to the model's input, in the pool, with the preprocessing time: a
+        frame waiting for its batch then holds kilobytes, not the decoded picture (up to --max-pixels x 3
+        bytes), so a request of many large frames cannot hold a batch of them at once."""
+        picture = decode()
+        started = time.perf_counter()
+        tensor = self.preprocessor.frame(picture)
+        return Normalized(tensor), (time.perf_counter() - started) * 1e3
 
     async def stream(
         self,

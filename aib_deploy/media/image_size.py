@@ -16,6 +16,11 @@ import numpy as np
 from ..runtime.preprocess import FrameError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Wire frames decode straight to 3-channel BGR, as to_bgr would make them (alpha dropped, gray repeated):
+# a BGRA picture and its BGR copy would hold 7 bytes a pixel at once, this holds 3. EXIF orientation is
+# ignored, as it always was on the wire: the client sends the pixels it means.
+WIRE_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+WIRE_CHANNELS = 3
 JPEG_SOI = b"\xff\xd8"
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...); C4, C8 and CC are other segments.
 JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -132,18 +137,16 @@ def check_image(data: bytes, max_pixels: int, formats: tuple[str, ...] | None = 
 
 
 def decode_wire_image(data: bytes, max_pixels: int, what: str = "encoded image") -> np.ndarray:
-    """A JPEG or PNG from the wire as a uint8 array, decoded only after its header passed `check_image`;
+    """A JPEG or PNG from the wire as a uint8 BGR array, decoded only after its header passed `check_image`;
     a FrameError naming what is wrong otherwise (both servers and the Triton Python backend use it)."""
     if not data:
         raise FrameError(f"{what}: empty bytes")
     size = check_image(data, max_pixels, WIRE_FORMATS, what=what)
     if size.bits_per_sample > 8:
         raise ImageHeaderError(f"{what}: PNG of {size.bits_per_sample}-bit samples; send 8-bit PNG or JPEG (not decoded)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), WIRE_DECODE_FLAGS)
     if image is None:
         raise FrameError(f"{what}: cannot decode {len(data)} bytes as {size.format.upper()}")
     if image.shape[:2] != (size.height, size.width):
         raise FrameError(f"{what}: decoded {image.shape[1]}x{image.shape[0]}, its header says {size.width}x{size.height}")
-    if image.dtype != np.uint8:
-        raise FrameError(f"{what}: expected 8-bit samples, got {image.dtype}")
     return image

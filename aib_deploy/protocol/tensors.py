@@ -16,13 +16,12 @@ import grpc
 import numpy as np
 
 from ..contract import FRAMES_INPUT, INPUT_NAME
-from ..media.image_size import ImageHeaderError, check_image, decode_wire_image
+from ..media.image_size import WIRE_CHANNELS, ImageHeaderError, check_image, decode_wire_image
 from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
 from ..runtime.preprocess import FrameError
 from .signature import ModelSignature
 
-DECODED_CHANNELS = 4  # the most an encoded frame can decode to (BGRA), for the byte budget
 ECHO_CHARACTERS = 64  # of a client's string quoted back in an error: a status must fit gRPC's trailer
 
 
@@ -78,7 +77,7 @@ def encoded_cost(data: bytes, max_pixels: int) -> int:
     """An encoded picture's bytes in flight: the payload plus the decoded picture its header declares (none if
     the header refuses it: such a frame is never decoded). Both protocols count frames this way."""
     try:
-        decoded = check_image(data, max_pixels).pixels * DECODED_CHANNELS
+        decoded = check_image(data, max_pixels).pixels * WIRE_CHANNELS
     except ImageHeaderError:
         decoded = 0
     return len(data) + decoded

@@ -46,7 +46,7 @@ def test_frames_as_bytes_contents_are_counted_with_their_decoded_size_and_decode
     message = request("frames", "BYTES", (2, 1))
     message.inputs[0].contents.bytes_contents.extend([png(), png(4, 4)])
     call = parse_infer(message, SIGNATURE, PIXELS)
-    assert call.rows.encoded and call.rows.cost == len(png()) + 8 * 8 * 4 + len(png(4, 4)) + 4 * 4 * 4
+    assert call.rows.encoded and call.rows.cost == len(png()) + 8 * 8 * 3 + len(png(4, 4)) + 4 * 4 * 3
     assert [frame.shape for frame in call.rows.decoded()] == [(8, 8, 3), (4, 4, 3)]
 
 

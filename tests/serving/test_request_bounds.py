@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from aib_deploy import contract
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.protocol.generated import attention_pb2 as pb
 from aib_deploy.protocol.generated import grpc_service_pb2 as kserve
+from aib_deploy.protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from aib_deploy.serving.options import MAX_HEALTH_WATCHES
 from tests.helpers.server import ServerProcess
 
@@ -208,3 +210,26 @@ def test_health_watch_streams_are_bounded(server):
             watch.cancel()
     time.sleep(0.5)
     assert next(stub.Watch(health_pb2.HealthCheckRequest(), timeout=10)).status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_frames_at_the_pixel_limit_stay_within_the_memory_bound(demo_onnx):
+    """16 pictures at the pixel limit (4096 x 4096 BGRA: 64 MB each once decoded) in one KServe request, then
+    in one aib.v1 stream: every frame is answered and the server peaks under 400 MB. Each picture decodes
+    straight to BGR and shrinks to the model's input in the decode pool, so frames waiting for a batch
+    hold kilobytes each, not the whole picture."""
+    picture = np.zeros((4096, 4096, 4), np.uint8)
+    picture[1024:3072, 1024:3072] = (0, 0, 255, 128)
+    png = cv2.imencode(".png", picture)[1].tobytes()
+    running = ServerProcess(demo_onnx, "--max-pixels", str(contract.MAX_PIXELS))  # the server's default
+    try:
+        request = frames_request(png)
+        request.inputs[0].shape[:] = [16, 1]
+        request.inputs[0].contents.bytes_contents.extend([png] * 15)
+        answer = kserve_grpc.GRPCInferenceServiceStub(running.channel).ModelInfer(request, timeout=120)
+        assert [output.shape[0] for output in answer.outputs] == [16] * len(answer.outputs)
+        results = list(running.stub.StreamFrames(iter([pb.Frame(encoded=png, frame_index=i) for i in range(16)]), timeout=120))
+        assert [result.error for result in results] == [""] * 16
+        peak = running.peak_rss_mb()
+    finally:
+        running.stop()
+    assert peak < RSS_BOUND_MB, f"peak {peak:.0f} MB"
