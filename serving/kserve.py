@@ -111,7 +111,9 @@ class KserveService:
         that fails fails the request, as a Triton model would."""
         top_k = max([*call.outputs.values(), 1])
         rows = call.rows
-        answers = await asyncio.gather(*(self.pipeline.predict(row, rows.encoded, top_k) for row in rows.decoders))
+        answers = await asyncio.gather(
+            *(self.pipeline.predict(row, rows.encoded, top_k, cost) for row, cost in zip(rows.decoders, rows.costs))
+        )
         for answer in answers:
             if not answer.prediction.ok:
                 code = grpc.StatusCode.INTERNAL if answer.backend_failed else grpc.StatusCode.INVALID_ARGUMENT

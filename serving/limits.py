@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 TRIM_DELAY_S = 0.5
+DECODE_MEMORY_BYTES = 64 << 20  # pictures being decoded at once: one at the pixel limit, or ten 1080p frames
+LARGE_BLOCK_BYTES = 1 << 20  # a block this large (a decoded picture, a big message) gets its own mapping
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def _libc_function(name: str):
+    """A function of the C library the process runs on, or None where it has no such symbol (not glibc)."""
+    return getattr(ctypes.CDLL(None), name, None)  # the process's own symbols, libc's among them
 
 
 def return_free_memory() -> None:
     """Give freed heap memory back to the system: glibc keeps freed arenas mapped, so after a burst of
     large frames the server would stay at its peak (malloc_trim; a no-op where the C library lacks it)."""
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own symbols, libc's among them
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim(0)
+
+
+def unmap_large_blocks_when_freed() -> None:
+    """Have glibc map every block of LARGE_BLOCK_BYTES or more on its own and unmap it when it is freed.
+    By default the threshold rises to the largest block freed so far (up to 32 MiB), after which decoded
+    pictures come from the heap and stay resident once freed, until a trim: the server's memory between
+    requests would be its worst request's. Fixing the threshold also fixes the heap's trim threshold."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
+        mallopt(M_TRIM_THRESHOLD, 2 * LARGE_BLOCK_BYTES)
 
 
 class ByteBudget:
@@ -80,3 +102,26 @@ class CallSlots:
         self.active -= 1
         if self.active == 0:
             self.idle.set()
+
+
+class DecodeMemory:
+    """At most `limit` bytes of pictures being decoded and shrunk at once, across the decode threads; a larger
+    picture decodes alone. Without it every decode thread may hold a picture at the pixel limit at once,
+    whatever the byte budget (a request larger than the budget is let through alone)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def held(self, size: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self.in_use == 0 or self.in_use + size <= self.limit)
+            self.in_use += size
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_use -= size
+                self._changed.notify_all()

@@ -26,7 +26,7 @@ from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
 from ..runtime.preprocess import FrameError
 from .batcher import MicroBatcher
-from .limits import ByteBudget, CallSlots
+from .limits import DECODE_MEMORY_BYTES, ByteBudget, CallSlots, DecodeMemory
 from .metrics import ServerMetrics
 from .options import ServerOptions
 
@@ -63,6 +63,7 @@ class FramePipeline:
         self.preprocessor = batcher.predictors[0].preprocessor  # every instance shares the model card
         self.slots = CallSlots(options.max_streams)
         self.budget = ByteBudget(options.max_inflight_bytes)
+        self.decode_memory = DecodeMemory(DECODE_MEMORY_BYTES)
         self.stopping = asyncio.Event()
         self.stopped_at: float | None = None  # the event loop's clock when the shutdown began
         metrics.watch_limits(self.budget, self.slots)
@@ -117,16 +118,16 @@ class FramePipeline:
         finally:
             self.slots.give_back()
 
-    async def predict(self, decode: Callable[[], Frame], in_pool: bool, top_k: int) -> Answer:
-        """Decode one frame (in the pool for encoded pictures) and have the batcher predict it; a frame that
-        cannot be used gets an error prediction and counts as an error."""
+    async def predict(self, decode: Callable[[], Frame], in_pool: bool, top_k: int, cost: int) -> Answer:
+        """Decode one frame (in the pool for encoded pictures, within the decode memory for its `cost`) and
+        have the batcher predict it; a frame that cannot be used gets an error prediction and counts as an error."""
         started = time.perf_counter()
         preprocess_ms = 0.0
         try:
             with self.batcher.reserve() as reservation:  # batches being filled may wait for this frame
                 if in_pool:
                     frame, preprocess_ms = await asyncio.get_running_loop().run_in_executor(
-                        self.decode_pool, self._network_input, decode
+                        self.decode_pool, self._network_input, decode, cost
                     )
                 else:
                     frame = decode()
@@ -140,13 +141,15 @@ class FramePipeline:
         self.metrics.frame(ok=answer.prediction.ok)
         return Answer(answer.prediction, decode_ms, answer.queue_ms, answer.backend_failed)
 
-    def _network_input(self, decode: Callable[[], Frame]) -> tuple[Normalized, float]:
+    def _network_input(self, decode: Callable[[], Frame], cost: int) -> tuple[Normalized, float]:
         """Decode a picture and shrink it to the model's input, in the pool, with the preprocessing time: a
         frame waiting for its batch then holds kilobytes, not the decoded picture (up to --max-pixels x 3
-        bytes), so a request of many large frames cannot hold a batch of them at once."""
-        picture = decode()
-        started = time.perf_counter()
-        tensor = self.preprocessor.frame(picture)
+        bytes), so a request of many large frames cannot hold a batch of them at once; and the decode
+        threads together hold at most DECODE_MEMORY_BYTES of pictures."""
+        with self.decode_memory.held(cost):
+            picture = decode()
+            started = time.perf_counter()
+            tensor = self.preprocessor.frame(picture)
         return Normalized(tensor), (time.perf_counter() - started) * 1e3
 
     async def stream(

@@ -28,6 +28,7 @@ from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
 from .kserve import OPEN_METHODS, KserveService, add_kserve_service, served_model_config
 from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME
+from .limits import unmap_large_blocks_when_freed
 from .metrics import ServerMetrics
 from .options import MAX_HEALTH_WATCHES, MICRO_BATCH, ServerOptions
 from .pipeline import FramePipeline
@@ -128,6 +129,7 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
         max_batch = check_batch_limit(options.max_batch, predictor.max_batch)
     credentials = server_credentials(options)
     check_port_free(options.host, options.port)
+    unmap_large_blocks_when_freed()
     metrics = ServerMetrics()
     metrics_port = None if options.metrics_port is None else metrics.serve(options.host, options.metrics_port)
     open_methods = (f"/{health.SERVICE_NAME}/", *OPEN_METHODS)

@@ -38,7 +38,8 @@ class AttentionService:
 
     async def _answer(self, frame: pb.Frame) -> pb.FrameResult:
         decode = partial(decode_frame, frame, self.pipeline.options.max_pixels)
-        answer = await self.pipeline.predict(decode, frame.WhichOneof("image") == "encoded", frame.top_k or DEFAULT_TOP_K)
+        encoded = frame.WhichOneof("image") == "encoded"
+        answer = await self.pipeline.predict(decode, encoded, frame.top_k or DEFAULT_TOP_K, self.cost(frame))
         return frame_result(frame, answer.prediction, answer.decode_ms, answer.queue_ms)
 
 

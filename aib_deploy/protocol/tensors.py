@@ -44,12 +44,16 @@ class RequestError(FrameError):
 @dataclass
 class Rows:
     """A request's rows: a decoder per row, whether they decode encoded pictures (slow: a pool's work), and
-    the bytes they hold in flight."""
+    the bytes each row holds in flight."""
 
     input: str
     decoders: list[Callable[[], Frame]]
     encoded: bool
-    cost: int
+    costs: list[int]
+
+    @property
+    def cost(self) -> int:
+        return sum(self.costs)
 
     def decoded(self) -> list[Frame]:
         return [decode() for decode in self.decoders]
@@ -63,14 +67,14 @@ def one_input_error(signature: ModelSignature, got: str) -> RequestError:
 def image_rows(array: np.ndarray) -> Rows:
     """Rows of an `images` tensor whose dtype and shape were checked."""
     array = np.asarray(array, np.float32)
-    return Rows(INPUT_NAME, [partial(Normalized, row) for row in array], encoded=False, cost=array.nbytes)
+    return Rows(INPUT_NAME, [partial(Normalized, row) for row in array], encoded=False, costs=[row.nbytes for row in array])
 
 
 def frame_rows(items: Sequence[bytes], max_pixels: int) -> Rows:
     """Rows of a `frames` tensor: each decoded later, and refused from its header past `max_pixels`."""
     data = [bytes(item) for item in items]  # Triton hands numpy bytes_ items; KServe's are bytes already
     decoders = [partial(decode_wire_image, item, max_pixels, f"{FRAMES_INPUT}[{row}]") for row, item in enumerate(data)]
-    return Rows(FRAMES_INPUT, decoders, encoded=True, cost=sum(encoded_cost(item, max_pixels) for item in data))
+    return Rows(FRAMES_INPUT, decoders, encoded=True, costs=[encoded_cost(item, max_pixels) for item in data])
 
 
 def encoded_cost(data: bytes, max_pixels: int) -> int:

@@ -1,10 +1,13 @@
 """The server-wide limits on their own: bytes in flight and call slots."""
 
 import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aib_deploy.serving.limits import ByteBudget, CallSlots
+from aib_deploy.serving.limits import ByteBudget, CallSlots, DecodeMemory
 
 
 def run(coroutine):
@@ -45,3 +48,28 @@ def test_call_slots_refuse_past_the_limit_and_come_back(limit):
     assert all(slots.try_take() for _ in range(limit)) and not slots.try_take()
     slots.give_back()
     assert slots.try_take() and slots.active == limit
+
+
+def _most_at_once(memory: DecodeMemory, sizes: list[int]) -> int:
+    """Run one pool job per size, each holding its size for a moment; the most bytes held at once."""
+    lock, held, most = threading.Lock(), [0], [0]
+
+    def job(size: int) -> None:
+        with memory.held(size):
+            with lock:
+                held[0] += size
+                most[0] = max(most[0], held[0])
+            time.sleep(0.02)
+            with lock:
+                held[0] -= size
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(job, sizes))
+    assert memory.in_use == 0
+    return most[0]
+
+
+def test_decode_memory_lets_large_pictures_through_one_at_a_time_and_small_ones_together():
+    assert _most_at_once(DecodeMemory(100), [60] * 6) == 60  # each over half the limit: alone
+    assert _most_at_once(DecodeMemory(100), [250] * 3) == 250  # over the whole limit: alone, not forever
+    assert _most_at_once(DecodeMemory(100), [10] * 16) == 40  # small ones: every thread at once

@@ -67,7 +67,7 @@ def decoder(data: bytes):
 def test_a_frame_that_cannot_be_decoded_fails_alone_and_leaves_no_reservation(predictor, pictures):
     async def scenario(pipeline):
         frames = [decoder(pictures[0]), decoder(b"\x89PNG\r\n\x1a\nbroken"), decoder(pictures[1])]
-        answers = await asyncio.gather(*(pipeline.predict(frame, True, 2) for frame in frames))
+        answers = await asyncio.gather(*(pipeline.predict(frame, True, 2, 0) for frame in frames))
         return answers, pipeline.batcher.pending
 
     (answers, pending), _ = run_with_pipeline(predictor, scenario)
@@ -82,7 +82,7 @@ def test_a_stream_answers_in_order_and_gives_back_its_slot_and_bytes(predictor, 
             yield index
 
     async def answer(index):
-        result = await pipeline_ref[0].predict(decoder(pictures[index % len(pictures)]), True, 1)
+        result = await pipeline_ref[0].predict(decoder(pictures[index % len(pictures)]), True, 1, 1000)
         return index, result.prediction.ok
 
     pipeline_ref = []
@@ -119,7 +119,7 @@ def test_a_frame_error_from_the_decoder_is_counted_as_a_failed_frame(predictor):
         raise FrameError("frame: refused")
 
     async def scenario(pipeline):
-        return await pipeline.predict(refuse, False, 1)
+        return await pipeline.predict(refuse, False, 1, 0)
 
     answer, pipeline = run_with_pipeline(predictor, scenario)
     assert answer.prediction.error == "frame: refused"
