@@ -1,6 +1,32 @@
+import os
+
 import pytest
 
 from tests.helpers.checkpoint_files import CASES, write_case_checkpoint
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker computes on one thread: two workers on two cores. Left to their defaults,
+    ONNX Runtime and PyTorch in every worker each start a pool as wide as the machine, and ONNX Runtime's
+    threads spin while they wait, so the workers' pools fight for the same cores."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    import onnxruntime
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # the servers and commands the tests start
+    torch.set_num_threads(1)
+    session_init = onnxruntime.InferenceSession.__init__
+
+    def one_thread(self, path_or_bytes, sess_options=None, *args, **kwargs):
+        if sess_options is None:
+            sess_options = onnxruntime.SessionOptions()
+        if sess_options.intra_op_num_threads == 0:  # 0: the caller left it to ONNX Runtime
+            sess_options.intra_op_num_threads = 1
+        sess_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session_init(self, path_or_bytes, sess_options, *args, **kwargs)
+
+    onnxruntime.InferenceSession.__init__ = one_thread
 
 
 @pytest.fixture(scope="session")
