@@ -58,23 +58,27 @@ class ExportedModel:
 @contextlib.contextmanager
 def quiet_exporter():
     """Silence the exporter's progress lines and deprecation chatter; errors still raise."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]  # onnxscript: its version converter
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, max_batch: int) -> ModelCard:
     """Trace, optimise and write the ONNX file with its model card; return the card as written."""
+    import onnx
     import onnxscript.optimizer
 
-    if opset < MIN_OPSET:
-        raise AibError(f"--opset: the exporter needs opset {MIN_OPSET} or newer, got {opset}")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise AibError(f"--opset: expected {MIN_OPSET} to {newest} (the newest this onnx {onnx.__version__} knows), got {opset}")
     if max_batch < 1:
         raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
     card = replace(card, opset=opset, max_batch=max_batch)
@@ -92,6 +96,11 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
             dynamic_shapes={INPUT_NAME: {0: batch}},
         )
         onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
+    written = program.model.opset_imports.get("", None)
+    if written != opset:  # the exporter falls back to its own opset when it cannot convert, and says so only in a log
+        raise AibError(
+            f"--opset {opset}: the exporter could not convert the model to it (it wrote opset {written}); try {MIN_OPSET}"
+        )
     program.model.metadata_props[MODEL_CARD_KEY] = card.to_json()
     program.model.producer_name = "aib-deploy"
     program.model.producer_version = card.aib_deploy_version

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import AibError
 from ..export.calibration import SYNTHETIC
 from .export import add_gate_option
-from .options import add_runner_options, runner_options
+from .options import add_runner_options, positive_int, runner_options
 
 DEFAULT_COUNT = 256
 
@@ -32,7 +32,7 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--input", default=SYNTHETIC, help="frames: 'synthetic' (default), an image, a folder of images or a video"
     )
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
+    parser.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
     add_gate_option(parser)
     add_runner_options(parser)
     parser.set_defaults(handler=run_compare)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..demo.run import DemoOptions
+from .options import positive_int
 
 
 def add_demo_command(commands: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", default=str(DemoOptions.output), help=f"folder for everything it writes (default {DemoOptions.output})"
     )
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
     parser.set_defaults(handler=run_demo_command)
 
 

@@ -19,7 +19,7 @@ from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.onnx_options import OnnxExportOptions
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from ..runtime.compare import Gate
-from .options import finite_float, optional_path
+from .options import finite_float, optional_path, positive_int
 
 
 def output_path(args: argparse.Namespace, source: str, suffix: str, accepted: tuple[str, ...] = (".onnx",)) -> Path:
@@ -121,7 +121,9 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         "--calibration", required=True, help="'synthetic' (the demo's glyph images), an image, a folder of images or a video"
     )
     parser.add_argument("-o", "--output", help="the INT8 .onnx file to write (default: MODEL.int8.onnx beside MODEL)")
-    parser.add_argument("--count", type=int, default=defaults.count, help=f"calibration frames (default {defaults.count})")
+    parser.add_argument(
+        "--count", type=positive_int, default=defaults.count, help=f"calibration frames (default {defaults.count})"
+    )
     parser.add_argument(
         "--held-out", type=int, default=defaults.held_out, help=f"frames for the agreement check (default {defaults.held_out})"
     )
@@ -147,7 +149,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         help="--float auto: exact anchor-index agreement to keep on the calibration frames "
         f"(default {defaults.min_index_agreement})",
     )
-    parser.add_argument("--threads", type=int, help="intra-op threads for calibration and the check")
+    parser.add_argument("--threads", type=positive_int, help="intra-op threads for calibration and the check")
     add_gate_option(parser)
     parser.set_defaults(handler=export_int8_command)
 
@@ -210,7 +212,7 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--held-out", type=int, default=defaults.held_out, help=f"how many frames to check (default {defaults.held_out})"
     )
-    parser.add_argument("--threads", type=int, help="intra-op threads for the check")
+    parser.add_argument("--threads", type=positive_int, help="intra-op threads for the check")
     add_gate_option(parser)
     parser.set_defaults(handler=export_fp16_command)
 

@@ -34,6 +34,18 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse's type for counts that must be at least 1 (threads, frames): 0 and negatives are refused in one
+    line naming the flag, instead of reaching a backend that reads them as "choose for me" or fails later."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
     group = parser.add_argument_group("backend")
     group.add_argument("--backend", choices=BACKENDS, help="default: by the model's file type (.onnx, checkpoint, .engine/.plan)")
@@ -45,7 +57,7 @@ def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) ->
         "has them, else CPU); PyTorch: cuda or cpu",
     )
     if threads:
-        group.add_argument("--threads", type=int, help="intra-op threads (default: the backend chooses)")
+        group.add_argument("--threads", type=positive_int, help="intra-op threads (default: the backend chooses)")
 
 
 def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
@@ -69,7 +81,7 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
     group.add_argument(
-        "--threads", type=int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
+        "--threads", type=positive_int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
     )
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from aib_deploy.cli import build_parser
-from aib_deploy.cli.options import finite_float
+from aib_deploy.cli.options import finite_float, positive_int
 from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.package import all_modules, needs_torch
 
@@ -113,15 +113,17 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
     "extra, fragments",
     [
         (["--dataset", "cifar10"], ["--dataset: cifar10 has 10 classes but the model predicts 100"]),
-        (["--opset", "13"], ["--opset: the exporter needs opset 18 or newer, got 13"]),
+        (["--opset", "13"], ["--opset: expected 18 to", "got 13"]),
+        (["--opset", "99"], ["--opset: expected 18 to", "the newest this onnx", "got 99"]),  # once a traceback and exit 0
         (["--std", "0", "1", "1"], ["--std: values must be positive"]),
         (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"]),
     ],
-    ids=["dataset", "opset", "std", "weights"],
+    ids=["dataset", "old opset", "unknown opset", "std", "weights"],
 )
 def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments):
     result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
     assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_bad_checkpoints_get_one_line(tmp_path):
@@ -247,4 +249,36 @@ def test_a_float_flag_that_is_not_a_finite_number_is_one_line(path, flag, value)
     result = call_aib(*path, *arguments)
     result.returncode -= 1  # argparse's usage errors exit 2
     expected = "expected a number" if value == "abc" else "expected a finite number"
+    assert_one_line_error(result, f"argument {flag}", expected)
+
+
+def count_flags(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """(command path, flag) of every flag that counts threads or frames, read off the parser."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.extend(count_flags(child, (*path, name)))
+        elif set(action.option_strings) & {"--threads", "--count"}:
+            found.append((path, action.option_strings[-1], action.type))
+    return found
+
+
+COUNT_FLAGS = count_flags(build_parser())
+
+
+def test_every_thread_and_frame_count_flag_must_be_at_least_one():
+    """`--threads -1` once reached ONNX Runtime, and `aib compare --count 0` was refused as `--held-out`."""
+    assert len(COUNT_FLAGS) >= 8 and all(kind is positive_int for _path, _flag, kind in COUNT_FLAGS)
+
+
+@pytest.mark.parametrize("value, expected", [("0", "expected at least 1, got 0"), ("-1", "got -1"), ("two", "whole number")])
+@pytest.mark.parametrize(
+    "path, flag",
+    [(path, flag) for path, flag, _ in COUNT_FLAGS],
+    ids=lambda item: " ".join(item) if isinstance(item, tuple) else item,
+)
+def test_a_count_below_one_is_one_line(path, flag, value, expected):
+    result = call_aib(*path, f"{flag}={value}")
+    result.returncode -= 1  # argparse's usage errors exit 2
     assert_one_line_error(result, f"argument {flag}", expected)
