@@ -19,6 +19,12 @@ LARGE_BLOCK_BYTES = 1 << 20  # a block this large (a decoded picture, a big mess
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
+def fits(in_use: int, size: int, limit: int) -> bool:
+    """The admission rule of both byte limits: `size` more fits under `limit`, or nothing is held (so a
+    request larger than the whole limit passes alone instead of waiting forever)."""
+    return in_use == 0 or in_use + size <= limit
+
+
 def _libc_function(name: str):
     """A function of the C library the process runs on, or None where it has no such symbol (not glibc)."""
     return getattr(ctypes.CDLL(None), name, None)  # the process's own symbols, libc's among them
@@ -59,7 +65,7 @@ class ByteBudget:
     async def acquire(self, size: int) -> int:
         """Wait until `size` bytes fit; return what was taken (pass it to `release`)."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight == 0 or self.in_flight + size <= self.limit)
+            await self._changed.wait_for(lambda: fits(self.in_flight, size, self.limit))
             self.in_flight += size
         return size
 
@@ -117,7 +123,7 @@ class DecodeMemory:
     @contextmanager
     def held(self, size: int) -> Iterator[None]:
         with self._changed:
-            self._changed.wait_for(lambda: self.in_use == 0 or self.in_use + size <= self.limit)
+            self._changed.wait_for(lambda: fits(self.in_use, size, self.limit))
             self.in_use += size
         try:
             yield

@@ -16,17 +16,17 @@ import numpy as np
 from ..runtime.preprocess import FrameError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Wire frames decode straight to 3-channel BGR, as to_bgr would make them (alpha dropped, gray repeated):
-# a BGRA picture and its BGR copy would hold 7 bytes a pixel at once, this holds 3. EXIF orientation is
-# ignored, as it always was on the wire: the client sends the pixels it means.
-WIRE_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-WIRE_CHANNELS = 3
 JPEG_SOI = b"\xff\xd8"
 # JPEG start-of-frame markers (baseline, progressive, lossless, ...); C4, C8 and CC are other segments.
 JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # markers without a length field
 # The formats the wire contract takes (JPEG, PNG); files on disk may also be BMP, WebP or TIFF.
 WIRE_FORMATS = ("jpeg", "png")
+# Wire frames decode straight to 3-channel BGR, as to_bgr would make them (alpha dropped, gray repeated):
+# a BGRA picture and its BGR copy would hold 7 bytes a pixel at once, this holds 3. EXIF orientation is
+# ignored, as it always was on the wire: the client sends the pixels it means.
+WIRE_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+WIRE_CHANNELS = 3
 
 
 class ImageHeaderError(FrameError):

@@ -50,8 +50,9 @@ def test_call_slots_refuse_past_the_limit_and_come_back(limit):
     assert slots.try_take() and slots.active == limit
 
 
-def _most_at_once(memory: DecodeMemory, sizes: list[int]) -> int:
-    """Run one pool job per size, each holding its size for a moment; the most bytes held at once."""
+def _most_at_once(memory: DecodeMemory, sizes: list[int], together: threading.Barrier | None = None) -> int:
+    """Run one pool job per size on 4 threads, each holding its size for a moment (or, with `together`, until
+    every thread holds at once); the most bytes held at once."""
     lock, held, most = threading.Lock(), [0], [0]
 
     def job(size: int) -> None:
@@ -59,7 +60,10 @@ def _most_at_once(memory: DecodeMemory, sizes: list[int]) -> int:
             with lock:
                 held[0] += size
                 most[0] = max(most[0], held[0])
-            time.sleep(0.02)
+            if together is None:
+                time.sleep(0.02)
+            else:
+                together.wait(timeout=10)  # broken (the test fails) if the memory kept the threads apart
             with lock:
                 held[0] -= size
 
@@ -72,4 +76,4 @@ def _most_at_once(memory: DecodeMemory, sizes: list[int]) -> int:
 def test_decode_memory_lets_large_pictures_through_one_at_a_time_and_small_ones_together():
     assert _most_at_once(DecodeMemory(100), [60] * 6) == 60  # each over half the limit: alone
     assert _most_at_once(DecodeMemory(100), [250] * 3) == 250  # over the whole limit: alone, not forever
-    assert _most_at_once(DecodeMemory(100), [10] * 16) == 40  # small ones: every thread at once
+    assert _most_at_once(DecodeMemory(100), [10] * 16, threading.Barrier(4)) == 40  # small ones: every thread at once
