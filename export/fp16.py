@@ -31,7 +31,7 @@ from ..runtime.compare import Agreement, Gate, measure_agreement
 from ..runtime.preprocess import Preprocessor
 from .agreement import set_card
 from .calibration import SYNTHETIC, check_frames
-from .graph_cleanup import without_redundant_casts
+from .graph_cleanup import inferred, without_redundant_casts
 from .sources import float32_source
 
 
@@ -56,10 +56,14 @@ class Fp16Export:
 
 def convert_to_fp16(model, keep_float32: list[str]):
     """The float16 model, `keep_float32` nodes (and the initializers only they read) in float32, with no
-    Cast between two of them."""
+    Cast between two of them. `model` is converted in place: the converter is handed it already typed (our
+    inference skips the weights' bytes), not left to copy and type it again."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    return without_redundant_casts(convert_float_to_float16(model, keep_io_types=True, node_block_list=keep_float32))
+    typed_model = inferred(model, strict=False)  # what the converter's own inference would give
+    return without_redundant_casts(
+        convert_float_to_float16(typed_model, keep_io_types=True, node_block_list=keep_float32, disable_shape_infer=True)
+    )
 
 
 def export_fp16(source: Path, output: Path, options: Fp16Options = Fp16Options()) -> Fp16Export:

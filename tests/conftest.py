@@ -71,17 +71,26 @@ def case_onnx(case_checkpoint, tmp_path_factory):
     return get
 
 
-# Test files that share the exported conformance models (the CUB ones take most of a minute to export): under
-# pytest-xdist they run on one worker, so each model is exported once.
-CONFORMANCE_FILES = ("tests/export/test_onnx_conformance.py", "tests/export/test_fp16.py")
+# Test files that share a conformance case's weights and exported model (the CUB ones take most of a minute):
+# under pytest-xdist a case's tests in them run on one worker, so each is built once, and the cases spread.
+CONFORMANCE_FILES = (
+    "tests/export/test_onnx_conformance.py",
+    "tests/export/test_fp16.py",
+    "tests/models/test_conformance_pytorch.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):
     """Under `--dist loadgroup` (scripts/test.sh), a file's tests stay on one worker, so its module fixtures
-    (servers, exports) are built once; the conformance files share one worker."""
+    (servers, exports) are built once; in the conformance files, a case's tests stay together."""
     for item in items:
         path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("conformance" if path in CONFORMANCE_FILES else path))
+        group = path
+        if path in CONFORMANCE_FILES:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            case = next((value for value in params.values() if value in CASES), None)
+            group = f"conformance-{case}" if case else "conformance"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_report_header(config):

@@ -169,7 +169,14 @@ def test_an_interrupted_int8_export_leaves_no_file(demo_onnx, tmp_path):
     """Ctrl-C while the quantizer writes its trials: exit 130, one line, and nothing in the folder."""
     output = tmp_path / "demo.int8.onnx"
     arguments = [AIB, "export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--count", "32"]
-    process = subprocess.Popen(list(map(str, arguments)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Started as from an interactive shell: pytest-xdist workers ignore SIGINT, and a child inherits that.
+    process = subprocess.Popen(
+        list(map(str, arguments)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".*partial*")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def case_manifest(name: str) -> dict:
 
 
 def case_state_dict(name: str) -> dict[str, torch.Tensor]:
+    return dict(_drawn_state_dict(name))  # a dict of its own: callers may add or drop keys
+
+
+@functools.lru_cache(maxsize=1)  # a case's tests run together (tests/conftest.py); CUB WRN-50-2's take 7 s to draw
+def _drawn_state_dict(name: str) -> dict[str, torch.Tensor]:
     case = case_manifest(name)
     arrays = make_state_dict(case["state_dict"], case["seed"], case["gain"])
     return {key: torch.from_numpy(np.array(value)) for key, value in arrays.items()}

@@ -14,10 +14,11 @@ installed" paths stay testable.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
+import shutil
+import tempfile
 from pathlib import Path
+
+from tests.helpers.installs import install_into
 
 VERSIONS = ("10.16.1.11", "11.4.0.106")
 ROOT = Path(__file__).resolve().parents[2] / ".venv" / "tensorrt-api"
@@ -37,24 +38,10 @@ def installed(version: str) -> bool:
 
 
 def install(version: str) -> None:
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(
-        [
-            *pip,
-            "install",
-            "--no-deps",
-            "--target",
-            str(lean_folder(version)),
-            f"tensorrt-lean-cu13-libs=={version}",
-            f"tensorrt-lean-cu13-bindings=={version}",
-        ],
-        check=True,
-    )
-    wheels = ROOT / version / "wheels"
-    subprocess.run([*pip, "download", "--no-deps", "-d", str(wheels), f"tensorrt-cu13-bindings=={version}"], check=True)
-    (wheel,) = wheels.glob("tensorrt_cu13_bindings-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        builder_bindings(version).write_bytes(archive.read(BINDINGS_SO))
+    install_into(lean_folder(version), f"tensorrt-lean-cu13-libs=={version}", f"tensorrt-lean-cu13-bindings=={version}")
+    with tempfile.TemporaryDirectory() as unpacked:
+        install_into(Path(unpacked), f"tensorrt-cu13-bindings=={version}")
+        shutil.copyfile(Path(unpacked) / BINDINGS_SO, builder_bindings(version))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers.installs import install_into
+
 PYTRITON_VERSION = "0.7.0"
 STUB_NUMPY_VERSION = "1.26.4"
 ROOT = Path(__file__).resolve().parents[2] / ".venv" / "pytriton"
@@ -51,11 +53,10 @@ def installed() -> bool:
 
 def install() -> None:
     """Unpack the wheel and NumPy 1.26 beside the virtual environment and put the stub in place (idempotent)."""
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps", "--upgrade"]
     if not BINARY.is_file():
-        subprocess.run([*pip, "--target", str(ROOT), f"nvidia-pytriton=={PYTRITON_VERSION}"], check=True)
+        install_into(ROOT, f"nvidia-pytriton=={PYTRITON_VERSION}")
     if not (STUB_NUMPY / "numpy").is_dir():
-        subprocess.run([*pip, "--target", str(STUB_NUMPY), f"numpy=={STUB_NUMPY_VERSION}"], check=True)
+        install_into(STUB_NUMPY, f"numpy=={STUB_NUMPY_VERSION}")
     shutil.copy2(STUB_SOURCE, BACKENDS / "python" / STUB)
 
 
