@@ -41,6 +41,7 @@ from ..errors import AibError
 from ..protocol.generated import model_config_pb2 as config_pb
 from ..protocol.signature import ModelSignature, TensorSpec
 from ..protocol.triton_config import KINDS, EnsembleStep, Scheduling, config_text, ensemble_config, model_config
+from ..runtime.predictor import check_batch_limit
 from .triton_python import CLASSIFIER_TEMPLATE, PREPROCESS_TEMPLATE, python_parameters, write_model_script
 
 BACKENDS = ("onnxruntime", "tensorrt", "python")
@@ -132,11 +133,7 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     name = options.name or card.serving_name(precision)
     if not NAME_PATTERN.match(name):
         raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
-    max_batch = card.batch_limit if options.max_batch is None else options.max_batch
-    if backend == "tensorrt" and not 1 <= max_batch <= card.batch_limit:
-        raise AibError(f"--max-batch {max_batch}: the engine's profile takes batches 1 to {card.batch_limit}")
-    if max_batch < 1:
-        raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
+    max_batch = check_batch_limit(options.max_batch, card.batch_limit)  # the rule `aib serve` applies
     if repository.exists() and not repository.is_dir():
         raise AibError(f"--repository {repository}: exists and is not a folder")
     names = [name, name + PREPROCESS_SUFFIX, name + ENSEMBLE_SUFFIX] if options.frames else [name]

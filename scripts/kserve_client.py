@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -22,12 +23,24 @@ import tritonclient.grpc as triton
 CARD_KEY = "aib_deploy.model_card"
 
 
+def frame_file(value: str) -> str:
+    """argparse's type for FRAME: an existing file, or one line saying what it is instead."""
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: a folder; expected an image file")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
+    return value
+
+
 def images_tensor(paths: list[str], card: dict) -> np.ndarray:
     size = card["input"]["height"]
     mean, std = np.asarray(card["mean"], np.float32), np.asarray(card["std"], np.float32)
     rows = []
     for path in paths:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"{path}: not an image OpenCV can read")
         shrinking = image.shape[0] * image.shape[1] > size * size
         image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32)
@@ -36,8 +49,18 @@ def images_tensor(paths: list[str], card: dict) -> np.ndarray:
 
 
 def main() -> None:
+    """Parse, ask the server, print; a server or file problem is one `kserve_client.py: error:` line, exit 1."""
+    try:
+        run()
+    except (triton.InferenceServerException, ValueError) as error:
+        message = error.message() if isinstance(error, triton.InferenceServerException) else str(error)
+        print(f"kserve_client.py: error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("frames", nargs="+")
+    parser.add_argument("frames", nargs="+", type=frame_file)
     parser.add_argument("--url", default="127.0.0.1:8001")
     parser.add_argument("--model", required=True)
     parser.add_argument("--input", choices=["frames", "images"], default="frames")

@@ -115,6 +115,11 @@ class FrameStreamer:
             ) from None
 
     def _refusal(self, error: grpc.RpcError) -> AibError:
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED and not self.metadata:
+            return AibError(
+                f"server {self.address}: asks for a token and none was given (UNAUTHENTICATED); pass --token-file, "
+                "$AIB_TOKEN or --token"
+            )
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
             return AibError(f"server {self.address}: refused the token (UNAUTHENTICATED)")
         return AibError(f"server {self.address}: {error.code().name}: {error.details()}")

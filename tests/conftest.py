@@ -55,6 +55,16 @@ def demo_int8(demo_onnx, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_fp16(demo_onnx, tmp_path_factory):
+    """The demo model in fp16, once per session, for tests that need some fp16 file."""
+    from aib_deploy.export.fp16 import Fp16Options, export_fp16
+
+    path = tmp_path_factory.mktemp("fp16") / "demo.fp16.onnx"
+    export_fp16(demo_onnx, path, Fp16Options(held_out=16, progress=False))
+    return path
+
+
+@pytest.fixture(scope="session")
 def case_onnx(case_checkpoint, tmp_path_factory):
     """A conformance case exported to ONNX (max batch 16), once per session: `case_onnx(name)` is its
     ExportedModel (loaded model, card, path). Exporting the CUB models takes most of a minute."""

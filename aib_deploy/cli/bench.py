@@ -7,6 +7,7 @@ import argparse
 from ..bench.suite import SUITE_MODELS
 from ..errors import AibError
 from .options import add_runner_options, add_timing_options, bench_options, runner_options
+from .paths import ModelPath, OutputPath
 
 
 def add_bench_command(commands: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
         "run, with ratios. Give models (.onnx on ONNX Runtime, checkpoints on PyTorch, .engine on TensorRT), or "
         "--suite to build the paper's architectures with fresh weights and run every backend present here.",
     )
-    parser.add_argument("models", nargs="*", help="models to time on the same batches")
+    parser.add_argument("models", nargs="*", type=ModelPath(), help="models to time on the same batches")
     parser.add_argument(
         "--suite",
         nargs="+",
@@ -27,7 +28,7 @@ def add_bench_command(commands: argparse._SubParsersAction) -> None:
     )
     add_timing_options(parser)
     add_runner_options(parser, threads=False)
-    parser.add_argument("--output", help="write bench.json, bench.csv and bench.png to this folder")
+    parser.add_argument("--output", type=OutputPath("folder"), help="write bench.json, bench.csv and bench.png to this folder")
     parser.set_defaults(handler=run_bench)
 
 

@@ -15,6 +15,7 @@ from ..errors import AibError
 from ..export.calibration import SYNTHETIC
 from .export import add_gate_option
 from .options import add_runner_options, positive_int, runner_options
+from .paths import FRAMES_SOURCE, ModelPath
 
 DEFAULT_COUNT = 256
 
@@ -27,10 +28,15 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
         "frames: top-1 agreement, anchor-index agreement (exact and within one step), the largest logit and "
         "attention differences. Exit 1 below --fail-under.",
     )
-    parser.add_argument("reference", help="the model to compare against (e.g. the float32 .onnx or the checkpoint)")
-    parser.add_argument("candidate", help="the model to check (e.g. the INT8 or fp16 file, or an engine)")
     parser.add_argument(
-        "--input", default=SYNTHETIC, help="frames: 'synthetic' (default), an image, a folder of images or a video"
+        "reference", type=ModelPath(), help="the model to compare against (e.g. the float32 .onnx or the checkpoint)"
+    )
+    parser.add_argument("candidate", type=ModelPath(), help="the model to check (e.g. the INT8 or fp16 file, or an engine)")
+    parser.add_argument(
+        "--input",
+        type=FRAMES_SOURCE,
+        default=SYNTHETIC,
+        help="frames: 'synthetic' (default), an image, a folder of images or a video",
     )
     parser.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
     add_gate_option(parser)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..demo.run import DemoOptions
 from .options import positive_int
+from .paths import OutputPath
 
 
 def add_demo_command(commands: argparse._SubParsersAction) -> None:
@@ -18,7 +19,10 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         "the annotated video and per-frame JSON lines.",
     )
     parser.add_argument(
-        "--output", default=str(DemoOptions.output), help=f"folder for everything it writes (default {DemoOptions.output})"
+        "--output",
+        type=OutputPath("folder"),
+        default=str(DemoOptions.output),
+        help=f"folder for everything it writes (default {DemoOptions.output})",
     )
     parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
     parser.set_defaults(handler=run_demo_command)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..eval.datasets import SPLITS
 from ..eval.run import EvalOptions
-from .options import add_runner_options, optional_path, runner_options
+from .options import add_failure_option, add_runner_options, check_failures, optional_path, positive_int, runner_options
+from .paths import InputPath, ModelPath, OutputPath
 
 
 def add_eval_command(commands: argparse._SubParsersAction) -> None:
@@ -20,15 +21,21 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
         "model. DATA is a folder in CUB-200-2011's layout, or a .csv / .jsonl list (path,label[,x,y,w,h]).",
     )
     defaults = EvalOptions()
-    parser.add_argument("model", help="an .onnx file (float32, fp16, INT8), a checkpoint or an engine")
-    parser.add_argument("data", help="a CUB-layout folder, or a .csv / .jsonl list; images under its images/")
-    parser.add_argument("--split", default=defaults.split, choices=SPLITS, help=f"CUB split (default {defaults.split})")
-    parser.add_argument("--compare", help="a second model: top-1 and anchor-index agreement on the same images")
-    parser.add_argument("--output", help="write eval.json and contact_sheet.png to this folder")
+    parser.add_argument("model", type=ModelPath(), help="an .onnx file (float32, fp16, INT8), a checkpoint or an engine")
     parser.add_argument(
-        "--sheet", type=int, default=defaults.sheet, help=f"best and worst frames on the contact sheet (default {defaults.sheet})"
+        "data", type=InputPath("file or folder"), help="a CUB-layout folder, or a .csv / .jsonl list; images under its images/"
+    )
+    parser.add_argument("--split", default=defaults.split, choices=SPLITS, help=f"CUB split (default {defaults.split})")
+    parser.add_argument("--compare", type=ModelPath(), help="a second model: top-1 and anchor-index agreement on the same images")
+    parser.add_argument("--output", type=OutputPath("folder"), help="write eval.json and contact_sheet.png to this folder")
+    parser.add_argument(
+        "--sheet",
+        type=positive_int,
+        default=defaults.sheet,
+        help=f"best and worst frames on the contact sheet (default {defaults.sheet})",
     )
     add_runner_options(parser)
+    add_failure_option(parser)
     parser.set_defaults(handler=run_eval)
 
 
@@ -65,3 +72,4 @@ def run_eval(args: argparse.Namespace) -> None:
         )
     if options.output is not None:
         print(f"wrote {options.output}/eval.json" + (", contact_sheet.png" if scores else ""))
+    check_failures(args, len(report["errors"]), report["images"] + len(report["errors"]), "entries")

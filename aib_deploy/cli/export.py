@@ -4,7 +4,6 @@ the typed options, call the library and print what it did."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,21 +18,17 @@ from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.onnx_options import OnnxExportOptions
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from ..runtime.compare import Gate
-from .options import finite_float, optional_path, positive_int
+from .options import finite_float, non_negative_int, optional_path, positive_int
+from .paths import FRAMES_SOURCE, ONNX_KINDS, InputPath, ModelPath, OutputPath, plain_value
 
 
-def output_path(args: argparse.Namespace, source: str, suffix: str, accepted: tuple[str, ...] = (".onnx",)) -> Path:
-    """-o, else SOURCE's stem plus `suffix` beside it (model.onnx -> model.int8.onnx), as Ultralytics does;
-    one line, before any work, for an -o that is a folder or names another format."""
-    if not args.output:
-        source = Path(source)
-        return source.with_name(source.name.removesuffix(source.suffix) + suffix)
-    output = Path(args.output)
-    if output.is_dir() or args.output.endswith(("/", os.sep)):
-        raise AibError(f"-o {args.output}: a folder; expected a file name ending {' or '.join(accepted)}")
-    if output.suffix not in accepted:
-        raise AibError(f"-o {args.output}: expected a file name ending {' or '.join(accepted)}, got {output.suffix or 'none'}")
-    return output
+def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
+    """-o (its type checked it while parsing), else SOURCE's stem plus `suffix` beside it (model.onnx ->
+    model.int8.onnx), as Ultralytics does."""
+    if args.output:
+        return Path(args.output)
+    source = Path(source)
+    return source.with_name(source.name.removesuffix(source.suffix) + suffix)
 
 
 def add_export_commands(commands: argparse._SubParsersAction) -> None:
@@ -55,22 +50,33 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
         description="Trace the deterministic path (attention mean snapped to the nearest anchor, latent mean) "
         "into ONNX, run onnx.checker, and compare ONNX Runtime with PyTorch at two batch sizes.",
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by the paper's code (any of its three layouts)")
-    parser.add_argument("-o", "--output", help="the .onnx file to write (default: beside the checkpoint, CHECKPOINT.onnx)")
+    parser.add_argument(
+        "checkpoint",
+        type=ModelPath(accepts=("checkpoint",)),
+        help="a checkpoint written by the paper's code (any of its three layouts)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=OutputPath(suffixes=(".onnx",)),
+        help="the .onnx file to write (default: beside the checkpoint, CHECKPOINT.onnx)",
+    )
     parser.add_argument(
         "--dataset", choices=[*DATASETS, "custom"], help="label and class-count preset (default: from the checkpoint)"
     )
     parser.add_argument(
         "--weights", default=defaults.weights, choices=WEIGHT_CHOICES, help="which weights of a model_states checkpoint"
     )
-    parser.add_argument("--opset", type=int, default=defaults.opset, help=f"ONNX opset (default {defaults.opset}, the minimum)")
+    parser.add_argument(
+        "--opset", type=positive_int, default=defaults.opset, help=f"ONNX opset (default {defaults.opset}, the minimum)"
+    )
     parser.add_argument(
         "--max-batch",
-        type=int,
+        type=positive_int,
         default=defaults.max_batch,
         help=f"largest batch the model card advertises (default {defaults.max_batch})",
     )
-    parser.add_argument("--labels", help="text file with one class label per line")
+    parser.add_argument("--labels", type=InputPath(), help="text file with one class label per line")
     parser.add_argument("--mean", type=finite_float, nargs=3, metavar=("R", "G", "B"), help="override the normalization mean")
     parser.add_argument("--std", type=finite_float, nargs=3, metavar=("R", "G", "B"), help="override the normalization std")
     parser.set_defaults(handler=export_onnx_command)
@@ -116,16 +122,27 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         "with the float model on held-out frames, and writes them into the model card.",
     )
     defaults = Int8Options()
-    parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument("model", type=ModelPath(accepts=("float32",)), help="a float32 .onnx file written by `aib export onnx`")
     parser.add_argument(
-        "--calibration", required=True, help="'synthetic' (the demo's glyph images), an image, a folder of images or a video"
+        "--calibration",
+        required=True,
+        type=FRAMES_SOURCE,
+        help="'synthetic' (the demo's glyph images), an image, a folder of images or a video",
     )
-    parser.add_argument("-o", "--output", help="the INT8 .onnx file to write (default: MODEL.int8.onnx beside MODEL)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=OutputPath(suffixes=(".onnx",)),
+        help="the INT8 .onnx file to write (default: MODEL.int8.onnx beside MODEL)",
+    )
     parser.add_argument(
         "--count", type=positive_int, default=defaults.count, help=f"calibration frames (default {defaults.count})"
     )
     parser.add_argument(
-        "--held-out", type=int, default=defaults.held_out, help=f"frames for the agreement check (default {defaults.held_out})"
+        "--held-out",
+        type=positive_int,
+        default=defaults.held_out,
+        help=f"frames for the agreement check (default {defaults.held_out})",
     )
     parser.add_argument(
         "--method",
@@ -202,15 +219,21 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
         "the model card.",
     )
     defaults = Fp16Options()
-    parser.add_argument("model", help="a float32 .onnx file written by `aib export onnx`")
-    parser.add_argument("-o", "--output", help="the fp16 .onnx file to write (default: MODEL.fp16.onnx beside MODEL)")
+    parser.add_argument("model", type=ModelPath(accepts=("float32",)), help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=OutputPath(suffixes=(".onnx",)),
+        help="the fp16 .onnx file to write (default: MODEL.fp16.onnx beside MODEL)",
+    )
     parser.add_argument(
         "--frames",
+        type=FRAMES_SOURCE,
         default=defaults.frames,
         help="frames for the agreement check: 'synthetic' (default), an image, a folder or a video",
     )
     parser.add_argument(
-        "--held-out", type=int, default=defaults.held_out, help=f"how many frames to check (default {defaults.held_out})"
+        "--held-out", type=positive_int, default=defaults.held_out, help=f"how many frames to check (default {defaults.held_out})"
     )
     parser.add_argument("--threads", type=positive_int, help="intra-op threads for the check")
     add_gate_option(parser)
@@ -242,6 +265,7 @@ def add_gate_option(parser: argparse.ArgumentParser) -> None:
     default = Gate().describe()
     parser.add_argument(
         "--fail-under",
+        type=plain_value,
         default=default,
         help=f"exit 1 when held-out agreement falls below these shares (default {default}); the file "
         "and its report are written either way",
@@ -265,25 +289,36 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
         "int8 engine. One optimization profile over the batch, an optional timing cache. Writes ENGINE and "
         "ENGINE.json (TensorRT version, GPU, precision, profile, ONNX sha256, model card).",
     )
-    parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`")
-    parser.add_argument("-o", "--output", help="the engine file to write, .engine or .plan (default: MODEL.engine beside MODEL)")
+    parser.add_argument(
+        "model",
+        type=ModelPath(accepts=ONNX_KINDS),
+        help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=OutputPath(suffixes=ENGINE_SUFFIXES),
+        help="the engine file to write, .engine or .plan (default: MODEL.engine beside MODEL)",
+    )
     for flag, command in (("--fp16", "fp16"), ("--int8", "int8 --calibration ...")):
         parser.add_argument(
             flag, action="store_true", help=f"not a build flag: build from `aib export {command.split()[0]}`'s file"
         )
     profile = parser.add_argument_group("batch profile")
-    profile.add_argument("--min-batch", type=int, default=EngineOptions.min_batch, help=f"(default {EngineOptions.min_batch})")
     profile.add_argument(
-        "--opt-batch", type=int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)"
+        "--min-batch", type=positive_int, default=EngineOptions.min_batch, help=f"(default {EngineOptions.min_batch})"
     )
-    profile.add_argument("--max-batch", type=int, help="(default: the model card's largest batch)")
+    profile.add_argument(
+        "--opt-batch", type=positive_int, help=f"the batch kernels are tuned for (default {OPT_BATCH}, within the profile)"
+    )
+    profile.add_argument("--max-batch", type=positive_int, help="(default: the model card's largest batch)")
     parser.add_argument(
         "--workspace",
-        type=int,
+        type=positive_int,
         default=EngineOptions.workspace_mib,
         help=f"builder workspace in MiB (default {EngineOptions.workspace_mib})",
     )
-    parser.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
+    parser.add_argument("--timing-cache", type=OutputPath(), help="read and update this timing cache file (faster rebuilds)")
     parser.add_argument(
         "--version-compatible",
         action="store_true",
@@ -317,7 +352,7 @@ def export_engine_command(args: argparse.Namespace) -> None:
     )
     load_onnx(Path(args.model), "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT
     started = time.perf_counter()
-    output = output_path(args, args.model, ".engine", ENGINE_SUFFIXES)
+    output = output_path(args, args.model, ".engine")
     sidecar = build_engine(Path(args.model), output, options)
     profile = sidecar["profile"]
     print(
@@ -337,8 +372,14 @@ def _add_triton(formats: argparse._SubParsersAction) -> None:
         "model.onnx for its Python backend (aib-deploy's runtime; takes `images` or encoded `frames`). --frames adds "
         "an ensemble, NAME_frames: Python-backend decoding and preprocessing (NAME_preprocess), then the model.",
     )
-    parser.add_argument("model", help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, or an engine")
-    parser.add_argument("--repository", required=True, help="the model repository folder (created if missing)")
+    parser.add_argument(
+        "model",
+        type=ModelPath(accepts=(*ONNX_KINDS, "engine")),
+        help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, or an engine",
+    )
+    parser.add_argument(
+        "--repository", required=True, type=OutputPath("folder"), help="the model repository folder (created if missing)"
+    )
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -351,29 +392,37 @@ def _add_triton(formats: argparse._SubParsersAction) -> None:
         help="onnxruntime/tensorrt: also write the ensemble NAME_frames that takes encoded JPEG/PNG "
         "`frames` (the python backend takes them itself)",
     )
-    parser.add_argument("--name", help="model name in the repository (default: aib_DATASET_ARCHITECTURE_PRECISION)")
+    parser.add_argument(
+        "--name", type=plain_value, help="model name in the repository (default: aib_DATASET_ARCHITECTURE_PRECISION)"
+    )
     defaults = TritonOptions()
-    parser.add_argument("--version", type=int, default=defaults.version, help=f"version folder (default {defaults.version})")
-    parser.add_argument("--max-batch", type=int, help="max_batch_size (default: the model card's)")
+    parser.add_argument(
+        "--version", type=positive_int, default=defaults.version, help=f"version folder (default {defaults.version})"
+    )
+    parser.add_argument("--max-batch", type=positive_int, help="max_batch_size (default: the model card's)")
     parser.add_argument(
         "--max-delay-us",
-        type=int,
+        type=non_negative_int,
         default=defaults.max_delay_us,
         help=f"dynamic batching: longest wait to fill a batch (default {defaults.max_delay_us} us, as `aib serve`)",
     )
     parser.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"instance group kind (default {defaults.kind})")
     parser.add_argument(
-        "--instances", type=int, default=defaults.instances, help=f"model instances per device (default {defaults.instances})"
+        "--instances",
+        type=positive_int,
+        default=defaults.instances,
+        help=f"model instances per device (default {defaults.instances})",
     )
     parser.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=defaults.max_pixels,
         help=f"frames: largest encoded image in pixels, checked in its header before decoding "
         f"(default {defaults.max_pixels}, as `aib serve`)",
     )
     parser.add_argument(
         "--python-path",
+        type=plain_value,
         action="append",
         default=[],
         metavar="FOLDER",
@@ -416,7 +465,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
         "quantized types, positive float32 scales), and the batch dimension dynamic (declared, and run at two "
         "batch sizes on ONNX Runtime). One line per check; exit 1 names what fails.",
     )
-    parser.add_argument("model", help="an .onnx file (float32, fp16 or INT8)")
+    parser.add_argument("model", type=ModelPath(accepts=ONNX_KINDS), help="an .onnx file (float32, fp16 or INT8)")
     parser.set_defaults(handler=check_command)
 
 

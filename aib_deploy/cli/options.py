@@ -18,8 +18,10 @@ from ..card.presets import read_labels
 from ..errors import AibError
 from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import MICRO_BATCH, ServerOptions
+from .paths import InputPath, plain_value
 
 TOKEN_VARIABLE = "AIB_TOKEN"
+MAX_PORT = 65535
 
 
 def finite_float(text: str) -> float:
@@ -34,16 +36,47 @@ def finite_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse's type for counts that must be at least 1 (threads, frames): 0 and negatives are refused in one
-    line naming the flag, instead of reaching a backend that reads them as "choose for me" or fails later."""
+def whole_number(text: str, low: int, high: int | None = None) -> int:
+    """`text` as an int within [low, high], or argparse's one line naming the flag and what it expected."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected at least {low}, got {value}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"expected at most {high}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse's type for counts and sizes that must be at least 1 (threads, frames, batches): 0 and negatives
+    are refused in one line naming the flag, instead of reaching a backend that reads them as "choose for me"
+    or fails later."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse's type for counts where 0 means none (warm-up runs, a delay)."""
+    return whole_number(text, 0)
+
+
+def port_number(text: str) -> int:
+    """argparse's type for a port to listen on: 0 picks a free one."""
+    return whole_number(text, 0, MAX_PORT)
+
+
+def server_address(text: str) -> str:
+    """argparse's type for the HOST:PORT a client connects to ([::1]:50051 for IPv6): a port outside 1 to
+    65535 is one line here, not a connection attempt that waits out its timeout."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    try:
+        whole_number(port, 1, MAX_PORT)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"port of {text}: {error}") from None
+    return text
 
 
 def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
@@ -71,15 +104,17 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("timing")
     group.add_argument(
         "--batch",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=list(defaults.batches),
         help=f"batch sizes (default {' '.join(map(str, defaults.batches))})",
     )
     group.add_argument(
-        "--runs", type=int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})"
+        "--runs", type=positive_int, default=defaults.runs, help=f"timed runs per backend and batch (default {defaults.runs})"
     )
-    group.add_argument("--warmup", type=int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})")
+    group.add_argument(
+        "--warmup", type=non_negative_int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})"
+    )
     group.add_argument(
         "--threads", type=positive_int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
     )
@@ -95,7 +130,7 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("serving limits")
     group.add_argument(
         "--max-batch",
-        type=int,
+        type=positive_int,
         help=f"largest micro-batch, at most the model's (default {MICRO_BATCH}, or the model's largest batch if smaller)",
     )
     group.add_argument(
@@ -106,13 +141,13 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-streams",
-        type=int,
+        type=positive_int,
         default=ServerOptions.max_streams,
         help=f"concurrent calls before RESOURCE_EXHAUSTED (default {ServerOptions.max_streams})",
     )
     group.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=ServerOptions.max_pixels,
         help=f"largest frame in pixels, checked in its header before decoding (default {ServerOptions.max_pixels})",
     )
@@ -138,27 +173,27 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-repeated",
-        type=int,
+        type=positive_int,
         default=ServerOptions.max_repeated,
         help="entries of any one repeated field of a request (inputs, shape, parameters, BYTES elements), "
         f"checked on its bytes before parsing; raised to the model's largest batch (default {ServerOptions.max_repeated})",
     )
     group.add_argument(
         "--max-fields",
-        type=int,
+        type=positive_int,
         default=ServerOptions.max_fields,
         help=f"fields of one request in all, at every depth, checked before parsing (default {ServerOptions.max_fields})",
     )
     group.add_argument(
         "--instances",
-        type=int,
+        type=positive_int,
         default=ServerOptions.instances,
         help="inference sessions of the model, each on its own thread, sharing one batch queue "
         f"(default {ServerOptions.instances}); with --threads, sessions x threads should fit the cores",
     )
     group.add_argument(
         "--decode-threads",
-        type=int,
+        type=positive_int,
         default=ServerOptions.decode_threads,
         help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})",
     )
@@ -166,9 +201,11 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
 
 def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument(
-        "--token", help=f"{help_text}; visible to other users in the process list, so prefer ${TOKEN_VARIABLE} or --token-file"
+        "--token",
+        type=plain_value,
+        help=f"{help_text}; visible to other users in the process list, so prefer ${TOKEN_VARIABLE} or --token-file",
     )
-    parser.add_argument("--token-file", help="read the token from this file (its first line)")
+    parser.add_argument("--token-file", type=InputPath(), help="read the token from this file (its first line)")
 
 
 def token(args: argparse.Namespace) -> str | None:
@@ -193,3 +230,18 @@ def token(args: argparse.Namespace) -> str | None:
 
 def optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def add_failure_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 when some images or frames fail (they are still counted, reported and in the results)",
+    )
+
+
+def check_failures(args: argparse.Namespace, failed: int, total: int, what: str) -> None:
+    """Exit non-zero when any of `total` items failed, unless --allow-failures: a partial result is not a
+    success to a script that checks the exit code."""
+    if failed and not args.allow_failures:
+        raise AibError(f"{failed} of {total} {what} failed (each named above; the others' results were written)")

@@ -10,12 +10,22 @@ import cv2
 
 from ..errors import AibError
 from ..media.annotate import annotate
-from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames, image_files, input_kind, iter_images
+from ..media.io import (
+    CAMERA_FPS,
+    VIDEO_SUFFIX,
+    VideoReader,
+    VideoWriter,
+    camera_frames,
+    image_files,
+    input_kind,
+    iter_images,
+)
 from ..progress import Progress
 from ..runtime import Prediction, Predictor, load_predictor
 from ..runtime.predictor import DEFAULT_TOP_K
 from ..runtime.results_file import STDOUT, ResultsFile, messages_stream
-from .options import add_runner_options, runner_options
+from .options import add_failure_option, add_runner_options, check_failures, positive_int, runner_options
+from .paths import InputPath, ModelPath, OutputPath
 
 
 def add_predict_command(commands: argparse._SubParsersAction) -> None:
@@ -25,19 +35,32 @@ def add_predict_command(commands: argparse._SubParsersAction) -> None:
         description="Writes an annotated image/video (attention heat map, top-1 label) and JSON lines of "
         "per-frame results: top-k classes, the attention map, anchor indices and timings.",
     )
-    parser.add_argument("model", help="an exported .onnx file, or a checkpoint (.pth/.pt/.tar) for the PyTorch backend")
+    parser.add_argument(
+        "model", type=ModelPath(), help="an exported .onnx file, or a checkpoint (.pth/.pt/.tar) for the PyTorch backend"
+    )
     parser.add_argument(
         "input",
+        type=InputPath("file or folder", sources=True),
         help="an image, a folder of images (with subfolders), a glob such as 'frames/**/*.jpg', "
         "a video file, or a camera index such as 0",
     )
-    parser.add_argument("-o", "--output", help="annotated image/video, or a folder for folder input (default: INPUT_aib...)")
     parser.add_argument(
-        "--results", help="JSON-lines file in the result schema (default: beside the output; - for standard output)"
+        "-o",
+        "--output",
+        type=OutputPath("file or folder"),
+        help="annotated image/video, or a folder for folder input (default: INPUT_aib...)",
+    )
+    parser.add_argument(
+        "--results",
+        type=OutputPath(),
+        help="JSON-lines file in the result schema (default: beside the output; - for standard output)",
     )
     add_runner_options(parser)
-    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"classes per result (default {DEFAULT_TOP_K})")
-    parser.add_argument("--labels", help="class labels, one per line (PyTorch backend; ONNX files carry theirs)")
+    add_failure_option(parser)
+    parser.add_argument("--top-k", type=positive_int, default=DEFAULT_TOP_K, help=f"classes per result (default {DEFAULT_TOP_K})")
+    parser.add_argument(
+        "--labels", type=InputPath(), help="class labels, one per line (PyTorch backend; ONNX files carry theirs)"
+    )
     parser.set_defaults(handler=run_predict)
 
 
@@ -64,7 +87,11 @@ def run_predict(args: argparse.Namespace) -> None:
     output = Path(args.output) if args.output else default_output(args.input, kind)
     if kind == "image" and not cv2.haveImageWriter(str(output)):
         raise AibError(f"-o {output}: OpenCV cannot write {output.suffix or 'files without a suffix'}; use .png or .jpg")
+    if kind in ("video", "camera") and output.suffix.lower() != VIDEO_SUFFIX:
+        raise AibError(f"-o {output}: a video's annotated frames go to a {VIDEO_SUFFIX} file, got {output.suffix or 'no suffix'}")
     many = kind in ("folder", "glob")
+    if many and output.is_file():
+        raise AibError(f"-o {output}: a file; a folder's annotated images go to a folder")
     results_path = args.results or str(output / "results.jsonl" if many else output.with_suffix(".jsonl"))
     say = functools.partial(print, file=messages_stream(results_path))
     with (
@@ -73,14 +100,20 @@ def run_predict(args: argparse.Namespace) -> None:
     ):
         if kind in ("video", "camera"):
             run_video(predictor, args.input, frames, output, results)
+            total = failed = 0
         else:
-            run_images(predictor, args.input, output, results, many, say)
+            total, failed = run_images(predictor, args.input, output, results, many, say)
     say(f"wrote {output} and {'standard output' if results_path == STDOUT else results_path}")
+    if many:
+        say(f"{total - failed} ok, {failed} failed")
+        check_failures(args, failed, total, "images")
 
 
-def run_images(predictor: Predictor, source: str, output: Path, results: ResultsFile, many: bool, say) -> None:
-    errors = 0
+def run_images(predictor: Predictor, source: str, output: Path, results: ResultsFile, many: bool, say) -> tuple[int, int]:
+    """Predict, draw and record each image; the number of images and of those that failed."""
+    errors = total = 0
     for item in iter_images(source):
+        total += 1
         prediction = Prediction(error=item.error) if item.frame is None else predictor.predict_one(item.frame)
         results.write(prediction, item.name, item.index)
         if not prediction.ok:
@@ -96,6 +129,7 @@ def run_images(predictor: Predictor, source: str, output: Path, results: Results
         say(f"{item.name}: {best.label} ({best.score:.1%})")
     if not many and errors:
         raise AibError(f"image {source}: no result ({errors} error)")
+    return total, errors
 
 
 def run_video(predictor: Predictor, source: str, camera, output: Path, results: ResultsFile) -> None:

@@ -7,7 +7,8 @@ import asyncio
 import logging
 
 from ..serving.options import LOOPBACK, ServerOptions
-from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, runner_options, token
+from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, port_number, runner_options, token
+from .paths import InputPath, ModelPath, plain_value
 
 
 def add_serve_command(commands: argparse._SubParsersAction) -> None:
@@ -20,20 +21,24 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
         "micro-batching across streams and protocols, and graceful shutdown on SIGTERM/SIGINT. "
         "Binds to loopback unless --host says otherwise.",
     )
-    parser.add_argument("model", help="an exported .onnx file, a checkpoint for the PyTorch backend, or an engine")
-    parser.add_argument("--host", default=ServerOptions.host, help=f"address to bind (default {LOOPBACK}, loopback only)")
     parser.add_argument(
-        "--port", type=int, default=ServerOptions.port, help=f"port (default {ServerOptions.port}; 0 picks a free one)"
+        "model", type=ModelPath(), help="an exported .onnx file, a checkpoint for the PyTorch backend, or an engine"
+    )
+    parser.add_argument(
+        "--host", type=plain_value, default=ServerOptions.host, help=f"address to bind (default {LOOPBACK}, loopback only)"
+    )
+    parser.add_argument(
+        "--port", type=port_number, default=ServerOptions.port, help=f"port (default {ServerOptions.port}; 0 picks a free one)"
     )
     add_runner_options(parser)
     add_serving_limits(parser)
     security = parser.add_argument_group("security")
     add_token_option(security, "require `authorization: Bearer TOKEN`")
-    security.add_argument("--tls-cert", help="PEM certificate chain; with --tls-key serves TLS")
-    security.add_argument("--tls-key", help="PEM private key")
+    security.add_argument("--tls-cert", type=InputPath(), help="PEM certificate chain; with --tls-key serves TLS")
+    security.add_argument("--tls-key", type=InputPath(), help="PEM private key")
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=port_number,
         help="serve Prometheus metrics on this port (0: a free one), on --host, as plain HTTP without auth",
     )
     parser.set_defaults(handler=run_serve)

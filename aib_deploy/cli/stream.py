@@ -7,11 +7,12 @@ import functools
 import sys
 
 from ..media.annotate import annotate
-from ..media.io import CAMERA_FPS, VideoReader, VideoWriter, camera_frames
+from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
 from ..runtime.results_file import ResultsFile, messages_stream
 from ..serving.options import CONNECT_TIMEOUT_S
-from .options import add_token_option, finite_float, token
+from .options import add_failure_option, add_token_option, check_failures, finite_float, server_address, token
+from .paths import InputPath, OutputPath
 
 
 def add_stream_command(commands: argparse._SubParsersAction) -> None:
@@ -22,10 +23,10 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
         "and per-frame JSON lines, shows progress, and reports end-to-end latency percentiles. "
         "Reconnects when the server restarts and goes on with the next frame.",
     )
-    parser.add_argument("server", help="host:port of `aib serve`")
-    parser.add_argument("source", help="a video file, or a camera index such as 0")
-    parser.add_argument("-o", "--output", help="annotated .mp4 to write")
-    parser.add_argument("--results", help="JSON-lines file in the result schema (- for standard output)")
+    parser.add_argument("server", type=server_address, help="HOST:PORT of `aib serve`")
+    parser.add_argument("source", type=InputPath(sources=True), help="a video file, or a camera index such as 0")
+    parser.add_argument("-o", "--output", type=OutputPath(suffixes=(VIDEO_SUFFIX,)), help="annotated .mp4 to write")
+    parser.add_argument("--results", type=OutputPath(), help="JSON-lines file in the result schema (- for standard output)")
     parser.add_argument(
         "--connect-timeout",
         type=finite_float,
@@ -33,8 +34,9 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
         help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
     )
     add_token_option(parser, "bearer token")
-    parser.add_argument("--tls-ca", help="PEM root certificate: connect with TLS")
+    parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
     parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
+    add_failure_option(parser)
     parser.set_defaults(handler=run_stream)
 
 
@@ -84,3 +86,4 @@ def run_stream(args: argparse.Namespace) -> None:
         f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
         f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s"
     )
+    check_failures(args, stats.errors, stats.sent, "frames")

@@ -2,9 +2,10 @@
 
 CUB: DATA/images.txt (id path), image_class_labels.txt (id class, 1-based), bounding_boxes.txt
 (id x y width height, pixels of the original image), train_test_split.txt (id is_training).
-A list: one `path,label[,x,y,w,h]` line (CSV) or `{"path", "label", "box": [x, y, w, h]}` object
-(JSON lines) per image; `label` is a class index or a label name. Paths are relative to the
-folder's `images/`. A bad line is one error naming the file and line; the others go on.
+A list: one `path,label[,x,y,w,h]` line (CSV, after an optional header row of those names) or
+`{"path", "label", "box": [x, y, w, h]}` object (JSON lines) per image; `label` is a class index or a
+label name. Paths are relative to the folder's `images/`. A bad line is one error naming the file and
+line; the others go on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import AibError
 
 CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt")
 SPLITS = ("test", "train", "all")
+CSV_HEADER = ("path", "label")  # a list's optional first row
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,18 @@ def read_cub(folder: Path, split: str, num_classes: int) -> tuple[list[Sample], 
             flag = splits.get(key, (["?"], where))[0][0]
             if split != "all" and flag != ("1" if split == "train" else "0"):
                 continue
-            class_id = int(labels[key][0][0]) if key in labels else None
-            if class_id is None or not 1 <= class_id <= num_classes:
-                raise AibError(f"{labels.get(key, ([], where))[1]}: class id {class_id} is not 1 to {num_classes}")
+            if len(values) != 1:
+                raise AibError(f"{where}: expected 'id path', got {len(values) + 1} fields")
+            if key not in labels:
+                raise AibError(f"{where}: image id {key} has no line in {folder / 'image_class_labels.txt'}")
+            class_values, class_where = labels[key]
+            class_id = class_values[0] if len(class_values) == 1 else None
+            if class_id is None or not class_id.isdigit() or not 1 <= int(class_id) <= num_classes:
+                raise AibError(
+                    f"{class_where}: expected 'id class' with a class 1 to {num_classes}, got {' '.join(class_values)!r}"
+                )
             box = box_from_xywh(boxes[key][0], boxes[key][1]) if key in boxes else None
-            samples.append(Sample(folder / "images" / values[0], class_id - 1, box, where))
+            samples.append(Sample(folder / "images" / values[0], int(class_id) - 1, box, where))
         except AibError as error:
             errors.append(str(error))
     return samples, errors
@@ -87,6 +96,8 @@ def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[s
         where = f"{path}:{number}"
         if not row or (isinstance(row, str) and not row.strip()):
             continue
+        if number == 1 and isinstance(row, list) and [field.strip().lower() for field in row[:2]] == list(CSV_HEADER):
+            continue  # a header row: path,label[,x,y,w,h]
         try:
             if isinstance(row, str):
                 try:

@@ -19,6 +19,7 @@ from .image_size import check_image
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIX = ".mp4"  # what VideoWriter writes (MPEG-4 Part 2, which every OpenCV build can encode)
 
 
 @dataclass

@@ -42,6 +42,11 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
     """A runner for MODEL: `.onnx` files run on ONNX Runtime, checkpoints on PyTorch, engines on TensorRT."""
     path = Path(model)
     backend = options.backend or backend_for(path)
+    if options.labels is not None and backend != "pytorch":
+        raise AibError(
+            f"--labels: {path.name} carries the labels it was exported with (its model card); --labels names "
+            "a checkpoint's classes (PyTorch backend), or give them to `aib export onnx --labels`"
+        )
     if backend == "onnxruntime":
         from ..backends.onnxrt import OnnxrtRunner
 

@@ -1,6 +1,7 @@
 """`aib eval` on a synthetic set in CUB's layout and as a CSV list: figures, bad lines, --compare."""
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from aib_deploy.localization import score_localization
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
-from tests.helpers.cli import call_aib
+from tests.helpers.cli import assert_error_after_progress, call_aib
 
 COUNT = 40
 
@@ -58,15 +59,35 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
         for i in range(10)
     ]
     lines += ["glyphs/missing.png,1", "glyphs/1.png,zebra", "glyphs/1.png,1,2", "glyphs/2.png,disc,90,90,50,50"]
-    listing.write_text("\n".join(lines) + "\n")
+    listing.write_text("path,label,x,y,w,h\n" + "\n".join(lines) + "\n")  # a header row is read as one
     result = call_aib("eval", demo_onnx, listing)
-    assert result.returncode == 0, result.stderr
     said = result.stdout
-    assert f"{listing}:11:" in said and "missing.png: file not found" in said
-    assert f"{listing}:12: unknown label 'zebra'" in said
-    assert f"{listing}:13: expected path,label or path,label,x,y,w,h; got 3 fields" in said
-    assert f"{listing}:14: box" in said and "lies outside the 96x96 image" in said
-    assert "10 images (4 errors)" in said
+    assert f"{listing}:12:" in said and "missing.png: file not found" in said
+    assert f"{listing}:13: unknown label 'zebra'" in said
+    assert f"{listing}:14: expected path,label or path,label,x,y,w,h; got 3 fields" in said
+    assert f"{listing}:15: box" in said and "lies outside the 96x96 image" in said
+    assert "10 images (4 errors)" in said and f"{listing}:1:" not in said
+    # A partial result is not a success: exit 1 with a count, unless the user says failures are expected.
+    assert_error_after_progress(result, "4 of 14 entries failed (each named above; the others' results were written)")
+    assert call_aib("eval", demo_onnx, listing, "--allow-failures").returncode == 0
+
+
+def test_malformed_cub_lines_each_get_a_line_naming_file_and_line(demo_onnx, cub_set, tmp_path):
+    folder = tmp_path / "cub"
+    shutil.copytree(cub_set[0], folder)
+    images = (folder / "images.txt").read_text().splitlines()
+    classes = (folder / "image_class_labels.txt").read_text().splitlines()
+    images[1] = "2"  # no path
+    classes[2] = "3 bird"  # not a class number
+    del classes[3]  # image 4 has no class line
+    (folder / "images.txt").write_text("\n".join(images) + "\n")
+    (folder / "image_class_labels.txt").write_text("\n".join(classes) + "\n")
+    result = call_aib("eval", demo_onnx, folder, "--allow-failures")
+    assert result.returncode == 0, result.stderr
+    assert f"{folder / 'images.txt'}:2: expected 'id path', got 1 fields" in result.stdout
+    assert f"{folder / 'image_class_labels.txt'}:3: expected 'id class' with a class 1 to 8, got 'bird'" in result.stdout
+    assert f"{folder / 'images.txt'}:4: image id 4 has no line in {folder / 'image_class_labels.txt'}" in result.stdout
+    assert f"{COUNT - 3} images (3 errors)" in result.stdout
 
 
 def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):

@@ -13,7 +13,7 @@ from aib_deploy.backends.graph_regions import float32_nodes
 from aib_deploy.files import written_whole
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime.preprocess import Preprocessor
-from tests.helpers.cli import AIB, assert_error_after_progress, assert_one_line_error, call_aib
+from tests.helpers.cli import AIB, assert_error_after_progress, call_aib
 from tests.helpers.onnx_files import assert_valid_onnx
 
 
@@ -88,14 +88,6 @@ def test_check_passes_what_the_export_commands_write(fixture, request):
     assert "ok   float32 anchor snap" in result.stdout and "ok   BatchNormalization in float" in result.stdout
 
 
-@pytest.fixture(scope="module")
-def demo_fp16(demo_onnx, tmp_path_factory):
-    path = tmp_path_factory.mktemp("fp16") / "demo.fp16.onnx"
-    result = call_aib("export", "fp16", demo_onnx, "-o", path, "--held-out", "16")
-    assert result.returncode == 0, result.stderr
-    return path
-
-
 def test_int8_file_keeps_batch_normalization_float_and_is_valid(demo_int8):
     model = onnx.load(str(demo_int8))
     producer = {tensor: node for node in model.graph.node for tensor in node.output}
@@ -143,14 +135,6 @@ def test_files_that_are_not_onnx_get_one_line(command, tmp_path):
         arguments += ["--calibration", "synthetic"]
     assert_error_after_progress(call_aib(*arguments), "fake.onnx: not an ONNX file (DecodeError)")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["fake.onnx"]
-
-
-@pytest.mark.parametrize("output", ["folder", "folder/", "m.txt"])
-def test_an_output_that_is_a_folder_or_another_format_is_refused_before_any_work(demo_onnx, tmp_path, output):
-    (tmp_path / "folder").mkdir()
-    result = call_aib("export", "fp16", demo_onnx, "-o", f"{tmp_path}/{output}")
-    assert_one_line_error(result, "expected a file name ending .onnx")
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder"] and not list((tmp_path / "folder").iterdir())
 
 
 def test_a_block_that_raises_leaves_neither_the_file_nor_its_partial(tmp_path):

@@ -73,22 +73,15 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
     "arguments, fragment",
     [
         (("--name", "bad name!"), "not a usable model name"),
-        (("--max-batch", "0"), "positive batch size"),
+        (("--max-batch", "64"), "--max-batch: expected 1 to 32 (the model's largest batch), got 64"),
         (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx"),
         (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself"),
         (("--python-path", "x"), "--python-path: only Python-backend models read it"),
-        (("--max-pixels", "0"), "--max-pixels: expected a positive pixel count, got 0"),
     ],
-    ids=["name", "max batch", "onnx for tensorrt", "python with frames", "python path unread", "max pixels"],
+    ids=["name", "max batch over the card's", "onnx for tensorrt", "python with frames", "python path unread"],
 )
 def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
     assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
-
-
-def test_repository_that_is_a_file_gets_one_line(demo_onnx, tmp_path):
-    target = tmp_path / "file"
-    target.write_text("x")
-    assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", target), "is not a folder")
 
 
 def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo_onnx, demo_int8, tmp_path):

@@ -78,13 +78,15 @@ def test_client_survives_a_server_restart_and_goes_on(demo_onnx):
         second.stop()
 
 
-def test_wrong_token_is_one_line(demo_onnx, tmp_path):
+def test_a_wrong_or_missing_token_is_one_line_that_says_which(demo_onnx, tmp_path):
     server = ServerProcess(demo_onnx, "--token", "right")
     try:
         video = tmp_path / "clip.mp4"
         write_video(video, frames=5, size=64, seed=2)
         result = run_aib("stream", server.address, video, "--token", "wrong")
         assert_error_after_progress(result, "refused the token (UNAUTHENTICATED)")
+        result = run_aib("stream", server.address, video)
+        assert_error_after_progress(result, "asks for a token and none was given")
     finally:
         server.stop()
 
@@ -106,7 +108,6 @@ def test_results_to_standard_output_keep_the_summary_off_it(demo_onnx, tmp_path)
 def test_connection_problems_are_one_line_and_do_not_wait_silently(tmp_path):
     video = tmp_path / "clip.mp4"
     write_video(video, frames=3, size=64, seed=3)
-    assert_one_line_error(run_aib("stream", "127.0.0.1", video), "server 127.0.0.1: expected HOST:PORT")
     port, started = free_port(), time.monotonic()
     result = run_aib("stream", f"127.0.0.1:{port}", video, "--connect-timeout", "1")
     assert time.monotonic() - started < 15

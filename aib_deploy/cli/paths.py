@@ -1,0 +1,87 @@
+"""argparse types for the paths commands read and write, checked while the command line is parsed.
+
+A missing input, a folder where a file is wanted, an output that names a folder,
+a file of another format or a folder that is a file: each is one line naming the
+argument, before any work, and nothing is written. Each type says what it takes,
+so the CLI's bad-input tests can generate their cases from the parser: every
+argument that takes a value declares one of these, or `plain_value`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..export.calibration import SYNTHETIC
+
+MODEL_KINDS = ("checkpoint", "float32", "fp16", "int8", "engine")
+ONNX_KINDS = ("float32", "fp16", "int8")
+
+
+def plain_value(value: str) -> str:
+    """argparse's type for values that are not paths (a host, a token, a gate): taken as they are."""
+    return value
+
+
+def _refuse(message: str) -> None:
+    raise argparse.ArgumentTypeError(message)
+
+
+@dataclass(frozen=True)
+class InputPath:
+    """A path that must exist: `what` is "file", "folder" or "file or folder". `words` are values that are
+    not paths (`synthetic`); a `sources` input also takes a camera index and a glob such as 'frames/*.jpg'."""
+
+    what: str = "file"
+    words: tuple[str, ...] = ()
+    sources: bool = False
+
+    def __call__(self, value: str) -> str:
+        if value in self.words or (self.sources and (value.isdigit() or glob.has_magic(value))):
+            return value
+        path = Path(value)
+        if not path.exists():
+            _refuse(f"{value}: no such {self.what}")
+        if self.what == "file" and path.is_dir():
+            _refuse(f"{value}: a folder; expected a file")
+        if self.what == "folder" and not path.is_dir():
+            _refuse(f"{value}: a file; expected a folder")
+        return value
+
+
+@dataclass(frozen=True)
+class ModelPath(InputPath):
+    """A model file; `accepts` lists the kinds of MODEL_KINDS the command takes (the rest get one line from
+    the command, which reads the file to know its kind)."""
+
+    accepts: tuple[str, ...] = MODEL_KINDS
+
+
+@dataclass(frozen=True)
+class OutputPath:
+    """A path the command writes: a "file" with one of `suffixes` (none: any), a "folder" it creates, or
+    "file or folder" (the command decides by its input)."""
+
+    what: str = "file"
+    suffixes: tuple[str, ...] = ()
+
+    def __call__(self, value: str) -> str:
+        path = Path(value)
+        parent = next((folder for folder in path.parents if folder.exists()), None)
+        if parent is not None and not parent.is_dir():
+            _refuse(f"{value}: {parent} is a file, not a folder")
+        if self.what == "folder" and path.exists() and not path.is_dir():
+            _refuse(f"{value}: a file; expected a folder (created if missing)")
+        if self.what == "file":
+            wanted = f"a file name ending {' or '.join(self.suffixes)}" if self.suffixes else "a file name"
+            if path.is_dir() or value.endswith(("/", os.sep)):
+                _refuse(f"{value}: a folder; expected {wanted}")
+            if self.suffixes and path.suffix.lower() not in self.suffixes:
+                _refuse(f"{value}: expected {wanted}, got {path.suffix or 'no suffix'}")
+        return value
+
+
+FRAMES_SOURCE = InputPath("file or folder", words=(SYNTHETIC,))  # --calibration, --frames, --input
