@@ -115,3 +115,20 @@ def test_connection_problems_are_one_line_and_do_not_wait_silently(tmp_path):
     assert result.returncode == 1 and said == [f"aib stream: connecting to 127.0.0.1:{port} (up to 1 s)"]
     assert "not reachable within 1 s (--connect-timeout), tried without TLS" in error
     assert_one_line_error(run_aib("stream", "127.0.0.1:1", "7"), "camera 7: cannot open it")
+
+
+def test_frames_the_server_refuses_are_counted_and_fail_the_exit_code(demo_onnx, tmp_path):
+    """Each refused frame is named and the stream goes on; then a count, and exit 1 unless --allow-failures."""
+    server = ServerProcess(demo_onnx, "--max-pixels", "4096")  # the clip's 128 x 128 frames are over it
+    try:
+        video = tmp_path / "clip.mp4"
+        write_video(video, frames=5, size=128, seed=3)
+        result = run_aib("stream", server.address, video, "--results", tmp_path / "results.jsonl")
+        assert "frames sent 5, answered 5, errors 5" in result.stdout
+        assert_error_after_progress(result, "5 of 5 frames failed")
+        _, records = read_results(tmp_path / "results.jsonl")
+        assert len(records) == 5 and all("pixels" in record["error"] for record in records)
+        allowed = run_aib("stream", server.address, video, "--allow-failures")
+        assert allowed.returncode == 0, allowed.stderr
+    finally:
+        server.stop()
