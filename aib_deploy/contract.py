@@ -19,6 +19,8 @@ OUTPUT_NAMES = ("logits", "attention", "attention_index")
 ATTENTION_OUTPUTS = ("attention", "attention_index")
 MODEL_CARD_KEY = "aib_deploy.model_card"
 
+BATCH_DIM = "batch"  # the name of the exported files' dynamic first dimension
+
 DEFAULT_OPSET = 18
 MIN_OPSET = 18  # the torch.export-based exporter emits opset 18 and newer
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..card.model_card import ModelCard
 from ..compare import Comparison, Tolerances, compare_outputs
-from ..contract import INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
+from ..contract import BATCH_DIM, INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
 from ..errors import AibError
 from ..models import AibNet
 from ..models.checkpoint import LoadedModel, card_from_checkpoint, load_model
@@ -84,7 +84,7 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
     card = replace(card, opset=opset, max_batch=max_batch)
     size = card.input_size
     example = torch.zeros(TRACE_BATCH, 3, size, size)
-    batch = torch.export.Dim("batch", min=1, max=max(max_batch, TRACE_BATCH))
+    batch = torch.export.Dim(BATCH_DIM, min=1, max=max(max_batch, TRACE_BATCH))
     with quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
             DeploymentGraph(loaded.model).eval(),

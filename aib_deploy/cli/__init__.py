@@ -19,6 +19,7 @@ from .compare import add_compare_command
 from .demo import add_demo_command
 from .eval import add_eval_command
 from .export import add_export_commands
+from .info import add_info_command
 from .predict import add_predict_command
 from .serve import add_serve_command
 from .stream import add_stream_command
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         add_export_commands,
+        add_info_command,
         add_compare_command,
         add_predict_command,
         add_eval_command,

@@ -54,6 +54,7 @@ VALID = {
     ("export", "engine"): {"model": "FLOAT32", "--output": "out/model.engine"},
     ("export", "triton"): {"model": "FLOAT32", "--repository": "out/repository"},
     ("check",): {"model": "FLOAT32"},
+    ("info",): {"model": "FLOAT32"},
     ("compare",): {"reference": "FLOAT32", "candidate": "FP16", "--count": "2"},
     ("predict",): {"model": "FLOAT32", "input": "IMAGE", "--output": "out/picture.png"},
     ("eval",): {"model": "FLOAT32", "data": "DATA"},

@@ -30,6 +30,7 @@ def test_the_command_list_covers_every_family():
     assert {path[0] for path in COMMANDS if path} == {
         "export",
         "check",
+        "info",
         "compare",
         "predict",
         "eval",

@@ -12,6 +12,7 @@ from aib_deploy.compare import compare_outputs
 from aib_deploy.contract import MODEL_CARD_KEY
 from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_with_pytorch
 from tests.helpers.checkpoint_files import CASES, FAMILY_CASES, case_reference
+from tests.helpers.cli import call_aib
 from tests.helpers.onnx_files import assert_valid_onnx
 
 
@@ -99,6 +100,18 @@ def test_model_card_is_stored_in_metadata(exported):
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     assert MODEL_CARD_KEY in session.get_modelmeta().custom_metadata_map
+
+
+def test_aib_info_describes_the_file_as_its_graph_and_card_declare_it(exported):
+    name, loaded, card, path = exported
+    result = call_aib("info", path, "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    model = onnx.load(str(path), load_external_data=False)
+    assert [tensor["name"] for tensor in info["outputs"]] == [output.name for output in model.graph.output]
+    assert info["inputs"][0]["shape"][1:] == [3, CASES[name]["input_size"], CASES[name]["input_size"]]
+    assert info["model_card"]["architecture"]["name"] == loaded.arch.name and info["precision"] == "fp32"
+    assert info["max_batch"] == card.batch_limit == 16
 
 
 def test_tensorrt_readiness_check_passes(exported):
