@@ -18,6 +18,7 @@ from ..export.int8 import CALIBRATION_METHODS, FLOAT_REGIONS, Int8Options
 from ..export.onnx_options import OnnxExportOptions
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from ..runtime.compare import Gate
+from ..runtime.loader import CHECKPOINT_SUFFIXES
 from .options import finite_float, non_negative_int, optional_path, positive_int
 from .paths import FRAMES_SOURCE, ONNX_KINDS, InputPath, ModelPath, OutputPath, plain_value
 
@@ -83,7 +84,6 @@ def _add_onnx(formats: argparse._SubParsersAction) -> None:
 
 
 def export_onnx_command(args: argparse.Namespace) -> None:
-    from ..export.onnx_export import check_onnx, export_checkpoint, report_parity
 
     options = OnnxExportOptions(
         weights=args.weights,
@@ -94,23 +94,56 @@ def export_onnx_command(args: argparse.Namespace) -> None:
         opset=args.opset,
         max_batch=args.max_batch,
     )
+    export_with_parity(Path(args.checkpoint), output_path(args, args.checkpoint, ".onnx"), options)
+
+
+def export_with_parity(checkpoint: Path, output: Path, options: OnnxExportOptions) -> None:
+    """`aib export onnx`'s work: export, the full ONNX check, parity with PyTorch; one line when they disagree."""
+    from ..export.onnx_export import check_onnx, export_checkpoint, report_parity
+
     started = time.perf_counter()
-    output = output_path(args, args.checkpoint, ".onnx")
-    exported = export_checkpoint(args.checkpoint, output, options)
-    arch, checkpoint = exported.loaded.arch, exported.loaded.checkpoint
+    exported = export_checkpoint(checkpoint, output, options)
+    arch, loaded = exported.loaded.arch, exported.loaded.checkpoint
     print(
-        f"checkpoint {args.checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
-        f"{checkpoint.layout}, weights {checkpoint.weights}, dataset {exported.card.dataset}"
+        f"checkpoint {checkpoint}: {arch.name}, {arch.num_classes} classes, K={arch.K}, layout "
+        f"{loaded.layout}, weights {loaded.weights}, dataset {exported.card.dataset}"
     )
     check_onnx(output)
-    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opset {args.opset}); onnx.checker full check passed")
+    print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB, opset {options.opset}); onnx.checker full check passed")
     failures = report_parity(output, exported.loaded.model, exported.card)
-    print(f"export took {time.perf_counter() - started:.1f} s")
+    print(f"export took {time.perf_counter() - started:.1f} s", flush=True)
     if failures:
         raise AibError(
             f"{output}: ONNX Runtime disagrees with PyTorch at batch sizes {failures} (see above); "
             "the file is kept for inspection but should not be deployed"
         )
+
+
+def onnx_source(model: str) -> Path:
+    """MODEL, or for a checkpoint the float32 ONNX file exported from it first, beside it (CHECKPOINT.onnx),
+    with `aib export onnx`'s defaults and parity check: one step from checkpoint to fp16, INT8, engine or
+    Triton, as `yolo export format=engine` takes a .pt. A CHECKPOINT.onnx already there is used when its
+    card names this checkpoint's sha256, and otherwise left alone with one line."""
+    from ..card.model_card import card_from_metadata
+    from ..export.sources import load_onnx
+    from ..files import file_sha256
+
+    path = Path(model)
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        return path
+    onnx_path = path.with_name(path.name.removesuffix(path.suffix) + ".onnx")
+    if onnx_path.exists():
+        proto = load_onnx(onnx_path, "aib export", external_data=False)
+        card = card_from_metadata({prop.key: prop.value for prop in proto.metadata_props}, source=f"model {onnx_path}")
+        if card.checkpoint_sha256 != file_sha256(path) or card.precision != "fp32":
+            raise AibError(
+                f"{onnx_path}: already there and not the float32 export of {path.name}; remove it, or export "
+                f"with `aib export onnx {path} -o OTHER.onnx` and give that file"
+            )
+        print(f"using {onnx_path}, exported from {path.name} before", flush=True)
+        return onnx_path
+    export_with_parity(path, onnx_path, OnnxExportOptions())
+    return onnx_path
 
 
 def _add_int8(formats: argparse._SubParsersAction) -> None:
@@ -122,7 +155,11 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         "with the float model on held-out frames, and writes them into the model card.",
     )
     defaults = Int8Options()
-    parser.add_argument("model", type=ModelPath(accepts=("float32",)), help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument(
+        "model",
+        type=ModelPath(accepts=("checkpoint", "float32")),
+        help="a float32 .onnx file written by `aib export onnx`, or a checkpoint (exported to CHECKPOINT.onnx first)",
+    )
     parser.add_argument(
         "--calibration",
         required=True,
@@ -184,7 +221,8 @@ def export_int8_command(args: argparse.Namespace) -> None:
         threads=args.threads,
         fail_under=Gate.parse(args.fail_under),
     )
-    source, output = Path(args.model), output_path(args, args.model, ".int8.onnx")
+    output = output_path(args, args.model, ".int8.onnx")
+    source = onnx_source(args.model)
     print(
         f"quantizing {source.name}: calibration on {options.calibration} ({options.method}, per-channel weights), "
         f"float region: {options.float_region}",
@@ -219,7 +257,11 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
         "the model card.",
     )
     defaults = Fp16Options()
-    parser.add_argument("model", type=ModelPath(accepts=("float32",)), help="a float32 .onnx file written by `aib export onnx`")
+    parser.add_argument(
+        "model",
+        type=ModelPath(accepts=("checkpoint", "float32")),
+        help="a float32 .onnx file written by `aib export onnx`, or a checkpoint (exported to CHECKPOINT.onnx first)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -247,7 +289,7 @@ def export_fp16_command(args: argparse.Namespace) -> None:
         frames=args.frames, held_out=args.held_out, threads=args.threads, fail_under=Gate.parse(args.fail_under)
     )
     output = output_path(args, args.model, ".fp16.onnx")
-    result = export_fp16(Path(args.model), output, options)
+    result = export_fp16(onnx_source(args.model), output, options)
     if result.held_out_frames < options.held_out:
         print(
             f"aib: warning: --frames {options.frames}: {result.held_out_frames} frames, fewer than --held-out {options.held_out}",
@@ -291,8 +333,9 @@ def _add_engine(formats: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "model",
-        type=ModelPath(accepts=ONNX_KINDS),
-        help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`",
+        type=ModelPath(accepts=("checkpoint", *ONNX_KINDS)),
+        help="an .onnx file written by `aib export onnx`, `aib export fp16` or `aib export int8`, or a checkpoint "
+        "(exported to CHECKPOINT.onnx first)",
     )
     parser.add_argument(
         "-o",
@@ -350,10 +393,11 @@ def export_engine_command(args: argparse.Namespace) -> None:
         version_compatible=args.version_compatible,
         hardware_compatible=args.hardware_compatible,
     )
-    load_onnx(Path(args.model), "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT
-    started = time.perf_counter()
     output = output_path(args, args.model, ".engine")
-    sidecar = build_engine(Path(args.model), output, options)
+    source = onnx_source(args.model)
+    load_onnx(source, "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT
+    started = time.perf_counter()
+    sidecar = build_engine(source, output, options)
     profile = sidecar["profile"]
     print(
         f"wrote {output} ({sidecar['precision']}, strongly typed, batch {profile['min']}-{profile['max']}, "
@@ -374,8 +418,9 @@ def _add_triton(formats: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "model",
-        type=ModelPath(accepts=(*ONNX_KINDS, "engine")),
-        help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, or an engine",
+        type=ModelPath(accepts=("checkpoint", *ONNX_KINDS, "engine")),
+        help="an .onnx file written by `aib export onnx`, `fp16` or `int8`, an engine, or a checkpoint "
+        "(exported to CHECKPOINT.onnx first)",
     )
     parser.add_argument(
         "--repository", required=True, type=OutputPath("folder"), help="the model repository folder (created if missing)"
@@ -448,7 +493,7 @@ def export_triton_command(args: argparse.Namespace) -> None:
         max_pixels=args.max_pixels,
         python_path=tuple(args.python_path),
     )
-    folders = write_repository(Path(args.model), Path(args.repository), options)
+    folders = write_repository(onnx_source(args.model), Path(args.repository), options)
     for folder in folders:
         print(f"wrote {folder}/ (config.pbtxt, {options.version}/)")
     print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")

@@ -2,6 +2,7 @@
 files (rebuilt here with the tools' defaults), every chain of precisions is one line or a correct file,
 and a failed run leaves no file behind."""
 
+import shutil
 import signal
 import subprocess
 import time
@@ -10,10 +11,11 @@ import onnx
 import pytest
 
 from aib_deploy.backends.graph_regions import float32_nodes
+from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.files import written_whole
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime.preprocess import Preprocessor
-from tests.helpers.cli import AIB, assert_error_after_progress, call_aib
+from tests.helpers.cli import AIB, assert_error_after_progress, assert_one_line_error, call_aib
 from tests.helpers.onnx_files import assert_valid_onnx
 
 
@@ -112,16 +114,29 @@ def test_reduced_precision_files_are_not_converted_again(demo_fp16, demo_int8, t
         assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("command", ["fp16", "int8", "engine"])
-def test_a_checkpoint_gets_one_line_that_says_how(command, case_checkpoint, tmp_path):
-    checkpoint = case_checkpoint("vgg_aib_qt_cifar100")
-    output = tmp_path / ("m.engine" if command == "engine" else "m.onnx")
-    extra = ("--calibration", "synthetic") if command == "int8" else ()
-    result = call_aib("export", command, checkpoint, "-o", output, *extra)
-    assert_error_after_progress(
-        result, "a PyTorch checkpoint; export it first (aib export onnx", f"aib export {command} MODEL.onnx"
-    )
-    assert not output.exists()
+def test_one_step_from_a_checkpoint_exports_the_onnx_file_first_and_reuses_it(tmp_path):
+    """`aib export fp16 CKPT.pth` as `yolo export format=engine` takes a .pt: the float32 file is exported
+    beside the checkpoint with its parity check, then converted; the next command reuses it."""
+    checkpoint = tmp_path / "glyphs.pth"
+    shutil.copy(bundled_checkpoint(), checkpoint)
+    result = call_aib("export", "fp16", checkpoint, "--held-out", "2")
+    assert result.returncode == 0, result.stderr
+    assert "parity batch 1: ok" in result.stdout and f"wrote {tmp_path / 'glyphs.fp16.onnx'}" in result.stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["glyphs.fp16.onnx", "glyphs.onnx", "glyphs.pth"]
+    repository = tmp_path / "repository"
+    result = call_aib("export", "triton", checkpoint, "--repository", repository)
+    assert result.returncode == 0, result.stderr
+    assert f"using {tmp_path / 'glyphs.onnx'}, exported from glyphs.pth before" in result.stdout
+    assert (repository / "aib_glyphs_wrn_cifar_10_2_qt_fp32" / "1" / "model.onnx").is_file()
+
+
+def test_one_step_leaves_an_onnx_file_of_another_checkpoint_alone(demo_fp16, tmp_path):
+    checkpoint = tmp_path / "glyphs.pth"
+    shutil.copy(bundled_checkpoint(), checkpoint)
+    shutil.copy(demo_fp16, tmp_path / "glyphs.onnx")  # not the float32 export of this checkpoint
+    result = call_aib("export", "int8", checkpoint, "--calibration", "synthetic")
+    assert_one_line_error(result, "glyphs.onnx: already there and not the float32 export of glyphs.pth")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["glyphs.onnx", "glyphs.pth"]
 
 
 @pytest.mark.parametrize("command", ["fp16", "int8", "engine", "check"])
