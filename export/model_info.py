@@ -16,6 +16,8 @@ from ..protocol.signature import ModelSignature, TensorSpec
 from ..runtime.loader import CHECKPOINT_SUFFIXES
 from .sources import load_onnx
 
+SCHEMA_VERSION = 1  # of `aib info --json`, aib_deploy/data/info.schema.json
+
 
 def tensor_entry(name: str, dtype: str, shape: list[int | str]) -> dict:
     return {"name": name, "dtype": dtype, "shape": shape}
@@ -89,6 +91,7 @@ def model_info(path: Path) -> dict:
     card, details, inputs, outputs = read(path)
     precision = details.get("precision", card.precision) if kind == "engine" else card.precision
     return {
+        "schema_version": SCHEMA_VERSION,
         "file": str(path),
         "format": kind,
         "bytes": path.stat().st_size,

@@ -9,28 +9,49 @@ from pathlib import Path
 from .environment import environment
 from .plot import plot_latency
 
+SCHEMA_VERSION = 1  # of bench.json, aib_deploy/data/bench.schema.json
+
 
 def share(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+def milliseconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def format_rows(rows: list[dict]) -> str:
-    header = (
-        f"{'model':<18} {'file':<28} {'backend':<40} {'batch':>5} {'median ms':>10} {'p90 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8} {'img/s':>9} {'vs first':>9} {'top-1 agr':>10} {'index agr':>10}"
-    )
-    lines = [header]
-    firsts = {}
+    """The table, each column as wide as its longest cell (file names are not cut); "-" for a percentile that
+    too few runs cannot estimate."""
+    firsts: dict[tuple, float] = {}
+    cells = []
     for row in rows:
-        key = (row["model"], row["batch"])
-        firsts.setdefault(key, row["median_ms"])
-        ratio = firsts[key] / row["median_ms"]
-        lines.append(
-            f"{row['model']:<18} {row['file'][-28:]:<28} {row['backend']:<40} {row['batch']:>5} {row['median_ms']:>10.3f} "
-            f"{row['p90_ms']:>8.3f} {row['p95_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['images_per_s']:>9.1f} {ratio:>8.2f}x "
-            f"{share(row['top1_agreement']):>10} {share(row['index_agreement']):>10}"
+        first = firsts.setdefault((row["model"], row["batch"]), row["median_ms"])
+        cells.append(
+            [
+                row["model"],
+                row["file"],
+                row["backend"],
+                str(row["batch"]),
+                milliseconds(row["median_ms"]),
+                milliseconds(row["p90_ms"]),
+                milliseconds(row["p95_ms"]),
+                milliseconds(row["p99_ms"]),
+                f"{row['images_per_s']:.1f}",
+                f"{first / row['median_ms']:.2f}x",
+                share(row["top1_agreement"]),
+                share(row["index_agreement"]),
+            ]
         )
-    return "\n".join(lines)
+    header = ["model", "file", "backend", "batch", "median ms", "p90 ms", "p95 ms", "p99 ms", "img/s", "vs first"]
+    header += ["top-1 agr", "index agr"]
+    widths = [max(len(line[column]) for line in [header, *cells]) for column in range(len(header))]
+    left = 3  # model, file and backend read left-aligned, the figures right-aligned
+
+    def joined(line: list[str]) -> str:
+        return " ".join(cell.ljust(w) if n < left else cell.rjust(w) for n, (cell, w) in enumerate(zip(line, widths)))
+
+    return "\n".join(joined(line).rstrip() for line in [header, *cells])
 
 
 def speedups(rows: list[dict]) -> list[str]:
@@ -62,6 +83,7 @@ CSV_FIELDS = (
     "images_per_s",
     "top1_agreement",
     "index_agreement",
+    "agreement_input",
 )
 
 
@@ -69,7 +91,7 @@ def write_results(rows: list[dict], output: Path, skipped: dict[str, str] | None
     """bench.json (rows, environment, skipped backends), bench.csv and bench.png in `output`."""
     output.mkdir(parents=True, exist_ok=True)
     paths = [output / "bench.json", output / "bench.csv", output / "bench.png"]
-    document = {"environment": environment(), "rows": rows, "skipped": skipped or {}}
+    document = {"schema_version": SCHEMA_VERSION, "environment": environment(), "rows": rows, "skipped": skipped or {}}
     paths[0].write_text(json.dumps(document, indent=1) + "\n")
     with open(paths[1], "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
@@ -81,6 +103,8 @@ def write_results(rows: list[dict], output: Path, skipped: dict[str, str] | None
 
 def report(rows: list[dict], output: str | None, skipped: dict[str, str] | None = None) -> None:
     print(format_rows(rows))
+    if rows:
+        print(f"agreement with the first backend of each model and batch: on {rows[0]['agreement_input']}")
     for line in speedups(rows):
         print(line)
     for backend, reason in (skipped or {}).items():

@@ -26,6 +26,7 @@ VIDEO_FRAMES = 300
 VIDEO_SIZE = 256
 VIDEO_SEED = 2021
 # The targets the demo model is held to (README, issue 14): key of the summary -> least acceptable value.
+SUMMARY_SCHEMA_VERSION = 1  # of summary.json, aib_deploy/data/summary.schema.json
 TARGETS = {"accuracy": 0.95, "attention_max_in_box": 0.90, "attention_inside_outside_ratio": 1.5}
 BOX_COLOR = (255, 255, 255)
 
@@ -64,6 +65,7 @@ def summarize(predictions: list, truth, latencies_ms: list[float], elapsed_s: fl
     boxes = [box.as_list() for p, box in zip(predictions, truth.boxes) if p.ok]
     scores = score_localization(maps, boxes, VIDEO_SIZE, VIDEO_SIZE)
     return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
         "frames_sent": len(predictions),
         "frames_answered": len(answered),
         "errors": len(predictions) - len(answered),
@@ -133,7 +135,7 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
     summary = with_targets(summarize(ordered, truth, latencies, elapsed))
     (output / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     for key, value in summary.items():
-        if key == "targets":
+        if key in ("targets", "schema_version"):
             continue
         target = summary["targets"].get(key)
         verdict = f"  (target >= {target['at_least']:g}: {'met' if target['met'] else 'MISSED'})" if target else ""

@@ -23,8 +23,11 @@ from ..media.io import read_image
 from ..progress import Progress
 from ..runtime import Prediction, Predictor, RunnerOptions, load_predictor, open_runner
 from ..runtime.compare import agreement_of, check_comparable, run_all
+from ..runtime.results_file import ResultsFile
 from .datasets import Sample, read_samples
 
+SCHEMA_VERSION = 1  # of eval.json, aib_deploy/data/eval.schema.json
+RECORDS_FILE = "eval.jsonl"  # one record per image beside eval.json, in the result schema
 TOP5 = 5
 STOCHASTIC_SAMPLES = 4  # the paper's num_avg
 CHUNK = 64  # images held in memory at once
@@ -93,6 +96,14 @@ class Extras:
         return report
 
 
+def write_records(path: Path, scored: list[Scored], card, backend: str) -> None:
+    """Every image read, as a frame record of the result schema with its truth (class and box)."""
+    with ResultsFile(path, card, backend) as results:
+        for index, item in enumerate(scored):
+            truth = {"class_index": item.sample.class_index, "box": list(item.sample.box) if item.sample.box else None}
+            results.write(item.prediction, item.sample.path.name, index, truth=truth, where=item.sample.where)
+
+
 def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> dict:
     """The report `aib eval` prints and writes to eval.json."""
     scored: list[Scored] = []
@@ -115,6 +126,7 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
                         kept.append(sample)
                     except AibError as error:
                         errors.append(f"{sample.where}: {error}")
+                        scored.append(Scored(sample, Prediction(error=str(error)), (0, 0)))
                     progress.update()
                 good = []
                 for sample, image, prediction in zip(kept, images, predictor.predict(images)):
@@ -131,6 +143,7 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
     truth = np.array([item.sample.class_index for item in ok])
     ranked = [[score.class_index for score in item.prediction.top_k] for item in ok]
     report = {
+        "schema_version": SCHEMA_VERSION,
         "model": str(model),
         "data": str(data),
         "split": options.split,
@@ -162,6 +175,8 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
     report.update(extra_report)
     if options.output is not None:
         options.output.mkdir(parents=True, exist_ok=True)
+        write_records(options.output / RECORDS_FILE, scored, card, backend)
+        report["records"] = RECORDS_FILE
         (options.output / "eval.json").write_text(json.dumps(report, indent=1) + "\n")
         if boxed:
             from .sheet import contact_sheet

@@ -11,6 +11,7 @@ from aib_deploy.demo.run import bundled_checkpoint
 from aib_deploy.files import file_sha256
 from aib_deploy.runtime import load_predictor
 from tests.helpers.cli import assert_one_line_error, call_aib
+from tests.helpers.schemas import validated
 
 CONTRACT = [
     ("logits", "float32", ["batch", 8]),
@@ -22,7 +23,7 @@ CONTRACT = [
 def info_of(path) -> dict:
     result = call_aib("info", path, "--json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return validated(json.loads(result.stdout), "info")
 
 
 def test_an_onnx_file_shows_its_card_tensors_and_hash(demo_onnx):

@@ -1,16 +1,16 @@
 """`aib demo`, the README's main job, end to end on the bundled model."""
 
-import json
-
 import cv2
 
 from aib_deploy.localization import LocalizationScores
 from tests.helpers.cli import run_aib
 from tests.helpers.results import read_results
+from tests.helpers.schemas import validated
 
 # The localization keys are the scorer's own, as in the model card's `evaluation` figures.
 SCORE_KEYS = set(LocalizationScores(0.0, 0.0, 0.0, 0.0, 0.0, 0).to_dict())
 SUMMARY_KEYS = {
+    "schema_version",
     "frames_sent",
     "frames_answered",
     "errors",
@@ -25,7 +25,7 @@ SUMMARY_KEYS = {
 def test_demo_writes_summary_video_and_results(tmp_path):
     result = run_aib("demo", "--output", tmp_path)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = validated(tmp_path / "summary.json", "summary")
     assert set(summary) == SUMMARY_KEYS
     assert summary["frames_sent"] == summary["frames_answered"] == 300 and summary["errors"] == 0
     targets = summary["targets"]

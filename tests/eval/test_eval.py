@@ -1,6 +1,5 @@
 """`aib eval` on a synthetic set in CUB's layout and as a CSV list: figures, bad lines, --compare."""
 
-import json
 import shutil
 
 import cv2
@@ -11,6 +10,8 @@ from aib_deploy.localization import score_localization
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
 from tests.helpers.cli import assert_error_after_progress, call_aib
+from tests.helpers.results import read_results
+from tests.helpers.schemas import validated
 
 COUNT = 40
 
@@ -37,7 +38,10 @@ def test_cub_layout_figures_match_the_scorer_on_the_same_frames(demo_onnx, cub_s
     folder, images, labels, boxes = cub_set
     result = call_aib("eval", demo_onnx, folder, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    report = validated(tmp_path / "out" / "eval.json", "eval")
+    _, records = read_results(tmp_path / "out" / report["records"])  # one record per image, in the result schema
+    assert [record["truth"]["class_index"] for record in records] == [int(label) for label in labels]
+    assert records[0]["where"] == f"{folder / 'images.txt'}:1" and records[0]["truth"]["box"] == list(map(float, boxes[0]))
     with load_predictor(demo_onnx) as predictor:
         predictions = predictor.predict(list(images))
     expected = score_localization([p.attention for p in predictions], boxes.tolist(), 96, 96).to_dict()
@@ -95,7 +99,7 @@ def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):
     int8 = demo_int8
     result = call_aib("eval", demo_onnx, folder, "--compare", int8, "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    compare = json.loads((tmp_path / "out" / "eval.json").read_text())["compare"]
+    compare = validated(tmp_path / "out" / "eval.json", "eval")["compare"]
     assert compare["frames"] == COUNT and compare["top1"] >= 0.9 and compare["index_exact"] > 0.8
     assert "against" in result.stdout and "anchor-index agreement" in result.stdout
 
