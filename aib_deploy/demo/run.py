@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..localization import score_localization
@@ -28,7 +27,6 @@ VIDEO_SEED = 2021
 # The targets the demo model is held to (README, issue 14): key of the summary -> least acceptable value.
 SUMMARY_SCHEMA_VERSION = 1  # of summary.json, aib_deploy/data/summary.schema.json
 TARGETS = {"accuracy": 0.95, "attention_max_in_box": 0.90, "attention_inside_outside_ratio": 1.5}
-BOX_COLOR = (255, 255, 255)
 
 
 @dataclass(frozen=True)
@@ -117,10 +115,8 @@ def run_demo(options: DemoOptions = DemoOptions()) -> dict:
             truth_record = {"class_index": truth.labels[result.frame_index], "box": truth.boxes[result.frame_index].as_list()}
             results.write(prediction, video.name, result.frame_index, latency_ms=latency_ms, truth=truth_record)
             if image is not None:
-                annotated = annotate(image, prediction, fps=progress.rate)
-                x0, y0, x1, y1 = truth.boxes[result.frame_index].as_list()
-                cv2.rectangle(annotated, (x0, y0), (x1 - 1, y1 - 1), BOX_COLOR, 1)  # the true box, to judge the map by
-                writer.write(annotated)
+                # the true box, to judge the map by
+                writer.write(annotate(image, prediction, fps=progress.rate, box=truth.boxes[result.frame_index].as_list()))
             progress.update()
 
         try:

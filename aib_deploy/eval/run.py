@@ -181,5 +181,5 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
         if boxed:
             from .sheet import contact_sheet
 
-            contact_sheet(boxed, shares, options.sheet, options.output / "contact_sheet.png")
+            contact_sheet(boxed, shares, options.sheet, options.output / "contact_sheet.png", card.labels)
     return report

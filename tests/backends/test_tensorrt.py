@@ -152,7 +152,7 @@ def test_triton_repository_for_an_engine(fake_engine, tmp_path):
     }
     assert_one_line_error(
         call_aib("export", "triton", engine, "--repository", tmp_path / "r2", "--max-batch", "64"),
-        "profile takes batches 1 to 16",
+        "--max-batch: expected 1 to 16 (the model's largest batch), got 64",
     )
     assert_one_line_error(
         call_aib("export", "triton", engine, "--repository", tmp_path / "r3", "--kind", "cpu"), "GPU instance only"

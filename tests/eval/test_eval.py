@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from aib_deploy.eval.cub_layout import write_cub_layout
+from aib_deploy.eval.sheet import CAPTION, ROW_LABEL, TILE
 from aib_deploy.localization import score_localization
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
@@ -18,19 +20,10 @@ COUNT = 40
 
 @pytest.fixture(scope="module")
 def cub_set(tmp_path_factory):
-    """COUNT glyph images written in CUB-200-2011's layout (1-based class ids, x y w h boxes), all in the test split."""
+    """COUNT glyph images in CUB-200-2011's layout, written by the library's helper from corner boxes."""
     folder = tmp_path_factory.mktemp("cub")
-    (folder / "images" / "glyphs").mkdir(parents=True)
     images, labels, boxes = make_dataset(COUNT, 96, seed=321)
-    rows = {name: [] for name in ("images", "image_class_labels", "bounding_boxes", "train_test_split")}
-    for index, (image, label, (x0, y0, x1, y1)) in enumerate(zip(images, labels, boxes), start=1):
-        cv2.imwrite(str(folder / "images" / "glyphs" / f"{index}.png"), image)
-        rows["images"].append(f"{index} glyphs/{index}.png")
-        rows["image_class_labels"].append(f"{index} {label + 1}")
-        rows["bounding_boxes"].append(f"{index} {x0} {y0} {x1 - x0} {y1 - y0}")
-        rows["train_test_split"].append(f"{index} 0")
-    for name, lines in rows.items():
-        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    write_cub_layout(folder, images, labels, boxes)
     return folder, images, labels, boxes
 
 
@@ -51,7 +44,10 @@ def test_cub_layout_figures_match_the_scorer_on_the_same_frames(demo_onnx, cub_s
     assert report["top5"] >= report["top1"] and report["anchors_used"]["of"] == 20
     assert sum(row["images"] for row in report["per_class"]) == COUNT
     sheet = cv2.imread(str(tmp_path / "out" / "contact_sheet.png"))
-    assert sheet.shape == (400, 1200, 3)
+    assert sheet.shape == (2 * (TILE + CAPTION), ROW_LABEL + 6 * TILE, 3)  # best and worst rows of 6, captioned
+    captions = sheet[TILE : TILE + CAPTION, ROW_LABEL:]
+    assert (captions < 100).any(axis=2).mean() > 0.02  # the captions are written (dark ink on white)
+    assert (sheet[:, :ROW_LABEL] < 100).any()  # and the rows are named
     assert f"pointing game {expected['attention_max_in_box']:.2%}" in result.stdout
 
 
@@ -59,10 +55,10 @@ def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, 
     folder, _, labels, boxes = cub_set
     listing = folder / "list.csv"
     lines = [
-        f"glyphs/{i + 1}.png,{labels[i]},{boxes[i][0]},{boxes[i][1]},{boxes[i][2] - boxes[i][0]},{boxes[i][3] - boxes[i][1]}"
+        f"{i + 1:05d}.png,{labels[i]},{boxes[i][0]},{boxes[i][1]},{boxes[i][2] - boxes[i][0]},{boxes[i][3] - boxes[i][1]}"
         for i in range(10)
     ]
-    lines += ["glyphs/missing.png,1", "glyphs/1.png,zebra", "glyphs/1.png,1,2", "glyphs/2.png,disc,90,90,50,50"]
+    lines += ["missing.png,1", "00001.png,zebra", "00001.png,1,2", "00002.png,disc,90,90,50,50"]
     listing.write_text("path,label,x,y,w,h\n" + "\n".join(lines) + "\n")  # a header row is read as one
     result = call_aib("eval", demo_onnx, listing)
     said = result.stdout
@@ -110,3 +106,15 @@ def test_checkpoints_also_get_the_stochastic_accuracy(cub_set):
     result = call_aib("eval", bundled_checkpoint(), cub_set[0])
     assert result.returncode == 0, result.stderr
     assert "stochastic top-1 (num_avg 4):" in result.stdout
+
+
+def test_the_cub_writer_takes_corner_boxes_and_aib_eval_reads_every_image(demo_onnx, tmp_path):
+    """A user's set written from (x0, y0, x1, y1) boxes once lost 25 of 36 images to box errors."""
+    images, labels, boxes = make_dataset(36, 96, seed=7)
+    folder = write_cub_layout(tmp_path / "set", images, labels, boxes)
+    assert (folder / "bounding_boxes.txt").read_text().splitlines()[0] == (
+        f"1 {boxes[0][0]:g} {boxes[0][1]:g} {boxes[0][2] - boxes[0][0]:g} {boxes[0][3] - boxes[0][1]:g}"
+    )
+    result = call_aib("eval", demo_onnx, folder)
+    assert result.returncode == 0, result.stderr
+    assert "36 images (0 errors)" in result.stdout

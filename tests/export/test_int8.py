@@ -186,10 +186,9 @@ def test_int8_from_a_video_source(demo_onnx, tmp_path):
 @pytest.mark.parametrize(
     "arguments, fragment",
     [
-        (("--calibration", "missing-folder"), "missing-folder: not found"),
         (("--calibration", "synthetic", "--min-index-agreement", "95"), "expected a share in (0, 1], got 95.0"),
     ],
-    ids=["missing source", "agreement as a percentage"],  # --count 0: tests/cli's generated count-flag test
+    ids=["agreement as a percentage"],  # a missing source or --count 0: tests/cli/test_bad_input.py
 )
 def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
     result = call_aib("export", "int8", demo_onnx, "-o", tmp_path / "out.onnx", *arguments)
@@ -200,8 +199,3 @@ def test_refuses_to_overwrite_the_float_model(demo_onnx):
     assert_one_line_error(
         call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx), "must not overwrite its float model"
     )
-
-
-def test_missing_model_gets_one_line(tmp_path):
-    result = call_aib("export", "int8", tmp_path / "none.onnx", "--calibration", "synthetic", "-o", tmp_path / "o.onnx")
-    assert_one_line_error(result, "none.onnx: file not found")

@@ -142,12 +142,10 @@ def test_asymmetric_quantization_fails(tmp_path):
     assert_one_line_error(call_aib("check", path), "QuantizeLinear node q: zero point zero is not a constant 0")
 
 
-@pytest.mark.parametrize("content, fragment", [(b"not onnx at all", "not an ONNX file"), (None, "file not found")])
-def test_bad_files_get_one_line(tmp_path, content, fragment):
+def test_a_file_that_is_not_onnx_gets_one_line(tmp_path):
     path = tmp_path / "model.onnx"
-    if content is not None:
-        path.write_bytes(content)
-    assert_one_line_error(call_aib("check", path), str(path), fragment)
+    path.write_bytes(b"not onnx at all")
+    assert_one_line_error(call_aib("check", path), str(path), "not an ONNX file")
 
 
 def test_a_file_onnx_runtime_refuses_is_one_finding_not_a_traceback(tmp_path):

@@ -129,22 +129,10 @@ def taken_port():
 @pytest.mark.parametrize(
     "flags, fragment",
     [
-        (["--port", "70000"], "--port: expected a port from 0 (any free one) to 65535, got 70000"),
-        (["--port", "-1"], "--port: expected a port from 0 (any free one) to 65535, got -1"),
-        (["--metrics-port", "70000"], "--metrics-port: expected a port from 0 (any free one) to 65535, got 70000"),
-        (["--max-streams", "0"], "--max-streams: expected a positive number, got 0"),
-        (["--max-batch", "0"], "--max-batch: expected a positive number, got 0"),
-        (["--max-batch", "-3"], "--max-batch: expected a positive number, got -3"),
-        (["--max-pixels", "0"], "--max-pixels: expected a positive number, got 0"),
         (["--max-delay-ms", "-5"], "--max-delay-ms: expected 0 to 10000, got -5"),
-        (["--max-delay-ms", "inf"], "argument --max-delay-ms: expected a finite number, got 'inf'"),
-        (["--max-delay-ms", "nan"], "argument --max-delay-ms: expected a finite number, got 'nan'"),
         (["--max-delay-ms", "1e300"], "--max-delay-ms: expected 0 to 10000, got 1e+300"),
         (["--idle-timeout-s", "0"], "--idle-timeout-s: expected seconds above 0, at most 86400, got 0"),
-        (["--idle-timeout-s", "nan"], "argument --idle-timeout-s: expected a finite number, got 'nan'"),
         (["--write-timeout-s", "-1"], "--write-timeout-s: expected seconds above 0, at most 86400, got -1"),
-        (["--max-repeated", "0"], "--max-repeated: expected a positive number, got 0"),
-        (["--max-fields", "0"], "--max-fields: expected a positive number, got 0"),
         (["--max-inflight-mb", "1"], "--max-inflight-mb: expected at least one message (32 MB)"),
         (["--max-inflight-mb", "1e300"], "--max-inflight-mb: expected at most 1048576 MB, got 1e+300"),
         (["--token", ""], "--token: empty"),
@@ -152,11 +140,9 @@ def taken_port():
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
 def test_impossible_flags_are_one_line(demo_onnx, flags, fragment):
-    """Checked values exit 1; values argparse's type refuses (not finite) exit 2, as its usage errors do."""
-    result = run_aib("serve", demo_onnx, "--port", "0", *flags)
-    if "argument" in fragment:
-        result.returncode -= 1
-    assert_one_line_error(result, fragment)
+    """Values the server's options refuse (out of range, empty) exit 1; what the flag's type refuses while
+    parsing (not a number, below 1, a port above 65535) is in tests/cli/test_bad_input.py."""
+    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", *flags), fragment)
 
 
 def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, tmp_path):
@@ -175,10 +161,6 @@ def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, 
     assert_one_line_error(
         run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", garbage, "--tls-key", garbage),
         f"--tls-cert {garbage}: not a PEM certificate chain",
-    )
-    assert_one_line_error(
-        run_aib("serve", demo_onnx, "--port", "0", "--tls-cert", tmp_path / "none.pem", "--tls-key", garbage),
-        "none.pem: cannot read it",
     )
     empty = subprocess.run(
         [AIB, "serve", str(demo_onnx), "--port", "0"],
