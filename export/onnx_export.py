@@ -158,11 +158,9 @@ def compare_with_pytorch(
     return results
 
 
-def report_parity(path: Path, model: AibNet, card: ModelCard, label: str = "parity") -> list[int]:
-    """Print one verdict line per parity batch size; return the batch sizes that failed."""
-    failures = []
-    for batch, comparison in compare_with_pytorch(path, model, card, list(PARITY_BATCHES)):
+def report_parity(path: Path, model: AibNet, card: ModelCard, label: str = "parity") -> list[tuple[int, Comparison]]:
+    """Print one verdict line per parity batch size; return each batch size with its comparison."""
+    results = compare_with_pytorch(path, model, card, list(PARITY_BATCHES))
+    for batch, comparison in results:
         print(f"{label} batch {batch}: {'ok' if comparison.passed else 'FAILED'}: {comparison.summary()}")
-        if not comparison.passed:
-            failures.append(batch)
-    return failures
+    return results

@@ -11,7 +11,14 @@ SCHEMAS = sorted(entry.name for entry in SCHEMA_FOLDER.iterdir() if entry.name.e
 
 
 def test_every_writer_has_its_schema():
-    assert SCHEMAS == ["bench.schema.json", "eval.schema.json", "info.schema.json", "result.schema.json", "summary.schema.json"]
+    assert SCHEMAS == [
+        "bench.schema.json",
+        "command.schema.json",
+        "eval.schema.json",
+        "info.schema.json",
+        "result.schema.json",
+        "summary.schema.json",
+    ]
 
 
 @pytest.mark.parametrize("name", SCHEMAS)

@@ -9,12 +9,13 @@ comparison itself is `aib_deploy.runtime.compare.compare_models`, as Polygraphy'
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import AibError
 from ..export.calibration import SYNTHETIC
 from .export import add_gate_option
-from .options import add_runner_options, positive_int, runner_options
+from .options import add_json_option, add_runner_options, human_lines, positive_int, print_json, runner_options
 from .paths import FRAMES_SOURCE, ModelPath
 
 DEFAULT_COUNT = 256
@@ -41,6 +42,7 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help=f"frames to compare (default {DEFAULT_COUNT})")
     add_gate_option(parser)
     add_runner_options(parser)
+    add_json_option(parser)
     parser.set_defaults(handler=run_compare)
 
 
@@ -50,7 +52,11 @@ def run_compare(args: argparse.Namespace) -> None:
 
     options = CompareOptions(fail_under=Gate.parse(args.fail_under), runner=runner_options(args))
     reference, candidate = Path(args.reference), Path(args.candidate)
-    agreement, failures = compare_models(reference, candidate, check_frames(args.input, args.count), options)
-    print(f"{candidate.name} against {reference.name}: {agreement.describe()}")
+    with human_lines(args):
+        agreement, failures = compare_models(reference, candidate, check_frames(args.input, args.count), options)
+        print(f"{candidate.name} against {reference.name}: {agreement.describe()}")
+    document = {"reference": str(reference), "candidate": str(candidate), "input": args.input}
+    document.update(agreement=asdict(agreement), gate=options.fail_under.describe(), gate_failures=failures)
+    print_json(args, "compare", document)
     if failures:
         raise AibError(f"{args.candidate}: below the gate (--fail-under {options.fail_under.describe()}): {'; '.join(failures)}")

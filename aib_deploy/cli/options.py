@@ -8,8 +8,12 @@ options dataclass it fills.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import math
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..backends.onnxrt import DEVICES
@@ -22,6 +26,7 @@ from .paths import InputPath, plain_value
 
 TOKEN_VARIABLE = "AIB_TOKEN"
 MAX_PORT = 65535
+COMMAND_SCHEMA_VERSION = 1  # of --json output, aib_deploy/data/command.schema.json
 
 
 def finite_float(text: str) -> float:
@@ -245,3 +250,28 @@ def check_failures(args: argparse.Namespace, failed: int, total: int, what: str)
     success to a script that checks the exit code."""
     if failed and not args.allow_failures:
         raise AibError(f"{failed} of {total} {what} failed (each named above; the others' results were written)")
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on standard output (aib_deploy/data/command.schema.json); the lines a "
+        "person reads go to standard error",
+    )
+
+
+@contextlib.contextmanager
+def human_lines(args: argparse.Namespace) -> Iterator[None]:
+    """With --json, what the command prints for people goes to stderr, so stdout holds only the JSON."""
+    if not args.json:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def print_json(args: argparse.Namespace, command: str, document: dict) -> None:
+    """The command's result as one JSON object (with --json): what it wrote and what it measured."""
+    if args.json:
+        print(json.dumps({"schema_version": COMMAND_SCHEMA_VERSION, "command": command, **document}, indent=1))

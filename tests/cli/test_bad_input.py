@@ -9,6 +9,7 @@ soon as it is declared; one declared without a kind fails `test_every_argument_d
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from aib_deploy.cli.paths import MODEL_KINDS, InputPath, ModelPath, OutputPath, 
 from aib_deploy.demo.run import bundled_checkpoint
 from tests.cli.test_cli import COMMANDS, parser_of
 from tests.helpers.cli import call_aib
+from tests.helpers.schemas import validated
 
 NUMBER_TYPES = {
     positive_int: ("0", "-1", "nan", "two"),
@@ -233,3 +235,40 @@ def test_a_wrong_value_is_one_line_before_any_work(case, files):
     assert "Traceback" not in result.stderr + result.stdout
     assert case.argument in errors[0] or Path(value.rstrip("/")).name in errors[0], errors[0]
     assert written(files["folder"]) == before, "a failed command left files behind"
+
+
+JSON_COMMANDS = [path for path in leaf_commands() if "--json" in parser_of(path)._option_string_actions]
+
+
+def test_the_commands_that_report_results_all_take_json():
+    assert {" ".join(path) for path in JSON_COMMANDS} == {
+        "check",
+        "compare",
+        "info",
+        "export onnx",
+        "export int8",
+        "export fp16",
+        "export engine",
+        "export triton",
+    }
+
+
+@pytest.mark.parametrize("path", JSON_COMMANDS, ids=" ".join)
+def test_json_output_is_one_object_in_its_schema(path, files):
+    """Generated from the parser: every command with --json, run with valid arguments, prints one JSON object
+    on stdout (the lines for people go to stderr) that validates against its schema in aib_deploy/data."""
+    if path == ("export", "engine"):
+        pytest.skip("builds a TensorRT engine: needs TensorRT and an NVIDIA GPU (not present on this project's machines)")
+    argv = [*path]
+    chosen = VALID[path]
+    parser = parser_of(path)
+    argv += [str(files[chosen[a.dest]]) for a in parser._actions if not a.option_strings and a.dest in chosen]
+    for flag, item in chosen.items():
+        if flag.startswith("-"):
+            argv.append(f"{flag}={files['folder'] / 'json' / item.removeprefix('out/') if item.startswith('out/') else item}")
+    result = run_with_deadline([*argv, "--json"], seconds=300)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    validated(document, "info" if path == ("info",) else "command")
+    if path != ("info",):
+        assert document["command"] == " ".join(path)

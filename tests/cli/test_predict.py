@@ -33,7 +33,8 @@ def test_image(demo_onnx, glyph_image, tmp_path):
     result = call_aib("predict", demo_onnx, path, "-o", output)
     assert result.returncode == 0, result.stderr
     annotated = cv2.imread(str(output))
-    assert annotated.shape == sample.image.shape and not np.array_equal(annotated, sample.image)
+    # 200 x 200 enlarged twice to reach 256 px, plus the colour-scale strip beside it
+    assert annotated.shape == (400, 400 + 56, 3) and not np.array_equal(annotated[:, :400:2][::2], sample.image)
     (record,) = read_jsonl(output.with_suffix(".jsonl"))
     assert record["error"] == "" and len(record["top_k"]) == 5
     assert record["top_k"][0]["label"] in result.stdout
@@ -69,7 +70,7 @@ def test_video(demo_onnx, tmp_path):
     capture = cv2.VideoCapture(str(output))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     ok, frame = capture.read()
-    assert ok and frame.shape == (128, 128, 3)
+    assert ok and frame.shape == (256, 256 + 44, 3)  # enlarged twice, plus the colour-scale strip
     correct = sum(r["top_k"][0]["class_index"] == label for r, label in zip(records, truth.labels))
     assert correct >= 18
 
