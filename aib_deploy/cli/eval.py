@@ -18,12 +18,15 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
         description="Top-1 and top-5 accuracy, the pointing game (attention maximum inside the true box) with its "
         "chance rate, the inside/outside ratio, the attention mass inside the box, anchors used, a per-class "
         "table; for a checkpoint also the paper's stochastic accuracy; with --compare, agreement with another "
-        "model. DATA is a folder in CUB-200-2011's layout, or a .csv / .jsonl list (path,label[,x,y,w,h]).",
+        "model. DATA is a folder in CUB-200-2011's layout, one folder per class (ImageFolder), or a .csv / .jsonl "
+        "list (path,label[,x,y,w,h]).",
     )
     defaults = EvalOptions()
     parser.add_argument("model", type=ModelPath(), help="an .onnx file (float32, fp16, INT8), a checkpoint or an engine")
     parser.add_argument(
-        "data", type=InputPath("file or folder"), help="a CUB-layout folder, or a .csv / .jsonl list; images under its images/"
+        "data",
+        type=InputPath("file or folder"),
+        help="a CUB-layout folder, a folder per class, or a .csv / .jsonl list (images under its images/)",
     )
     parser.add_argument("--split", default=defaults.split, choices=SPLITS, help=f"CUB split (default {defaults.split})")
     parser.add_argument("--compare", type=ModelPath(), help="a second model: top-1 and anchor-index agreement on the same images")
@@ -37,6 +40,14 @@ def add_eval_command(commands: argparse._SubParsersAction) -> None:
     add_runner_options(parser)
     add_failure_option(parser)
     parser.set_defaults(handler=run_eval)
+
+
+def per_class_table(rows: list[dict]) -> str:
+    """One line per class that has images: index, label, images, top-1."""
+    width = max([len("label"), *(len(row["label"]) for row in rows)])
+    lines = [f"{'class':>5}  {'label':<{width}}  {'images':>6}  {'top-1':>7}"]
+    lines += [f"{row['class_index']:>5}  {row['label']:<{width}}  {row['images']:>6}  {row['top1']:>7.2%}" for row in rows]
+    return "\n".join(lines)
 
 
 def run_eval(args: argparse.Namespace) -> None:
@@ -62,6 +73,7 @@ def run_eval(args: argparse.Namespace) -> None:
         )
     if "anchors_used" in report:
         print(f"anchors used: {report['anchors_used']['count']} of {report['anchors_used']['of']}")
+    print(per_class_table(report["per_class"]))
     if "stochastic_top1_num_avg_4" in report:
         print(f"stochastic top-1 (num_avg 4): {report['stochastic_top1_num_avg_4']:.2%}")
     if "compare" in report:

@@ -1,4 +1,5 @@
-"""Labelled images for `aib eval`: CUB-200-2011's own layout, or a CSV / JSON-lines list.
+"""Labelled images for `aib eval`: CUB-200-2011's own layout, one folder per class (ImageFolder), or a CSV /
+JSON-lines list.
 
 CUB: DATA/images.txt (id path), image_class_labels.txt (id class, 1-based), bounding_boxes.txt
 (id x y width height, pixels of the original image), train_test_split.txt (id is_training).
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AibError
+from ..media.io import IMAGE_SUFFIXES
 
 CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt")
 SPLITS = ("test", "train", "all")
@@ -123,11 +125,29 @@ def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[s
     return samples, errors
 
 
+def read_image_folder(folder: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[str]]:
+    """torchvision's ImageFolder layout: FOLDER/CLASS/IMAGE, where CLASS is one of the model's labels or a class
+    index; no boxes, so only the classes are scored. A folder that names no class is one error."""
+    samples, errors = [], []
+    for class_folder in sorted(entry for entry in folder.iterdir() if entry.is_dir()):
+        try:
+            class_index = label_index(class_folder.name, labels, str(class_folder))
+        except AibError as error:
+            errors.append(str(error))
+            continue
+        for path in sorted(class_folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                samples.append(Sample(path, class_index, None, f"{class_folder}/{path.name}"))
+    return samples, errors
+
+
 def read_samples(data: Path, labels: tuple[str, ...], split: str = "test") -> tuple[list[Sample], list[str]]:
     """The samples a data folder (CUB layout) or list file names, and one line per bad entry."""
     if split not in SPLITS:
         raise AibError(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
     if data.is_dir():
+        if not any((data / name).is_file() for name in CUB_FILES) and any(entry.is_dir() for entry in data.iterdir()):
+            return read_image_folder(data, labels)
         return read_cub(data, split, len(labels))
     if data.suffix.lower() in (".csv", ".jsonl"):
         if not data.is_file():

@@ -49,6 +49,8 @@ def test_cub_layout_figures_match_the_scorer_on_the_same_frames(demo_onnx, cub_s
     assert (captions < 100).any(axis=2).mean() > 0.02  # the captions are written (dark ink on white)
     assert (sheet[:, :ROW_LABEL] < 100).any()  # and the rows are named
     assert f"pointing game {expected['attention_max_in_box']:.2%}" in result.stdout
+    first = report["per_class"][0]  # the per-class table is printed too
+    assert f"{first['class_index']:>5}  {first['label']:<8}  {first['images']:>6}  {first['top1']:>7.2%}" in result.stdout
 
 
 def test_a_csv_list_with_bad_lines_reports_each_and_goes_on(demo_onnx, cub_set, tmp_path):
@@ -118,3 +120,21 @@ def test_the_cub_writer_takes_corner_boxes_and_aib_eval_reads_every_image(demo_o
     result = call_aib("eval", demo_onnx, folder)
     assert result.returncode == 0, result.stderr
     assert "36 images (0 errors)" in result.stdout
+
+
+def test_one_folder_per_class_is_read_as_torchvision_s_image_folder(demo_onnx, tmp_path):
+    """CLASS/IMAGE folders named by label or class index; no boxes, so classes are scored and no sheet drawn."""
+    images, labels, _ = make_dataset(12, 96, seed=5)
+    with load_predictor(demo_onnx) as predictor:
+        names = predictor.card.labels
+    for index, (image, label) in enumerate(zip(images, labels)):
+        folder = tmp_path / "set" / (names[label] if index % 2 else str(label))  # by name, or by index
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+    (tmp_path / "set" / "zebra").mkdir()
+    result = call_aib("eval", demo_onnx, tmp_path / "set", "--output", tmp_path / "out", "--allow-failures")
+    assert result.returncode == 0, result.stderr
+    report = validated(tmp_path / "out" / "eval.json", "eval")
+    assert report["images"] == 12 and report["top1"] > 0.9 and "localization" not in report
+    assert len(report["errors"]) == 1 and "zebra: unknown label 'zebra'" in report["errors"][0]
+    assert not (tmp_path / "out" / "contact_sheet.png").exists()

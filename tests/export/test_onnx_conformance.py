@@ -1,6 +1,7 @@
 """Every conformance case survives checkpoint file -> ONNX -> ONNX Runtime, and the contract holds."""
 
 import json
+import os
 
 import numpy as np
 import onnx
@@ -112,6 +113,19 @@ def test_aib_info_describes_the_file_as_its_graph_and_card_declare_it(exported):
     assert info["inputs"][0]["shape"][1:] == [3, CASES[name]["input_size"], CASES[name]["input_size"]]
     assert info["model_card"]["architecture"]["name"] == loaded.arch.name and info["precision"] == "fp32"
     assert info["max_batch"] == card.batch_limit == 16
+
+
+def test_one_step_export_from_the_checkpoint_finds_its_onnx_file(exported, case_checkpoint, tmp_path):
+    """`aib export triton CHECKPOINT` on every family: the CHECKPOINT.onnx beside it, exported from that very
+    checkpoint (its card says so), is used rather than exported again."""
+    name, _, _, path = exported
+    checkpoint = tmp_path / f"{name}.pth"
+    os.link(case_checkpoint(name), checkpoint)  # links: the CUB files are hundreds of MB
+    os.link(path, tmp_path / f"{name}.onnx")
+    result = call_aib("export", "triton", checkpoint, "--repository", tmp_path / "models", "--json")
+    assert result.returncode == 0, result.stderr
+    assert f"using {tmp_path / name}.onnx, exported from {name}.pth before" in result.stderr
+    assert json.loads(result.stdout)["models"] == [exported[2].serving_name("fp32")]
 
 
 def test_tensorrt_readiness_check_passes(exported):
