@@ -16,7 +16,9 @@ def test_every_writer_has_its_schema():
         "command.schema.json",
         "eval.schema.json",
         "info.schema.json",
+        "model_card.schema.json",
         "result.schema.json",
+        "sidecar.schema.json",
         "summary.schema.json",
     ]
 

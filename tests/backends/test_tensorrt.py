@@ -17,6 +17,7 @@ from aib_deploy.files import file_sha256
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import load_predictor
 from tests.helpers.cli import assert_one_line_error, call_aib
+from tests.helpers.schemas import validated
 from tests.helpers.triton import triton_model_config
 
 
@@ -55,6 +56,7 @@ def test_sidecar_records_what_the_engine_needs(fake_engine, demo_onnx):
     assert sidecar["onnx_sha256"] == file_sha256(demo_onnx) and sidecar["precision"] == "fp16" and sidecar["strongly_typed"]
     assert sidecar["profile"] == {"input": "images", "min": 1, "opt": 4, "max": 16}
     assert sidecar["model_card"]["architecture"]["name"] == "wrn_cifar_10_2_qt"
+    assert validated(sidecar_path(engine), "sidecar") == json.loads(json.dumps(sidecar))  # as written, in its schema
     assert engine.read_bytes() == b"not a real engine"  # nothing prepended to the engine
 
 

@@ -15,6 +15,7 @@ from aib_deploy.export.onnx_export import PARITY_BATCHES, check_onnx, compare_wi
 from tests.helpers.checkpoint_files import CASES, FAMILY_CASES, case_reference
 from tests.helpers.cli import call_aib
 from tests.helpers.onnx_files import assert_valid_onnx
+from tests.helpers.schemas import validated
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -90,7 +91,7 @@ def test_model_card_is_stored_in_metadata(exported):
     props = {prop.key: prop.value for prop in model.metadata_props}
     stored = ModelCard.from_json(props[MODEL_CARD_KEY])
     assert stored == card
-    raw = json.loads(props[MODEL_CARD_KEY])
+    raw = validated(json.loads(props[MODEL_CARD_KEY]), "model_card")
     assert raw["architecture"]["name"] == loaded.arch.name
     assert raw["checkpoint_sha256"] == loaded.checkpoint.sha256 and len(raw["checkpoint_sha256"]) == 64
     assert raw["opset"] == 18 and raw["att_dim"] == CASES[name]["att_dim"]
