@@ -102,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aib: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # the machine refused a read or write: permissions, a full disk, a read-only mount
+        where = error.filename if error.filename is not None else "a file"
+        print(f"aib: error: {where}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -61,11 +61,12 @@ def read_cub(folder: Path, split: str, num_classes: int) -> tuple[list[Sample], 
     samples, errors = [], []
     for key, (values, where) in images.items():
         try:
-            flag = splits.get(key, (["?"], where))[0][0]
-            if split != "all" and flag != ("1" if split == "train" else "0"):
-                continue
             if len(values) != 1:
                 raise AibError(f"{where}: expected 'id path', got {len(values) + 1} fields")
+            if key not in splits or splits[key][0] not in (["0"], ["1"]):
+                raise AibError(f"{where}: image id {key} has no 'id 0|1' line in {folder / 'train_test_split.txt'}")
+            if split != "all" and splits[key][0][0] != ("1" if split == "train" else "0"):
+                continue
             if key not in labels:
                 raise AibError(f"{where}: image id {key} has no line in {folder / 'image_class_labels.txt'}")
             class_values, class_where = labels[key]

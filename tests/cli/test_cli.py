@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from aib_deploy.cli import build_parser
@@ -214,3 +216,24 @@ def parser_of(path: tuple[str, ...]) -> argparse.ArgumentParser:
     for name in path:
         parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
     return parser
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("export", "fp16", "MODEL", "-o", "/proc/1/model.fp16.onnx", "--held-out", "1"),
+        ("eval", "MODEL", "DATA", "--output", "/proc/1/eval"),
+        ("bench", "MODEL", "--runs", "1", "--batch", "1", "--warmup", "0", "--output", "/proc/1/bench"),
+    ],
+    ids=lambda arguments: " ".join(arguments[:2]),
+)
+def test_an_output_the_machine_will_not_write_is_one_line(arguments, demo_onnx, tmp_path):
+    """/proc/1 exists and is a folder, so the path passes parsing; the write itself is refused, even to root."""
+    data = tmp_path / "list.csv"
+    (tmp_path / "images").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "x.png"), np.zeros((32, 32, 3), np.uint8))
+    data.write_text("x.png,0\n")
+    argv = [str(demo_onnx) if item == "MODEL" else str(data) if item == "DATA" else item for item in arguments]
+    result = call_aib(*argv)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("aib: error: ") and "/proc/1/" in result.stderr

@@ -82,6 +82,7 @@ def test_malformed_cub_lines_each_get_a_line_naming_file_and_line(demo_onnx, cub
     images[1] = "2"  # no path
     classes[2] = "3 bird"  # not a class number
     del classes[3]  # image 4 has no class line
+    images.append(f"{COUNT + 1} {COUNT + 1:05d}.png")  # no split line: an error, not left out of the test split
     (folder / "images.txt").write_text("\n".join(images) + "\n")
     (folder / "image_class_labels.txt").write_text("\n".join(classes) + "\n")
     result = call_aib("eval", demo_onnx, folder, "--allow-failures")
@@ -89,7 +90,9 @@ def test_malformed_cub_lines_each_get_a_line_naming_file_and_line(demo_onnx, cub
     assert f"{folder / 'images.txt'}:2: expected 'id path', got 1 fields" in result.stdout
     assert f"{folder / 'image_class_labels.txt'}:3: expected 'id class' with a class 1 to 8, got 'bird'" in result.stdout
     assert f"{folder / 'images.txt'}:4: image id 4 has no line in {folder / 'image_class_labels.txt'}" in result.stdout
-    assert f"{COUNT - 3} images (3 errors)" in result.stdout
+    split_file = folder / "train_test_split.txt"
+    assert f"{folder / 'images.txt'}:{COUNT + 1}: image id {COUNT + 1} has no 'id 0|1' line in {split_file}" in result.stdout
+    assert f"{COUNT - 3} images (4 errors)" in result.stdout
 
 
 def test_compare_with_the_int8_file(demo_onnx, demo_int8, cub_set, tmp_path):
