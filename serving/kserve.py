@@ -2,8 +2,9 @@
 
 Same port, same pipeline as `aib.v1`: the micro-batcher, token, TLS and every limit apply alike. A
 client written for Triton (tritonclient, perf tooling, KServe) talks to `aib serve` unchanged.
-Repository, shared-memory, trace and log calls are not served (UNIMPLEMENTED, as a Triton built
-without them answers).
+`RepositoryIndex` lists the one model, so clients can find its name; loading and unloading models,
+shared-memory, trace and log calls are not served (UNIMPLEMENTED, as a Triton built without them
+answers).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ class KserveService:
     async def ModelConfig(self, request, context) -> kserve.ModelConfigResponse:
         await self._check_model(request, context)
         return kserve.ModelConfigResponse(config=self.config)
+
+    async def RepositoryIndex(self, request, context) -> kserve.RepositoryIndexResponse:
+        """The one model this server holds, so a client (aib perf, Triton's tools) can find its name."""
+        ready = not self.pipeline.stopping.is_set()
+        state = "READY" if ready else "UNAVAILABLE"
+        model = kserve.RepositoryIndexResponse.ModelIndex(name=self.signature.name, version=self.signature.version, state=state)
+        return kserve.RepositoryIndexResponse(models=[model] if ready or not request.ready else [])
 
     async def ModelStatistics(self, request, context) -> kserve.ModelStatisticsResponse:
         if request.name:
@@ -179,6 +187,7 @@ def add_kserve_service(service: KserveService, server: grpc.aio.Server, limits: 
         "ModelMetadata": kserve.ModelMetadataRequest,
         "ModelConfig": kserve.ModelConfigRequest,
         "ModelStatistics": kserve.ModelStatisticsRequest,
+        "RepositoryIndex": kserve.RepositoryIndexRequest,
         "ModelInfer": kserve.ModelInferRequest,
     }
     methods = kserve.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name

@@ -30,7 +30,7 @@ FLOORS = (
     ("aib_deploy.media",),
     ("aib_deploy.protocol",),
     ("aib_deploy.export", "aib_deploy.serving"),
-    ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval"),
+    ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval", "aib_deploy.perf"),
     ("aib_deploy.cli",),
 )
 

@@ -20,6 +20,7 @@ from .demo import add_demo_command
 from .eval import add_eval_command
 from .export import add_export_commands
 from .info import add_info_command
+from .perf import add_perf_command
 from .predict import add_predict_command
 from .serve import add_serve_command
 from .stream import add_stream_command
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_demo_command,
         add_serve_command,
         add_stream_command,
+        add_perf_command,
     ):
         add(commands)
     return parser

@@ -21,6 +21,7 @@ import pytest
 
 from aib_deploy.cli.options import finite_float, non_negative_int, port_number, positive_int, server_address
 from aib_deploy.cli.paths import MODEL_KINDS, InputPath, ModelPath, OutputPath, plain_value
+from aib_deploy.cli.perf import concurrency_range
 from aib_deploy.demo.run import bundled_checkpoint
 from tests.cli.test_cli import COMMANDS, parser_of
 from tests.helpers.cli import call_aib
@@ -32,6 +33,7 @@ NUMBER_TYPES = {
     port_number: ("-1", "65536", "http"),
     finite_float: ("nan", "inf", "-inf", "1e400", "abc"),
     server_address: ("127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1", ":50051"),
+    concurrency_range: ("0", "8:2", "1:2:3:4", "one", "1:2000"),
 }
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
     "input file": ("missing", "a folder"),
@@ -64,6 +66,7 @@ VALID = {
     ("demo",): {"--output": "out/demo"},
     ("serve",): {"model": "FLOAT32", "--port": "0"},
     ("stream",): {"server": "127.0.0.1:9", "source": "VIDEO", "--output": "out/stream.mp4"},
+    ("perf",): {"server": "127.0.0.1:9", "--connect-timeout": "1"},
 }
 
 
@@ -250,6 +253,7 @@ def test_the_commands_that_report_results_all_take_json():
         "export fp16",
         "export engine",
         "export triton",
+        "perf",
     }
 
 
@@ -259,6 +263,8 @@ def test_json_output_is_one_object_in_its_schema(path, files):
     on stdout (the lines for people go to stderr) that validates against its schema in aib_deploy/data."""
     if path == ("export", "engine"):
         pytest.skip("builds a TensorRT engine: needs TensorRT and an NVIDIA GPU (not present on this project's machines)")
+    if path == ("perf",):
+        pytest.skip("measures a running server: tests/perf and tests/export/test_triton_server.py check its JSON")
     argv = [*path]
     chosen = VALID[path]
     parser = parser_of(path)

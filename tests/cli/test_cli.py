@@ -40,6 +40,7 @@ def test_the_command_list_covers_every_family():
         "demo",
         "serve",
         "stream",
+        "perf",
     }
     assert {path[1] for path in COMMANDS if len(path) == 2} == {"onnx", "int8", "fp16", "engine", "triton"}
 

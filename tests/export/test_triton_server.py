@@ -9,6 +9,7 @@ The wheel has no ONNX Runtime or TensorRT backend, so those entries are only sch
 (tests/export/test_triton.py).
 """
 
+import csv
 import json
 import os
 import queue
@@ -24,7 +25,7 @@ from aib_deploy.backends.onnxrt import OnnxrtRunner
 from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime.predictor import softmax
 from aib_deploy.runtime.preprocess import Preprocessor
-from tests.helpers.cli import run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.tritonserver import PYTHON_BACKEND_FLAGS, TritonServer, triton_unavailable
 
 UNAVAILABLE = triton_unavailable()
@@ -227,3 +228,20 @@ def test_server_stops_by_pid(tmp_path):
     assert running.process.returncode is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_aib_perf_measures_triton_and_asks_which_model_when_it_serves_several(server, tmp_path):
+    """The same load generator against the real Triton: its own statistics fill the server columns."""
+    quick = ("--measurement-interval", "300", "--max-trials", "3")
+    address = server.grpc_url
+    several = call_aib("perf", address, *quick)
+    assert_one_line_error(several, f"server {address}: serves 4 models", "name one with -m")
+    report = tmp_path / "triton.csv"
+    result = call_aib("perf", address, "-m", MODEL, "-f", report, "--json", *quick)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["requests"] > 0 and row["errors"] == 0 and row["server_compute_us"] > 0
+    with open(report, newline="") as handle:
+        assert next(csv.reader(handle))[:2] == ["Concurrency", "Inferences/Second"]
+    frames = call_aib("perf", address, "-m", f"{ENSEMBLE_MODEL}_frames", "--input", "frames", *quick)
+    assert frames.returncode == 0, frames.stderr

@@ -1,0 +1,147 @@
+"""One request, the same every time, to the server `aib perf` measures: KServe v2 `ModelInfer` (aib serve,
+Triton) or aib.v1 `Predict` (aib serve). Each client asks the server what its model takes, so the frame has
+the model's size, and reads the server's own queue and compute times where the protocol has them."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import cv2
+import grpc
+import numpy as np
+
+from ..contract import FRAMES_INPUT, INPUT_NAME
+from ..errors import AibError
+from ..protocol.generated import attention_pb2 as pb
+from ..protocol.generated import attention_pb2_grpc as pb_grpc
+from ..protocol.generated import grpc_service_pb2 as kserve
+from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
+from ..serving.client import open_channel
+
+PROTOCOLS = ("kserve", "aib")
+INPUTS = ("images", "frames")  # normalized float32 tensors, or one encoded PNG per request
+CALL_TIMEOUT_S = 60.0
+FRAME_SIDE = 256  # the encoded frame's side for a model that takes only `frames` (the server resizes it)
+
+
+@dataclass(frozen=True)
+class ServerTimes:
+    """The server's own counters for the model (KServe ModelStatistics): requests, queue and compute."""
+
+    requests: int = 0
+    queue_ns: int = 0
+    compute_ns: int = 0
+
+    def __sub__(self, other: ServerTimes) -> ServerTimes:
+        return ServerTimes(self.requests - other.requests, self.queue_ns - other.queue_ns, self.compute_ns - other.compute_ns)
+
+
+def synthetic_frame(size: int) -> np.ndarray:
+    """A fixed noisy BGR frame of the model's size: the same bytes on every run."""
+    return (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
+
+
+def wait_ready(channel: grpc.Channel, address: str, timeout_s: float) -> None:
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        raise AibError(f"server {address}: not reachable within {timeout_s:g} s (--connect-timeout)") from None
+
+
+def refusal(address: str, error: grpc.RpcError) -> AibError:
+    return AibError(f"server {address}: {error.code().name}: {error.details()}")
+
+
+class KServeClient:
+    """`ModelInfer` with one `images` row (float32, normalized as the card says) or one `frames` PNG."""
+
+    def __init__(self, address: str, model: str | None, inputs: str, headers: list, channel: grpc.Channel) -> None:
+        self.address, self.headers = address, headers
+        self.stub = kserve_grpc.GRPCInferenceServiceStub(channel)
+        try:
+            self.model = model or self._only_model()
+            metadata = self.stub.ModelMetadata(kserve.ModelMetadataRequest(name=self.model), metadata=headers, timeout=30)
+        except grpc.RpcError as error:
+            raise refusal(address, error) from None
+        if inputs == "frames":
+            size = self._input_size(metadata) if INPUT_NAME in {tensor.name for tensor in metadata.inputs} else FRAME_SIDE
+            encoded = cv2.imencode(".png", synthetic_frame(size))[1].tobytes()
+            tensor = kserve.ModelInferRequest.InferInputTensor(name=FRAMES_INPUT, datatype="BYTES", shape=[1, 1])
+            content = struct.pack("<I", len(encoded)) + encoded
+        else:
+            size = self._input_size(metadata)
+            tensor = kserve.ModelInferRequest.InferInputTensor(name=INPUT_NAME, datatype="FP32", shape=[1, 3, size, size])
+            content = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32).tobytes()
+        self.request = kserve.ModelInferRequest(model_name=self.model, inputs=[tensor], raw_input_contents=[content])
+
+    def _only_model(self) -> str:
+        """The name of the one model the server holds (RepositoryIndex); -m is needed when it holds several."""
+        try:
+            index = self.stub.RepositoryIndex(kserve.RepositoryIndexRequest(ready=True), metadata=self.headers, timeout=30)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise AibError(f"server {self.address}: does not list its models; name one with -m") from None
+            raise
+        names = sorted({model.name for model in index.models})
+        if len(names) != 1:
+            raise AibError(f"server {self.address}: serves {len(names)} models ({', '.join(names) or 'none'}); name one with -m")
+        return names[0]
+
+    def _input_size(self, metadata: kserve.ModelMetadataResponse) -> int:
+        shapes = {tensor.name: list(tensor.shape) for tensor in metadata.inputs}
+        shape = shapes.get(INPUT_NAME)
+        if shape is None or len(shape) != 4 or shape[2] != shape[3] or shape[2] < 1:
+            raise AibError(f"model {self.model} on {self.address}: no square 'images' input [N, 3, H, W]; got {shapes}")
+        return int(shape[2])
+
+    def call(self) -> None:
+        self.stub.ModelInfer(self.request, metadata=self.headers, timeout=CALL_TIMEOUT_S)
+
+    def server_times(self) -> ServerTimes:
+        statistics = self.stub.ModelStatistics(kserve.ModelStatisticsRequest(name=self.model), metadata=self.headers, timeout=30)
+        inference = statistics.model_stats[0].inference_stats if statistics.model_stats else None
+        if inference is None:
+            return ServerTimes()
+        return ServerTimes(inference.success.count, inference.queue.ns, inference.compute_infer.ns)
+
+
+class AibV1Client:
+    """`Predict` with one frame, PNG-encoded or raw (`frames` sends PNG, `images` the raw pixels)."""
+
+    def __init__(self, address: str, inputs: str, headers: list, channel: grpc.Channel) -> None:
+        self.address, self.headers = address, headers
+        self.stub = pb_grpc.AttentionServiceStub(channel)
+        try:
+            info = self.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=headers, timeout=30)
+        except grpc.RpcError as error:
+            raise refusal(address, error) from None
+        self.model = info.architecture
+        frame = synthetic_frame(info.input_height)
+        if inputs == "frames":
+            self.request = pb.Frame(encoded=cv2.imencode(".png", frame)[1].tobytes())
+        else:
+            height, width, channels = frame.shape
+            self.request = pb.Frame(raw=pb.RawImage(data=frame.tobytes(), height=height, width=width, channels=channels))
+
+    def call(self) -> None:
+        result = self.stub.Predict(self.request, metadata=self.headers, timeout=CALL_TIMEOUT_S)
+        if result.error:
+            raise AibError(f"server {self.address}: {result.error}")
+
+    def server_times(self) -> ServerTimes:
+        return ServerTimes()  # aib.v1 reports timings per frame, not per model
+
+
+def connect(
+    address: str, protocol: str, model: str | None, inputs: str, token: str | None, tls_ca: str | None, timeout_s: float
+) -> KServeClient | AibV1Client:
+    """A client for the server at ADDRESS, once it answers (one line when it does not within `timeout_s`)."""
+    channel = open_channel(address, tls_ca)
+    wait_ready(channel, address, timeout_s)
+    headers = [("authorization", f"Bearer {token}")] if token else []
+    if protocol == "aib":
+        if model is not None:
+            raise AibError("-m: aib.v1 servers hold one model; leave -m out with --protocol aib")
+        return AibV1Client(address, inputs, headers, channel)
+    return KServeClient(address, model, inputs, headers, channel)
