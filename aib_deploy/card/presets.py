@@ -207,7 +207,7 @@ def read_labels(path: str | Path | None) -> tuple[str, ...] | None:
     if path is None:
         return None
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first label
     except (OSError, UnicodeDecodeError) as error:
         raise AibError(f"--labels {path}: cannot read ({error.__class__.__name__}: {error})") from None
     return tuple(line.strip() for line in text.splitlines() if line.strip())

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..demo.run import DemoOptions
-from .options import positive_int
+from .options import thread_count
 from .paths import OutputPath
 
 
@@ -24,7 +24,7 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
         default=str(DemoOptions.output),
         help=f"folder for everything it writes (default {DemoOptions.output})",
     )
-    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--threads", type=thread_count, help="ONNX Runtime intra-op threads")
     parser.set_defaults(handler=run_demo_command)
 
 

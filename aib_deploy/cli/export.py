@@ -23,7 +23,7 @@ from .export_steps import (
     output_path,
     written_file,
 )
-from .options import add_json_option, finite_float, human_lines, positive_int, print_json
+from .options import add_json_option, finite_float, human_lines, positive_int, print_json, thread_count
 from .paths import FRAMES_SOURCE, InputPath, ModelPath, OutputPath
 from .targets import add_engine_command, add_triton_command
 
@@ -154,7 +154,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         help="--float auto: exact anchor-index agreement to keep on the calibration frames "
         f"(default {defaults.min_index_agreement})",
     )
-    parser.add_argument("--threads", type=positive_int, help="intra-op threads for calibration and the check")
+    parser.add_argument("--threads", type=thread_count, help="intra-op threads for calibration and the check")
     add_gate_option(parser)
     add_json_option(parser)
     parser.set_defaults(handler=export_int8_command)
@@ -233,7 +233,7 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--held-out", type=positive_int, default=defaults.held_out, help=f"how many frames to check (default {defaults.held_out})"
     )
-    parser.add_argument("--threads", type=positive_int, help="intra-op threads for the check")
+    parser.add_argument("--threads", type=thread_count, help="intra-op threads for the check")
     add_gate_option(parser)
     add_json_option(parser)
     parser.set_defaults(handler=export_fp16_command)

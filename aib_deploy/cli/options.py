@@ -26,6 +26,8 @@ from .paths import InputPath, plain_value
 
 TOKEN_VARIABLE = "AIB_TOKEN"
 MAX_PORT = 65535
+MAX_THREADS = 1024
+MAX_COUNT = 2**31 - 1  # what a C int (and so every native library) holds
 COMMAND_SCHEMA_VERSION = 1  # of --json output, aib_deploy/data/command.schema.json
 
 
@@ -58,7 +60,13 @@ def positive_int(text: str) -> int:
     """argparse's type for counts and sizes that must be at least 1 (threads, frames, batches): 0 and negatives
     are refused in one line naming the flag, instead of reaching a backend that reads them as "choose for me"
     or fails later."""
-    return whole_number(text, 1)
+    return whole_number(text, 1, MAX_COUNT)
+
+
+def thread_count(text: str) -> int:
+    """argparse's type for threads, instances and decode threads: 1 to MAX_THREADS (a trillion threads once
+    reached ONNX Runtime as a traceback, 99,999 as a hang)."""
+    return whole_number(text, 1, MAX_THREADS)
 
 
 def non_negative_int(text: str) -> int:
@@ -95,7 +103,7 @@ def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) ->
         "has them, else CPU); PyTorch: cuda or cpu",
     )
     if threads:
-        group.add_argument("--threads", type=positive_int, help="intra-op threads (default: the backend chooses)")
+        group.add_argument("--threads", type=thread_count, help="intra-op threads (default: the backend chooses)")
 
 
 def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
@@ -121,7 +129,7 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "--warmup", type=non_negative_int, default=defaults.warmup, help=f"untimed runs first (default {defaults.warmup})"
     )
     group.add_argument(
-        "--threads", type=positive_int, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
+        "--threads", type=thread_count, default=defaults.threads, help=f"CPU threads per backend (default {defaults.threads})"
     )
 
 
@@ -191,14 +199,14 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--instances",
-        type=positive_int,
+        type=thread_count,
         default=ServerOptions.instances,
         help="inference sessions of the model, each on its own thread, sharing one batch queue "
         f"(default {ServerOptions.instances}); with --threads, sessions x threads should fit the cores",
     )
     group.add_argument(
         "--decode-threads",
-        type=positive_int,
+        type=thread_count,
         default=ServerOptions.decode_threads,
         help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})",
     )

@@ -79,6 +79,21 @@ def default_output(source: str, kind: str) -> Path:
     return path.with_name(path.stem + "_aib" + suffix)
 
 
+def refuse_overwriting_inputs(args: argparse.Namespace, kind: str, output: Path, results_path: str) -> None:
+    """One line when what predict would write is the model or the input itself, or (for a folder) lies inside
+    the input folder, where the next run would read it back as input."""
+    inputs = [Path(args.model).resolve()]
+    if kind in ("image", "video"):
+        inputs.append(Path(args.input).resolve())
+    for flag, target in (("-o", output), ("--results", Path(results_path))):
+        if str(target) == STDOUT:
+            continue
+        if target.resolve() in inputs:
+            raise AibError(f"{flag} {target}: is an input of this command; it would be overwritten")
+    if kind == "folder" and output.resolve().is_relative_to(Path(args.input).resolve()):
+        raise AibError(f"-o {output}: inside the input folder {args.input}; the annotated images would be read back as input")
+
+
 def run_predict(args: argparse.Namespace) -> None:
     kind = input_kind(args.input)
     if kind in ("folder", "glob"):
@@ -93,6 +108,7 @@ def run_predict(args: argparse.Namespace) -> None:
     if many and output.is_file():
         raise AibError(f"-o {output}: a file; a folder's annotated images go to a folder")
     results_path = args.results or str(output / "results.jsonl" if many else output.with_suffix(".jsonl"))
+    refuse_overwriting_inputs(args, kind, output, results_path)
     say = functools.partial(print, file=messages_stream(results_path))
     with (
         load_predictor(args.model, runner_options(args), top_k=args.top_k) as predictor,

@@ -12,7 +12,7 @@ from ..contract import ENGINE_SUFFIXES
 from ..errors import AibError
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from .export_steps import onnx_source, output_path
-from .options import add_json_option, human_lines, non_negative_int, optional_path, positive_int, print_json
+from .options import add_json_option, human_lines, non_negative_int, optional_path, positive_int, print_json, thread_count
 from .paths import ONNX_KINDS, ModelPath, OutputPath, plain_value
 
 
@@ -151,7 +151,7 @@ def add_triton_command(formats: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", default=defaults.kind, choices=KINDS, help=f"instance group kind (default {defaults.kind})")
     parser.add_argument(
         "--instances",
-        type=positive_int,
+        type=thread_count,
         default=defaults.instances,
         help=f"model instances per device (default {defaults.instances})",
     )

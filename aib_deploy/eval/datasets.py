@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ..media.io import IMAGE_SUFFIXES
 CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt")
 SPLITS = ("test", "train", "all")
 CSV_HEADER = ("path", "label")  # a list's optional first row
+JSONL_KEYS = ("path", "label", "box")
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,27 @@ class Sample:
 def box_from_xywh(values: list[str], where: str) -> tuple[float, float, float, float]:
     try:
         x, y, width, height = (float(value) for value in values)
-    except ValueError:
+    except (ValueError, TypeError):
         raise AibError(f"{where}: box {values} is not four numbers x, y, width, height") from None
+    if not all(math.isfinite(value) for value in (x, y, width, height)):
+        raise AibError(f"{where}: box {values} is not four finite numbers x, y, width, height")
     if width <= 0 or height <= 0:
         raise AibError(f"{where}: box {values} has no area")
     return x, y, x + width, y + height
 
 
+def read_text(path: Path) -> str:
+    """A data file's text: UTF-8, with or without a byte-order mark; anything else is one line naming the file."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise AibError(f"data {path}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8") from None
+
+
 def read_table(path: Path) -> dict[str, tuple[list[str], str]]:
     """CUB's `id value...` files: id -> (values, FILE:LINE)."""
     rows = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if line.strip():
             key, *values = line.split()
             rows[key] = (values, f"{path}:{number}")
@@ -93,7 +105,7 @@ def label_index(label: str, labels: tuple[str, ...], where: str) -> int:
 def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[str]]:
     folder = path.parent / "images"
     samples, errors = [], []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     rows = lines if path.suffix == ".jsonl" else list(csv.reader(lines))
     for number, row in enumerate(rows, start=1):
         where = f"{path}:{number}"
@@ -110,14 +122,19 @@ def read_list(path: Path, labels: tuple[str, ...]) -> tuple[list[Sample], list[s
                 if not isinstance(row, dict):
                     raise AibError(f"{where}: not a JSON object")
             if isinstance(row, dict):
+                unknown = sorted(set(row) - set(JSONL_KEYS))
+                if unknown:
+                    raise AibError(f"{where}: unknown keys {', '.join(unknown)}; expected {', '.join(JSONL_KEYS)} ([x, y, w, h])")
                 name, label, box = row.get("path"), str(row.get("label", "")), row.get("box")
+                if box is not None and not isinstance(box, list):
+                    raise AibError(f"{where}: box {box!r} is not a list [x, y, w, h]")
                 values = [str(v) for v in box] if box is not None else None
             else:
                 if len(row) not in (2, 6):
                     raise AibError(f"{where}: expected path,label or path,label,x,y,w,h; got {len(row)} fields")
                 name, label, values = row[0], row[1], row[2:] or None
-            if not name:
-                raise AibError(f"{where}: no path")
+            if not name or not isinstance(name, str):
+                raise AibError(f"{where}: expected a path (text), got {name!r}")
             samples.append(
                 Sample(folder / name, label_index(label, labels, where), box_from_xywh(values, where) if values else None, where)
             )

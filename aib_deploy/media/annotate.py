@@ -18,7 +18,9 @@ from ..runtime.result import Prediction
 
 HEAT_WEIGHT = 0.6  # the heat map's share in the frame's most attended cell; less where attention is lower
 HEAT_GAMMA = 2.0  # the share falls with the square of the attention (relative to the peak): faint cells stay clear
-MIN_SIDE = 256  # frames with a shorter side are enlarged to at least this
+MIN_SIDE = 256  # frames with a shorter side are enlarged to at least this...
+MAX_SIDE = 4096  # ...unless that would take the longer side past this (a 1 x 5000 strip stays as it is)
+MIN_BAR = 8  # the shortest colour bar worth drawing, in pixels
 LEGEND_SHARE = 0.14  # the colour-scale strip's width, as a share of the frame's width
 TEXT_COLOR = (255, 255, 255)
 SHADOW_COLOR = (0, 0, 0)
@@ -56,6 +58,8 @@ def legend_strip(height: int, width: int, anchors: tuple[float, ...] | None, sca
     strip = np.full((height, width, 3), STRIP_COLOR, np.uint8)
     bar_height, bar_width = int(height * 0.7), max(6, width // 5)
     x0, y0 = 4, (height - bar_height) // 2
+    if bar_height < MIN_BAR:  # a frame a few pixels high has no room for a scale
+        return strip
     ramp = np.linspace(255, 0, bar_height).astype(np.uint8).reshape(-1, 1)
     strip[y0 : y0 + bar_height, x0 : x0 + bar_width] = cv2.applyColorMap(np.repeat(ramp, bar_width, axis=1), cv2.COLORMAP_JET)
     values = anchors if anchors else (0.0, 1.0)
@@ -74,7 +78,7 @@ def legend_strip(height: int, width: int, anchors: tuple[float, ...] | None, sca
 
 def enlarged(image: np.ndarray) -> tuple[np.ndarray, int]:
     """`image` enlarged by the whole factor that brings its shorter side to MIN_SIDE (1 when it already is)."""
-    factor = max(1, math.ceil(MIN_SIDE / min(image.shape[:2])))
+    factor = max(1, min(math.ceil(MIN_SIDE / min(image.shape[:2])), MAX_SIDE // max(image.shape[:2])))
     if factor == 1:
         return image, 1
     return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST), factor

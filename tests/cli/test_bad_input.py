@@ -19,7 +19,14 @@ import cv2
 import numpy as np
 import pytest
 
-from aib_deploy.cli.options import finite_float, non_negative_int, port_number, positive_int, server_address
+from aib_deploy.cli.options import (
+    finite_float,
+    non_negative_int,
+    port_number,
+    positive_int,
+    server_address,
+    thread_count,
+)
 from aib_deploy.cli.paths import MODEL_KINDS, InputPath, ModelPath, OutputPath, plain_value
 from aib_deploy.cli.perf import concurrency_range
 from aib_deploy.demo.run import bundled_checkpoint
@@ -28,12 +35,13 @@ from tests.helpers.cli import call_aib
 from tests.helpers.schemas import validated
 
 NUMBER_TYPES = {
-    positive_int: ("0", "-1", "nan", "two"),
+    positive_int: ("0", "-1", "nan", "two", "2147483648"),
     non_negative_int: ("-1", "1.5"),
     port_number: ("-1", "65536", "http"),
     finite_float: ("nan", "inf", "-inf", "1e400", "abc"),
     server_address: ("127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1", ":50051"),
     concurrency_range: ("0", "8:2", "1:2:3:4", "one", "1:2000"),
+    thread_count: ("0", "-1", "1025", "1000000000000", "many"),
 }
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
     "input file": ("missing", "a folder"),

@@ -178,3 +178,28 @@ def test_a_video_written_as_a_picture_is_refused_before_any_frame(demo_onnx, tmp
     result = call_aib("predict", demo_onnx, video, "-o", tmp_path / "out.png")
     assert_one_line_error(result, "-o", "out.png: a video's annotated frames go to a .mp4 file, got .png")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_predict_never_writes_over_its_inputs(demo_onnx, glyph_image, tmp_path):
+    """Found by an independent pass: --results over the model, -o over the image, -o inside the input folder."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(demo_onnx.read_bytes())
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(glyph_image[0].read_bytes())
+    before = {path.name: path.read_bytes() for path in (model, picture)}
+    assert_one_line_error(call_aib("predict", model, picture, "--results", model), "--results", "is an input of this command")
+    assert_one_line_error(call_aib("predict", model, picture, "-o", picture), "-o", "is an input of this command")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(before["picture.png"])
+    assert_one_line_error(call_aib("predict", model, folder, "-o", folder), "inside the input folder")
+    assert {path.name: path.read_bytes() for path in (model, picture)} == before
+    assert sorted(path.name for path in folder.iterdir()) == ["a.png"]
+
+
+def test_a_long_thin_image_is_drawn_without_blowing_up(demo_onnx, tmp_path):
+    strip = tmp_path / "wide.png"
+    cv2.imwrite(str(strip), np.full((1, 5000, 3), 128, np.uint8))
+    result = call_aib("predict", demo_onnx, strip)
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(tmp_path / "wide_aib.png")).shape[:2] == (1, 5000 + 700)  # not enlarged; the scale beside it

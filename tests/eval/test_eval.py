@@ -141,3 +141,30 @@ def test_one_folder_per_class_is_read_as_torchvision_s_image_folder(demo_onnx, t
     assert report["images"] == 12 and report["top1"] > 0.9 and "localization" not in report
     assert len(report["errors"]) == 1 and "zebra: unknown label 'zebra'" in report["errors"][0]
     assert not (tmp_path / "out" / "contact_sheet.png").exists()
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("latin1.csv", b"path,label\n00001.png,d\xe9sc\n", "not UTF-8 text (byte 22"),
+        ("utf16.csv", "path,label\n00001.png,disc\n".encode("utf-16"), "not UTF-8 text"),
+        ("nan.csv", b"00001.png,0,nan,0,10,10\n", "is not four finite numbers"),
+        ("number.jsonl", b'{"path": 5, "label": "disc"}\n', "expected a path (text), got 5"),
+        ("keys.jsonl", b'{"path": "00001.png", "label": 0, "x": 1, "y": 0, "w": 9, "h": 9}\n', "unknown keys h, w, x, y"),
+        ("box.jsonl", b'{"path": "00001.png", "label": 0, "box": 7}\n', "box 7 is not a list"),
+    ],
+)
+def test_lists_a_user_might_write_get_one_line_each(demo_onnx, cub_set, tmp_path, name, content, fragment):
+    """Found by an independent pass: other encodings, a NaN box, a number for a path, box keys spelled out."""
+    listing = cub_set[0] / name
+    listing.write_bytes(content)
+    result = call_aib("eval", demo_onnx, listing)
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert fragment in result.stdout + result.stderr
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(demo_onnx, cub_set):
+    listing = cub_set[0] / "bom.csv"
+    listing.write_bytes(b"\xef\xbb\xbfpath,label\n00001.png,0\n")
+    result = call_aib("eval", demo_onnx, listing)
+    assert result.returncode == 0 and "1 images (0 errors)" in result.stdout, result.stdout + result.stderr
