@@ -13,6 +13,7 @@ from ..backends.base import Runner
 from ..compare import compare_outputs
 from ..errors import AibError
 from ..progress import Progress
+from ..runtime.predictor import check_batch_limit
 from ..timing import time_calls
 
 
@@ -64,6 +65,10 @@ def bench_runners(runners: list[Runner], options: BenchOptions) -> list[dict]:
     the timings, and a row whose runs spread widely gets a warning on stderr.
     """
     rows, warnings = [], []
+    for runner in runners:  # every batch fits every model before any timing starts
+        runner.activate()
+        for batch in options.batches:
+            check_batch_limit(batch, runner.card.batch_limit, flag="--batch")
     with Progress(len(options.batches) * len(runners), what="backend timings", enabled=options.progress) as progress:
         for batch in options.batches:
             references: dict[tuple[str, int], dict[str, np.ndarray]] = {}

@@ -12,7 +12,6 @@ from ..errors import AibError
 from ..export.onnx_options import OnnxExportOptions
 from ..runtime.compare import Agreement, Gate
 from ..runtime.loader import CHECKPOINT_SUFFIXES
-from .paths import plain_value
 
 
 def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
@@ -86,11 +85,20 @@ def onnx_source(model: str) -> Path:
     return onnx_path
 
 
+def gate_text(text: str) -> str:
+    """argparse's type for --fail-under: the gate checked while parsing (one line, exit 2), kept as text."""
+    try:
+        Gate.parse(text)
+    except AibError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--fail-under: ")) from None
+    return text
+
+
 def add_gate_option(parser: argparse.ArgumentParser) -> None:
     default = Gate().describe()
     parser.add_argument(
         "--fail-under",
-        type=plain_value,
+        type=gate_text,
         default=default,
         help=f"exit 1 when held-out agreement falls below these shares (default {default}); the file "
         "and its report are written either way",

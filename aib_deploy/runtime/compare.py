@@ -87,8 +87,12 @@ class Gate:
     @classmethod
     def parse(cls, text: str) -> Gate:
         values = {}
-        for part in filter(None, text.split(",")):
+        if not text.strip(",").strip():
+            raise AibError(f"--fail-under: expected KEY=SHARE pairs such as top1=0.99,index=0.95, got {text!r}")
+        for part in text.split(","):
             key, _, value = part.partition("=")
+            if key.strip() in values:
+                raise AibError(f"--fail-under: {key.strip()} given twice in {text!r}")
             try:
                 share = float(value)
             except ValueError:

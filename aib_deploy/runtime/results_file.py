@@ -35,7 +35,7 @@ class ResultsFile:
             target.parent.mkdir(parents=True, exist_ok=True)
             return open(target, "w", encoding="utf-8")
         except OSError as error:
-            raise AibError(f"--results {target}: cannot write it ({error.strerror})") from None
+            raise AibError(f"results file {target}: cannot write it ({error.strerror})") from None
 
     def write(self, prediction: Prediction, source: str, frame_index: int, **extra: object) -> None:
         if self.stream is None:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from aib_deploy.cli.export_steps import gate_text
 from aib_deploy.cli.options import (
     finite_float,
     non_negative_int,
@@ -42,6 +43,7 @@ NUMBER_TYPES = {
     server_address: ("127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1", ":50051"),
     concurrency_range: ("0", "8:2", "1:2:3:4", "one", "1:2000"),
     thread_count: ("0", "-1", "1025", "1000000000000", "many"),
+    gate_text: ("", ",", "top1=abc", "foo=1", "top1=1.5", "top1", "top1=0.5,top1=0.9"),
 }
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
     "input file": ("missing", "a folder"),
