@@ -40,7 +40,10 @@ class StreamStats:
 def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
     options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
     if tls_ca:
-        credentials = grpc.ssl_channel_credentials(Path(tls_ca).read_bytes())
+        certificate = Path(tls_ca).read_bytes()
+        if b"-----BEGIN CERTIFICATE-----" not in certificate:  # gRPC would only log it, and wait out the timeout
+            raise AibError(f"--tls-ca {tls_ca}: not a PEM certificate (no BEGIN CERTIFICATE block)")
+        credentials = grpc.ssl_channel_credentials(certificate)
         return grpc.secure_channel(address, credentials, options=options)
     return grpc.insecure_channel(address, options=options)
 

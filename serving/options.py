@@ -13,6 +13,13 @@ from ..protocol.wire_bounds import StructureLimits
 
 DEFAULT_PORT = 50051
 LOOPBACK = "127.0.0.1"
+
+
+def host_port(host: str, port: int) -> str:
+    """HOST:PORT as gRPC and clients read it: a bare IPv6 address goes in brackets ([::1]:50051)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 MICRO_BATCH = 8  # the micro-batch when --max-batch is not given
 CONNECT_TIMEOUT_S = 30.0  # clients: how long to wait for the server, at the start and after a lost connection
 MAX_PORT = 65535

@@ -30,7 +30,7 @@ from .kserve import OPEN_METHODS, KserveService, add_kserve_service, served_mode
 from .kserve import SERVICE_NAME as KSERVE_SERVICE_NAME
 from .limits import unmap_large_blocks_when_freed
 from .metrics import ServerMetrics
-from .options import MAX_HEALTH_WATCHES, MICRO_BATCH, ServerOptions
+from .options import MAX_HEALTH_WATCHES, MICRO_BATCH, ServerOptions, host_port
 from .pipeline import FramePipeline
 from .service import AttentionService, add_attention_service
 from .watch_limit import WatchLimitInterceptor
@@ -101,13 +101,14 @@ def server_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Bind the address once ourselves: gRPC would log its own multi-line complaint before failing."""
-    if port == 0:
-        return
+    """Resolve the host and bind the address once ourselves (port 0: resolve only): gRPC would log its own
+    multi-line complaint before failing."""
     try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise AibError(f"--host {host}: not an address of this machine ({error.strerror})") from None
+    if port == 0:
+        return
     for family, kind, protocol, _, address in addresses:
         with socket.socket(family, kind, protocol) as probe:
             try:
@@ -143,7 +144,7 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
             ("grpc.so_reuseport", 0),  # a second server on a busy port must fail, not split the clients
         ],
     )
-    address = f"{options.host}:{options.port}"
+    address = host_port(options.host, options.port)
     try:
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:
@@ -182,7 +183,7 @@ async def serve_until_signalled(predictors: list[Predictor], options: ServerOpti
     auth = "bearer token" if options.token else "no token"
     metrics = f", metrics on :{running.metrics_port}/metrics" if running.metrics_port is not None else ""
     print(
-        f"aib serve: listening on {options.host}:{running.port} ({scheme}, {auth}, backend {predictor.backend}, "
+        f"aib serve: listening on {host_port(options.host, running.port)} ({scheme}, {auth}, backend {predictor.backend}, "
         f"{predictor.card.architecture.name}, {len(predictors)} instance(s){metrics}); protocols aib.v1 and "
         f"KServe v2 (model {running.model_name!r})",
         flush=True,
@@ -208,7 +209,7 @@ class BackgroundServer:
         self.thread = threading.Thread(target=self.loop.run_forever, name="aib-server", daemon=True)
         self.thread.start()
         self.running = asyncio.run_coroutine_threadsafe(create_server(predictors, options), self.loop).result()
-        self.address = f"{options.host}:{self.running.port}"
+        self.address = host_port(options.host, self.running.port)
 
     def stop(self, grace_s: float = 5.0) -> None:
         asyncio.run_coroutine_threadsafe(self.running.stop(grace_s), self.loop).result()

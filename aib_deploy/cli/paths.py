@@ -45,6 +45,8 @@ class InputPath:
         path = Path(value)
         if not path.exists():
             _refuse(f"{value}: no such {self.what}")
+        if not path.is_file() and not path.is_dir():  # reading a FIFO or a device would block or never end
+            _refuse(f"{value}: not a regular file (a FIFO, socket or device)")
         if self.what == "file" and path.is_dir():
             _refuse(f"{value}: a folder; expected a file")
         if self.what == "folder" and not path.is_dir():

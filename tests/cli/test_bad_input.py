@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import threading
 from dataclasses import dataclass
@@ -46,10 +47,10 @@ NUMBER_TYPES = {
     gate_text: ("", ",", "top1=abc", "foo=1", "top1=1.5", "top1", "top1=0.5,top1=0.9"),
 }
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
-    "input file": ("missing", "a folder"),
+    "input file": ("missing", "a folder", "a FIFO"),
     "input folder": ("missing", "a file"),
-    "input file or folder": ("missing",),
-    "model": ("missing", "a folder", "text named .onnx", "text named .pth", "text named .engine", "text named .txt"),
+    "input file or folder": ("missing", "a FIFO"),
+    "model": ("missing", "a folder", "a FIFO", "text named .onnx", "text named .pth", "text named .engine", "text named .txt"),
     "output file": ("a folder", "a folder with a slash", "inside a file"),
     "output folder": ("a file", "inside a file"),
     "output file or folder": ("inside a file",),
@@ -168,6 +169,7 @@ def files(tmp_path_factory, demo_onnx, demo_int8, demo_fp16) -> dict[str, Path]:
     shutil.copy(folder / "picture.png", folder / "images" / "picture.png")
     (folder / "data.csv").write_text("path,label\npicture.png,0\n")
     (folder / "a folder").mkdir()
+    os.mkfifo(folder / "fifo.onnx")  # reading it would block: refused while parsing
     (folder / "a file.txt").write_text("not what was asked for\n")
     for suffix in (".onnx", ".pth", ".engine", ".txt"):
         (folder / f"text{suffix}").write_text("not a model\n")
@@ -188,6 +190,7 @@ def wrong_value(wrong: str, files: dict[str, Path]) -> str:
     named = {
         "missing": folder / "missing.onnx",
         "a folder": folder / "a folder",
+        "a FIFO": folder / "fifo.onnx",
         "a folder with a slash": f"{folder / 'new folder'}/",
         "a file": folder / "a file.txt",
         "inside a file": folder / "a file.txt" / "out.onnx",

@@ -132,3 +132,21 @@ def test_frames_the_server_refuses_are_counted_and_fail_the_exit_code(demo_onnx,
         assert allowed.returncode == 0, allowed.stderr
     finally:
         server.stop()
+
+
+def test_a_tls_root_that_is_not_pem_is_one_line_not_a_wait(tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=2, size=64, seed=2)
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    started = time.perf_counter()
+    result = run_aib("stream", "127.0.0.1:9", video, "--tls-ca", tmp_path / "ca.pem")
+    assert_error_after_progress(result, "--tls-ca", "not a PEM certificate")
+    assert time.perf_counter() - started < 20  # not the 30 s connect timeout
+
+
+def test_a_bare_ipv6_host_is_bracketed(demo_onnx):
+    server = ServerProcess(demo_onnx, "--host", "::1")
+    try:
+        assert server.address.startswith("[::1]:")
+    finally:
+        server.stop()
