@@ -21,7 +21,7 @@ from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
 from ..errors import AibError
 from ..runtime.loader import BACKENDS, RunnerOptions
-from ..serving.options import MICRO_BATCH, ServerOptions
+from ..serving.options import CONNECT_TIMEOUT_S, MICRO_BATCH, ServerOptions
 from .paths import InputPath, plain_value
 
 TOKEN_VARIABLE = "AIB_TOKEN"
@@ -283,3 +283,15 @@ def print_json(args: argparse.Namespace, command: str, document: dict) -> None:
     """The command's result as one JSON object (with --json): what it wrote and what it measured."""
     if args.json:
         print(json.dumps({"schema_version": COMMAND_SCHEMA_VERSION, "command": command, **document}, indent=1))
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """How a client command (`aib stream`, `aib perf`) reaches a server: the token, TLS, the connect timeout."""
+    add_token_option(parser, "bearer token")
+    parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
+    parser.add_argument(
+        "--connect-timeout",
+        type=finite_float,
+        default=CONNECT_TIMEOUT_S,
+        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
+    )

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from ..perf.clients import INPUTS, PROTOCOLS
 from ..perf.closed_loop import PerfOptions
-from ..serving.options import CONNECT_TIMEOUT_S
 from .options import (
+    add_client_options,
     add_json_option,
-    add_token_option,
     finite_float,
     human_lines,
     positive_int,
@@ -19,7 +18,7 @@ from .options import (
     token,
     whole_number,
 )
-from .paths import InputPath, OutputPath, plain_value
+from .paths import OutputPath, plain_value
 
 MAX_CONCURRENCY = 1024
 
@@ -88,14 +87,7 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
         type=OutputPath(suffixes=(".csv",)),
         help="write the results as CSV (perf_analyzer's columns)",
     )
-    add_token_option(parser, "bearer token")
-    parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
-    parser.add_argument(
-        "--connect-timeout",
-        type=finite_float,
-        default=CONNECT_TIMEOUT_S,
-        help=f"seconds to wait for the server (default {CONNECT_TIMEOUT_S:g})",
-    )
+    add_client_options(parser)
     add_json_option(parser)
     parser.set_defaults(handler=run_perf)
 

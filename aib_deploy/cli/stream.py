@@ -10,8 +10,7 @@ from ..media.annotate import annotate
 from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
 from ..runtime.results_file import ResultsFile, messages_stream
-from ..serving.options import CONNECT_TIMEOUT_S
-from .options import add_failure_option, add_token_option, check_failures, finite_float, server_address, token
+from .options import add_client_options, add_failure_option, check_failures, server_address, token
 from .paths import InputPath, OutputPath
 
 
@@ -27,14 +26,7 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("source", type=InputPath(sources=True), help="a video file, or a camera index such as 0")
     parser.add_argument("-o", "--output", type=OutputPath(suffixes=(VIDEO_SUFFIX,)), help="annotated .mp4 to write")
     parser.add_argument("--results", type=OutputPath(), help="JSON-lines file in the result schema (- for standard output)")
-    parser.add_argument(
-        "--connect-timeout",
-        type=finite_float,
-        default=CONNECT_TIMEOUT_S,
-        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
-    )
-    add_token_option(parser, "bearer token")
-    parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
+    add_client_options(parser)
     parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
     add_failure_option(parser)
     parser.set_defaults(handler=run_stream)
