@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..card.model_card import ModelCard, card_from_metadata
+from ..card.model_card import ModelCard, card_from_onnx
 from ..contract import BATCH_DIM, ENGINE_SUFFIXES
 from ..files import file_sha256
 from ..protocol.signature import ModelSignature, TensorSpec
@@ -47,7 +47,7 @@ def graph_tensors(values) -> list[dict]:
 
 def onnx_info(path: Path) -> tuple[ModelCard, dict, list[dict], list[dict]]:
     model = load_onnx(path, "aib info", external_data=False)
-    card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {path}")
+    card = card_from_onnx(model, source=f"model {path}")
     graph = model.graph
     details = {
         "opset": next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), None),

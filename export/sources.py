@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..backends.graph_regions import file_precision
-from ..card.model_card import card_from_metadata
+from ..card.model_card import card_from_onnx
 from ..contract import ENGINE_SUFFIXES
 from ..errors import AibError
 from ..runtime.loader import CHECKPOINT_SUFFIXES
@@ -47,7 +47,7 @@ def load_onnx(path: Path, command: str, external_data: bool = True):
 def float32_source(path: Path, command: str):
     """The float32 model at `path` and its card; one line for anything else."""
     model = load_onnx(path, command)
-    card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {path}")
+    card = card_from_onnx(model, source=f"model {path}")
     precision = card.precision if card.precision != "fp32" else file_precision(model)
     if precision != "fp32":
         raise AibError(f"model {path}: already {precision}; {command} converts the float32 file that aib export onnx wrote")

@@ -48,6 +48,26 @@ def open_channel(address: str, tls_ca: str | None = None) -> grpc.Channel:
     return grpc.insecure_channel(address, options=options)
 
 
+def wait_ready(channel: grpc.Channel, address: str, timeout_s: float, tls_ca: str | None) -> None:
+    """Return once the server at `address` answers; one line when it does not within `timeout_s`."""
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError:
+        tls = "with TLS" if tls_ca else "without TLS (is it a TLS server? then pass --tls-ca)"
+        raise AibError(f"server {address}: not reachable within {timeout_s:g} s (--connect-timeout), tried {tls}") from None
+
+
+def refusal(address: str, error: grpc.RpcError, token_given: bool) -> AibError:
+    """A call the server refused, in one line; a missing token told apart from a wrong one."""
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED and not token_given:
+        return AibError(
+            f"server {address}: asks for a token and none was given (UNAUTHENTICATED); pass --token-file, $AIB_TOKEN or --token"
+        )
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+        return AibError(f"server {address}: refused the token (UNAUTHENTICATED)")
+    return AibError(f"server {address}: {error.code().name}: {error.details()}")
+
+
 class FrameStreamer:
     """Streams (index, image) pairs and calls `on_result(image, result, latency_ms)` in order."""
 
@@ -109,23 +129,10 @@ class FrameStreamer:
         return self.stats
 
     def _wait_ready(self, channel: grpc.Channel) -> None:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=self.connect_timeout_s)
-        except grpc.FutureTimeoutError:
-            tls = "with TLS" if self.tls_ca else "without TLS (is it a TLS server? then pass --tls-ca)"
-            raise AibError(
-                f"server {self.address}: not reachable within {self.connect_timeout_s:g} s (--connect-timeout), tried {tls}"
-            ) from None
+        wait_ready(channel, self.address, self.connect_timeout_s, self.tls_ca)
 
     def _refusal(self, error: grpc.RpcError) -> AibError:
-        if error.code() == grpc.StatusCode.UNAUTHENTICATED and not self.metadata:
-            return AibError(
-                f"server {self.address}: asks for a token and none was given (UNAUTHENTICATED); pass --token-file, "
-                "$AIB_TOKEN or --token"
-            )
-        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
-            return AibError(f"server {self.address}: refused the token (UNAUTHENTICATED)")
-        return AibError(f"server {self.address}: {error.code().name}: {error.details()}")
+        return refusal(self.address, error, token_given=bool(self.metadata))
 
     def _one_call(self, stub, source, on_result) -> bool:
         """One StreamFrames call; True when the source ran out, False when the connection broke."""

@@ -107,6 +107,11 @@ class ModelCard:
             raise AibError(f"{source}: model card is not valid ({type(error).__name__}: {error})") from None
 
 
+def card_from_onnx(model, source: str) -> ModelCard:
+    """The card in an ONNX ModelProto's `metadata_props`."""
+    return card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source)
+
+
 def card_from_metadata(metadata: Mapping[str, str], source: str) -> ModelCard:
     """The card stored in a model's metadata (ONNX `metadata_props`, ONNX Runtime's custom metadata map)."""
     if MODEL_CARD_KEY not in metadata:

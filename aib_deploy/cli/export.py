@@ -15,6 +15,7 @@ from ..export.onnx_options import OnnxExportOptions
 from ..runtime.compare import Gate
 from .check import add_check_command
 from .export_steps import (
+    add_float32_source,
     add_gate_option,
     check_gate,
     check_parity,
@@ -106,11 +107,7 @@ def _add_int8(formats: argparse._SubParsersAction) -> None:
         "with the float model on held-out frames, and writes them into the model card.",
     )
     defaults = Int8Options()
-    parser.add_argument(
-        "model",
-        type=ModelPath(accepts=("checkpoint", "float32")),
-        help="a float32 .onnx file written by `aib export onnx`, or a checkpoint (exported to CHECKPOINT.onnx first)",
-    )
+    add_float32_source(parser)
     parser.add_argument(
         "--calibration",
         required=True,
@@ -213,11 +210,7 @@ def _add_fp16(formats: argparse._SubParsersAction) -> None:
         "the model card.",
     )
     defaults = Fp16Options()
-    parser.add_argument(
-        "model",
-        type=ModelPath(accepts=("checkpoint", "float32")),
-        help="a float32 .onnx file written by `aib export onnx`, or a checkpoint (exported to CHECKPOINT.onnx first)",
-    )
+    add_float32_source(parser)
     parser.add_argument(
         "-o",
         "--output",

@@ -12,6 +12,7 @@ from ..errors import AibError
 from ..export.onnx_options import OnnxExportOptions
 from ..runtime.compare import Agreement, Gate
 from ..runtime.loader import CHECKPOINT_SUFFIXES
+from .paths import ModelPath
 
 
 def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
@@ -58,12 +59,22 @@ def check_parity(document: dict) -> None:
         )
 
 
+def add_float32_source(parser: argparse.ArgumentParser) -> None:
+    """MODEL of the commands that convert the float32 file (fp16, int8), which `onnx_source` makes from a
+    checkpoint when given one."""
+    parser.add_argument(
+        "model",
+        type=ModelPath(accepts=("checkpoint", "float32")),
+        help="a float32 .onnx file written by `aib export onnx`, or a checkpoint (exported to CHECKPOINT.onnx first)",
+    )
+
+
 def onnx_source(model: str) -> Path:
     """MODEL, or for a checkpoint the float32 ONNX file exported from it first, beside it (CHECKPOINT.onnx),
     with `aib export onnx`'s defaults and parity check: one step from checkpoint to fp16, INT8, engine or
     Triton, as `yolo export format=engine` takes a .pt. A CHECKPOINT.onnx already there is used when its
     card names this checkpoint's sha256, and otherwise left alone with one line."""
-    from ..card.model_card import card_from_metadata
+    from ..card.model_card import card_from_onnx
     from ..export.sources import load_onnx
     from ..files import file_sha256
 
@@ -73,7 +84,7 @@ def onnx_source(model: str) -> Path:
     onnx_path = path.with_name(path.name.removesuffix(path.suffix) + ".onnx")
     if onnx_path.exists():
         proto = load_onnx(onnx_path, "aib export", external_data=False)
-        card = card_from_metadata({prop.key: prop.value for prop in proto.metadata_props}, source=f"model {onnx_path}")
+        card = card_from_onnx(proto, source=f"model {onnx_path}")
         if card.checkpoint_sha256 != file_sha256(path) or card.precision != "fp32":
             raise AibError(
                 f"{onnx_path}: already there and not the float32 export of {path.name}; remove it, or export "

@@ -17,7 +17,7 @@ from ..protocol.generated import attention_pb2 as pb
 from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from ..protocol.generated import grpc_service_pb2 as kserve
 from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
-from ..serving.client import open_channel
+from ..serving.client import open_channel, refusal, wait_ready
 
 PROTOCOLS = ("kserve", "aib")
 INPUTS = ("images", "frames")  # normalized float32 tensors, or one encoded PNG per request
@@ -42,17 +42,6 @@ def synthetic_frame(size: int) -> np.ndarray:
     return (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
 
 
-def wait_ready(channel: grpc.Channel, address: str, timeout_s: float) -> None:
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError:
-        raise AibError(f"server {address}: not reachable within {timeout_s:g} s (--connect-timeout)") from None
-
-
-def refusal(address: str, error: grpc.RpcError) -> AibError:
-    return AibError(f"server {address}: {error.code().name}: {error.details()}")
-
-
 class KServeClient:
     """`ModelInfer` with one `images` row (float32, normalized as the card says) or one `frames` PNG."""
 
@@ -63,7 +52,7 @@ class KServeClient:
             self.model = model or self._only_model()
             metadata = self.stub.ModelMetadata(kserve.ModelMetadataRequest(name=self.model), metadata=headers, timeout=30)
         except grpc.RpcError as error:
-            raise refusal(address, error) from None
+            raise refusal(address, error, token_given=bool(headers)) from None
         if inputs == "frames":
             size = self._input_size(metadata) if INPUT_NAME in {tensor.name for tensor in metadata.inputs} else FRAME_SIDE
             encoded = cv2.imencode(".png", synthetic_frame(size))[1].tobytes()
@@ -115,7 +104,7 @@ class AibV1Client:
         try:
             info = self.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=headers, timeout=30)
         except grpc.RpcError as error:
-            raise refusal(address, error) from None
+            raise refusal(address, error, token_given=bool(headers)) from None
         self.model = info.architecture
         frame = synthetic_frame(info.input_height)
         if inputs == "frames":
@@ -138,7 +127,7 @@ def connect(
 ) -> KServeClient | AibV1Client:
     """A client for the server at ADDRESS, once it answers (one line when it does not within `timeout_s`)."""
     channel = open_channel(address, tls_ca)
-    wait_ready(channel, address, timeout_s)
+    wait_ready(channel, address, timeout_s, tls_ca)
     headers = [("authorization", f"Bearer {token}")] if token else []
     if protocol == "aib":
         if model is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...card.model_card import card_from_metadata
+from ...card.model_card import card_from_onnx
 from ...contract import INPUT_NAME
 from ...errors import AibError
 from ..graph_regions import file_precision
@@ -49,7 +49,7 @@ def build_engine(onnx_path: Path, output: Path, options: EngineOptions) -> dict:
     if not onnx_path.is_file():
         raise AibError(f"model {onnx_path}: file not found")
     model = onnx.load(str(onnx_path))
-    card = card_from_metadata({prop.key: prop.value for prop in model.metadata_props}, source=f"model {onnx_path}")
+    card = card_from_onnx(model, source=f"model {onnx_path}")
     options = options.for_card(card)
     precision = file_precision(model)
     trt = import_tensorrt()
