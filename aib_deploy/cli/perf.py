@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..perf.clients import INPUTS, PROTOCOLS
-from ..perf.closed_loop import PerfOptions
+from ..perf.closed_loop import STABLE_WINDOWS, PerfOptions
 from .options import (
     add_client_options,
     add_json_option,
@@ -115,7 +115,7 @@ def run_perf(args: argparse.Namespace) -> None:
         for row in rows:
             if not row["stable"]:
                 print(
-                    f"aib: warning: concurrency {row['concurrency']}: not stable within {args.stability_percentage:g} % after {row['windows']} windows; the figures are the last {min(3, row['windows'])}"
+                    f"aib: warning: concurrency {row['concurrency']}: not stable within {args.stability_percentage:g} % after {row['windows']} windows; the figures are the last {min(STABLE_WINDOWS, row['windows'])}"
                 )
             if row["errors"]:
                 print(
