@@ -41,7 +41,6 @@ from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.runtime import RunnerOptions, load_predictor
 from aib_deploy.serving.client import FrameStreamer
 
-AIB = Path(sys.executable).with_name("aib")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,7 +78,10 @@ class ServerProcess:
 
     def __init__(self, model: Path, *flags: str) -> None:
         self.process = subprocess.Popen(
-            [str(AIB), "serve", str(model), "--port", "0", *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [sys.executable, "-m", "aib_deploy", "serve", str(model), "--port", "0", *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         banner = self.process.stdout.readline()
         match = re.search(r"listening on (\S+:\d+)", banner)

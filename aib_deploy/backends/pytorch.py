@@ -1,9 +1,12 @@
 """PyTorch backend: run a checkpoint directly, without exporting it.
 
 `precision="fp16"` runs the model as `aib export fp16` writes the ONNX file (float16 backbone, the
-sigmoid and the anchor snap in float32); it runs on the CPU here and is tested there. `cuda_graphs=True`
-captures one CUDA graph per batch size and replays it: NOT EXECUTED in this project (no GPU was lent
-to it); written against PyTorch's documented `torch.cuda.CUDAGraph` pattern.
+sigmoid and the anchor snap in float32); it runs on the CPU here and is tested there. `"fp32"` keeps
+TF32 off on CUDA (true float32 products), `"tf32"` lets matrix products and convolutions use it.
+`cuda_graphs=True` captures one CUDA graph per batch size and replays it; `compile_mode` runs the
+deterministic path through `torch.compile` (compiled for the first batch size, then once more with the batch dimension dynamic). The CUDA
+paths run on a GPU only; `scripts/gpu_suite.sh` exercises them there (docs/benchmarks.md says when and
+where it last ran), and its --dry-run, which a test runs, takes the same code through the CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from ..card.model_card import ModelCard
 from ..errors import AibError
 from .base import Runner
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "tf32", "fp16")
 
 
 class TorchRunner(Runner):
@@ -26,7 +29,9 @@ class TorchRunner(Runner):
 
     @property
     def label(self) -> str:
-        return f"{self.name}-{self.device} {self.precision}{' cuda-graphs' if self.cuda_graphs else ''}"
+        graphs = " cuda-graphs" if self.cuda_graphs else ""
+        compiled = f" compile:{self.compile_mode}" if self.compile_mode else ""
+        return f"{self.name}-{self.device} {self.precision}{graphs}{compiled}"
 
     @property
     def precision(self) -> str:
@@ -46,12 +51,15 @@ class TorchRunner(Runner):
         threads: int | None = None,
         precision: str = "fp32",
         cuda_graphs: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         if precision not in PRECISIONS:
             raise AibError(f"PyTorch precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
         self._precision = precision
         self.cuda_graphs = cuda_graphs
+        self.compile_mode = compile_mode
+        self._forward = None
         self._graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
         self.path = Path(checkpoint)
         self.weights = weights
@@ -75,20 +83,27 @@ class TorchRunner(Runner):
                 raise AibError(f"--device {self.device}: this PyTorch has no CUDA device")
             self.device = "cuda"  # "tensorrt" names an ONNX Runtime provider; CUDA is PyTorch's nearest
         if self.cuda_graphs and self.device != "cuda":
-            raise AibError("PyTorch CUDA graphs need a CUDA device")
+            raise AibError("--cuda-graphs: PyTorch CUDA graphs need a CUDA device, and this PyTorch has none")
+        if self.precision == "tf32" and self.device != "cuda":
+            raise AibError("--precision tf32: TF32 is a CUDA matrix mode, and this run is on the CPU; use fp32")
         loaded = load_model(self.path, self.weights)
         card = card_from_checkpoint(loaded, dataset=self.dataset, labels=self.labels)
         self.model = loaded.model.to(self.device)
         if self.precision == "fp16":
             self.model.to_fp16_with_float32_snap()
+        self._forward = self.model.deterministic
+        if self.compile_mode:
+            self._forward = torch.compile(self.model.deterministic, mode=self.compile_mode)
         return card
 
     def infer_impl(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
         tensor = self._tensor(images)
+        if self.on_gpu:  # a process-wide switch: set on every call, since runners of both kinds may share a process
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.precision == "tf32"
         with torch.inference_mode():
-            outputs = self._replay(tensor) if self.cuda_graphs else self.model.deterministic(tensor)
+            outputs = self._replay(tensor) if self.cuda_graphs else self._forward(tensor)
         return self._arrays(outputs)
 
     def stochastic_generator(self, seed: int):
@@ -132,11 +147,11 @@ class TorchRunner(Runner):
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 for _ in range(3):
-                    self.model.deterministic(static_input)
+                    self._forward(static_input)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_output = self.model.deterministic(static_input)
+                static_output = self._forward(static_input)
             self._graphs[tensor.shape] = (graph, static_input, static_output)
         graph, static_input, static_output = self._graphs[tensor.shape]
         static_input.copy_(tensor)
@@ -145,4 +160,4 @@ class TorchRunner(Runner):
 
     def deactivate_impl(self) -> None:
         self._graphs.clear()
-        self.model = None
+        self.model = self._forward = None

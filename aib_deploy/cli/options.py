@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..backends.onnxrt import DEVICES
+from ..backends.pytorch import PRECISIONS as TORCH_PRECISIONS
 from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
 from ..errors import AibError
@@ -104,11 +105,29 @@ def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) ->
     )
     if threads:
         group.add_argument("--threads", type=thread_count, help="intra-op threads (default: the backend chooses)")
+    group.add_argument(
+        "--precision",
+        choices=TORCH_PRECISIONS,
+        help="checkpoints on PyTorch: fp32 (TF32 off, the default), tf32 (CUDA only), or fp16 with the snap in "
+        "float32, as `aib export fp16` writes it; exported files carry their own precision",
+    )
+    group.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="capture one CUDA graph per batch size and replay it (PyTorch on CUDA, TensorRT engines)",
+    )
 
 
 def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
-    labels = read_labels(getattr(args, "labels", None))
-    return RunnerOptions(backend=args.backend, device=args.device, threads=args.threads, labels=labels, **overrides)
+    return RunnerOptions(
+        backend=args.backend,
+        device=args.device,
+        threads=args.threads,
+        labels=read_labels(getattr(args, "labels", None)),
+        precision=args.precision,
+        cuda_graphs=args.cuda_graphs,
+        **overrides,
+    )
 
 
 def add_timing_options(parser: argparse.ArgumentParser) -> None:

@@ -31,10 +31,13 @@ def frame_cost(frame: pb.Frame | MalformedMessage, max_pixels: int) -> int:
     return encoded_cost(frame.encoded, max_pixels)
 
 
-def frame_message(stream_id: str, index: int, image: np.ndarray, raw: bool) -> pb.Frame:
-    """A client's Frame: the image as JPEG, or as raw pixels with `raw`."""
+def frame_message(stream_id: str, index: int, image: np.ndarray | bytes, raw: bool) -> pb.Frame:
+    """A client's Frame: the image as JPEG, or as raw pixels with `raw`; `bytes` are an encoded image
+    already (a JPEG or PNG file's contents), sent as they are."""
     frame = pb.Frame(stream_id=stream_id, frame_index=index, capture_time_ns=time.time_ns())
-    if raw:
+    if isinstance(image, bytes):
+        frame.encoded = image
+    elif raw:
         channels = 1 if image.ndim == 2 else image.shape[2]
         frame.raw.CopyFrom(pb.RawImage(data=image.tobytes(), height=image.shape[0], width=image.shape[1], channels=channels))
     else:

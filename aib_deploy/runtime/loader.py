@@ -19,8 +19,9 @@ class RunnerOptions:
     """How to run a model; the CLI's backend option group builds one.
 
     `backend` None picks by the file's suffix. `spinning` (ONNX Runtime only) lets
-    idle threads busy-wait; servers turn it off. `weights`, `dataset` and `labels`
-    apply to checkpoints (exported files carry their card).
+    idle threads busy-wait; servers turn it off. `weights`, `dataset`, `labels` and
+    `precision` apply to checkpoints (exported files carry their card and their
+    precision); `cuda_graphs` to PyTorch on CUDA and to TensorRT engines.
     """
 
     backend: str | None = None
@@ -30,6 +31,8 @@ class RunnerOptions:
     weights: str = "net"
     dataset: str | None = None
     labels: tuple[str, ...] | None = None
+    precision: str | None = None
+    cuda_graphs: bool = False
 
 
 def backend_for(path: Path) -> str:
@@ -47,6 +50,15 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
             f"--labels: {path.name} carries the labels it was exported with (its model card); --labels names "
             "a checkpoint's classes (PyTorch backend), or give them to `aib export onnx --labels`"
         )
+    if options.precision is not None and backend != "pytorch":
+        raise AibError(
+            f"--precision: {path.name} carries its precision ({backend} runs it as written); --precision applies to "
+            "checkpoints on PyTorch; write reduced-precision files with `aib export fp16` or `aib export int8`"
+        )
+    if options.cuda_graphs and backend == "onnxruntime":
+        raise AibError(
+            f"--cuda-graphs: applies to checkpoints on PyTorch CUDA and to TensorRT engines, not to {path.name} on ONNX Runtime"
+        )
     if backend == "onnxruntime":
         from ..backends.onnxrt import OnnxrtRunner
 
@@ -61,6 +73,8 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
             labels=options.labels,
             device=options.device,
             threads=options.threads,
+            precision=options.precision or "fp32",
+            cuda_graphs=options.cuda_graphs,
         )
     if backend == "tensorrt":
         from ..backends.tensorrt.runner import TensorrtRunner
@@ -70,7 +84,7 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
                 f"--backend tensorrt: runs TensorRT engines ({', '.join(ENGINE_SUFFIXES)}), got {path.name}; "
                 "build one with `aib export engine`, or use --device tensorrt for ONNX Runtime's TensorRT provider"
             )
-        return TensorrtRunner(path)
+        return TensorrtRunner(path, cuda_graphs=options.cuda_graphs)
     raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
 
 

@@ -203,3 +203,25 @@ def test_a_long_thin_image_is_drawn_without_blowing_up(demo_onnx, tmp_path):
     result = call_aib("predict", demo_onnx, strip)
     assert result.returncode == 0, result.stderr
     assert cv2.imread(str(tmp_path / "wide_aib.png")).shape[:2] == (1, 5000 + 700)  # not enlarged; the scale beside it
+
+
+def test_precision_and_cuda_graphs_reach_the_pytorch_runner(glyph_image, tmp_path):
+    """--precision fp16 runs a checkpoint as `aib export fp16` writes it; what needs CUDA is one line here."""
+    from aib_deploy.demo.run import bundled_checkpoint
+
+    path, _ = glyph_image
+    checkpoint = bundled_checkpoint()
+    result = call_aib("predict", checkpoint, path, "--precision", "fp16", "-o", tmp_path / "out.png")
+    assert result.returncode == 0, result.stderr
+    (record,) = read_jsonl(tmp_path / "out.jsonl")
+    assert record["error"] == ""
+    bench = call_aib("bench", checkpoint, "--precision", "fp16", "--batch", "1", "--runs", "1", "--warmup", "0")
+    assert bench.returncode == 0 and "pytorch-cpu fp16" in bench.stdout, bench.stderr
+    assert_one_line_error(call_aib("predict", checkpoint, path, "--cuda-graphs", "--device", "cpu"), "--cuda-graphs", "CUDA")
+    assert_one_line_error(call_aib("predict", checkpoint, path, "--precision", "tf32", "--device", "cpu"), "tf32", "CPU")
+
+
+def test_precision_and_cuda_graphs_on_an_onnx_file_are_refused_not_ignored(demo_onnx, glyph_image):
+    path, _ = glyph_image
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "--precision", "fp16"), "--precision", "aib export fp16")
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "--cuda-graphs"), "--cuda-graphs", "ONNX Runtime")
