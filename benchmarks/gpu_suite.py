@@ -165,6 +165,10 @@ def time_backend(runner: TorchRunner, frames: np.ndarray, batch: int, plan: Plan
         torch.cuda.reset_peak_memory_stats()
     timings = time_calls(lambda: runner.infer(images), plan.warmup, plan.runs)
     median = statistics.median(timings)
+    copy_ms = None
+    if runner.on_gpu:  # what the input alone costs to reach the GPU from ordinary (pageable) host memory
+        copies = time_calls(lambda: torch.from_numpy(images).to("cuda").sum().item(), 2, 10)
+        copy_ms = statistics.median(copies)
     return {
         "batch": batch,
         "runs": plan.runs,
@@ -172,6 +176,7 @@ def time_backend(runner: TorchRunner, frames: np.ndarray, batch: int, plan: Plan
         "p99_ms": percentile(timings, 99),
         "images_per_s": batch * 1e3 / median,
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if runner.on_gpu else None,
+        "pageable_copy_ms": copy_ms,
     }
 
 
@@ -193,6 +198,7 @@ def measure_backend(checkpoint: Path, model: str, backend: str, frames, referenc
         return [{**base, "error": reason(error)}]
     finally:
         runner.deactivate()
+        torch._dynamo.reset()  # TorchDynamo keys its compilations on the method's code: each model would add some
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -399,8 +405,9 @@ def run(out: Path, plan: Plan) -> dict:
         try:
             model = plan.serving_model
             result["serving"] = serving(checkpoints.get(model) or checkpoint_for(model, Path(tmp)), plan)
-        except Exception as error:  # noqa: BLE001 - reported in the results, not lost with the rows
-            result["serving"] = {"error": reason(error)}
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - reported in the results, not lost with the rows
+            result["serving"] = {"error": reason(error), "detail": str(error)[-4000:]}
+            print(str(error)[-4000:], flush=True)
     result["wall_s"] = time.perf_counter() - started
     write(out, result)
     return result

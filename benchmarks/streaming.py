@@ -29,6 +29,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -77,17 +78,21 @@ class ServerProcess:
     """`aib serve MODEL --port 0 ...` in its own process; the address comes from its banner."""
 
     def __init__(self, model: Path, *flags: str) -> None:
+        # Started outside the checkout: there `-m aib_deploy` would import the source folder, whose export/ and
+        # serving/ live beside it, instead of the installed package.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aib_deploy", "serve", str(model), "--port", "0", *flags],
+            [sys.executable, "-m", "aib_deploy", "serve", str(Path(model).resolve()), "--port", "0", *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            cwd=tempfile.gettempdir(),
         )
         banner = self.process.stdout.readline()
         match = re.search(r"listening on (\S+:\d+)", banner)
         if match is None:
             self.process.kill()
-            raise SystemExit(f"aib serve did not start: {banner.strip()}")
+            rest = self.process.communicate(timeout=30)[0]
+            raise SystemExit(f"aib serve did not start: {banner.strip()}\n{rest[-4000:]}")
         self.address = match.group(1)
 
     def __enter__(self) -> ServerProcess:
