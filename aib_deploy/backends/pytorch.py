@@ -61,7 +61,6 @@ class TorchRunner(Runner):
         self.compile_mode = compile_mode
         self._forward = None
         self._graphs: dict[tuple[int, ...], tuple[object, object, object]] = {}
-        self._staging: dict[tuple[int, ...], object] = {}
         self.path = Path(checkpoint)
         self.weights = weights
         self.dataset = dataset
@@ -127,18 +126,9 @@ class TorchRunner(Runner):
             return self._arrays(self.model.stochastic(self._tensor(images), samples, generator))
 
     def _tensor(self, images: np.ndarray):
-        """The batch on the runner's device; to a GPU through a page-locked buffer kept per shape, which the
-        copy engine reads at full speed (ordinary memory goes through a driver bounce buffer)."""
         import torch
 
-        if not self.on_gpu:
-            tensor = torch.from_numpy(np.ascontiguousarray(images))
-        else:
-            staging = self._staging.get(images.shape)
-            if staging is None:
-                staging = self._staging[images.shape] = torch.empty(images.shape, dtype=torch.float32, pin_memory=True)
-            staging.numpy()[...] = images  # safe to refill: infer() returns host outputs, after this copy is done
-            tensor = staging.to(self.device, non_blocking=True)
+        tensor = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         return tensor.half() if self.precision == "fp16" else tensor
 
     @staticmethod
@@ -170,5 +160,4 @@ class TorchRunner(Runner):
 
     def deactivate_impl(self) -> None:
         self._graphs.clear()
-        self._staging.clear()
         self.model = self._forward = None

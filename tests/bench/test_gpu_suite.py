@@ -22,9 +22,10 @@ def test_the_dry_run_measures_reports_and_serves(tmp_path):
         assert fp16["index_agreement"] >= 0.95 and fp16["median_ms"] > 0 and fp16["images_per_s"] > 0
     # What needs CUDA is a row of its reason here, not a crash and not a silent gap.
     assert "CUDA" in rows["fp16 + CUDA graphs", None]["error"] and "CPU" in rows["tf32", None]["error"]
-    served = result["serving"]
+    (served,) = result["serving"]["runs"]
     assert served["answered"] == served["sent"] == served["frames"] > 0 and served["errors"] == 0, served
-    assert 0 < served["ratio_to_in_process"] and served["server_cpu_ms_per_frame"] > 0
+    assert 0 < served["ratio_to_in_process"] and served["server_cpu_ms_per_frame"] > 0 and served["client_cpu_ms_per_frame"] > 0
+    assert result["serving"]["in_process"]["frames"] == served["frames"]
     assert [target["met"] for target in result["targets"]][:2] == [None, None]  # not measured on a CPU, not "missed"
     page = (out / "gpu_suite.md").read_text()
     assert "| demo | fp16 | 1 |" in page and "## Targets" in page and "not measured" in page
