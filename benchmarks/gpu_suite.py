@@ -88,7 +88,13 @@ class Plan:
     agreement_frames: int = 64
     streams: int = 8
     frames_per_stream: int = 150
-    decode_threads: tuple[int, ...] = (12, 4, 16)  # one server run each; in-process decodes on the first
+    decode_threads: int = 12  # in-process, and the server's unless a variant sets its own
+    # One server run each, flags over the suite's own: the decode memory holds ten 1080p frames by default.
+    server_variants: tuple[dict[str, str], ...] = (
+        {},
+        {"decode-memory-mb": "128"},
+        {"decode-threads": "16", "decode-memory-mb": "128"},
+    )
     serving_model: str = "cub_vgg16_qt"
     budget_s: float = 420.0  # models and backends started after this are skipped; serving runs regardless
 
@@ -103,7 +109,8 @@ DRY_RUN = Plan(
     agreement_frames=4,
     streams=2,
     frames_per_stream=3,
-    decode_threads=(2,),
+    decode_threads=2,
+    server_variants=({},),
     serving_model="demo",
 )
 
@@ -214,7 +221,7 @@ def in_process(checkpoint: Path, jpegs: list[bytes], plan: Plan) -> dict:
     """The server's work without the server: threads decode (with the server's own checks) and preprocess ahead
     while the model runs batches of SERVING_BATCH, as the server's pipeline does."""
     options = RunnerOptions(device=plan.device, **SERVING_OPTIONS[plan.device])
-    threads = plan.decode_threads[0]
+    threads = plan.decode_threads
     with load_predictor(checkpoint, options) as predictor, concurrent.futures.ThreadPoolExecutor(threads) as pool:
 
         def prepare(data: bytes) -> Normalized:
@@ -268,22 +275,25 @@ def streamed(address: str, jpegs: list[bytes], streams: int, server_pid: int) ->
     }
 
 
-def server_flags(plan: Plan, decode_threads: int) -> list[str]:
-    flags = ["--device", plan.device, "--max-batch", str(SERVING_BATCH), "--decode-threads", str(decode_threads)]
-    flags += ["--max-pixels", str(FRAME_SIZE[0] * FRAME_SIZE[1]), "--max-streams", str(max(plan.streams, 8))]
-    for flag, value in SERVING_OPTIONS[plan.device].items():
-        flags += [f"--{flag.replace('_', '-')}"] + ([] if value is True else [str(value)])
+def server_flags(plan: Plan, variant: dict[str, str]) -> list[str]:
+    """`aib serve` flags: the suite's own, with the variant's in their place."""
+    options = {"device": plan.device, "max-batch": str(SERVING_BATCH), "decode-threads": str(plan.decode_threads)}
+    options |= {"max-pixels": str(FRAME_SIZE[0] * FRAME_SIZE[1]), "max-streams": str(max(plan.streams, 8))}
+    options |= {flag.replace("_", "-"): value for flag, value in SERVING_OPTIONS[plan.device].items()}
+    flags = []
+    for flag, value in (options | variant).items():
+        flags += [f"--{flag}"] + ([] if value is True else [value])
     return flags
 
 
 def serving(checkpoint: Path, plan: Plan) -> dict:
-    """`aib serve` on the GPU backend with 8 streams of 1080p JPEG frames, once per decode-thread count, and
+    """`aib serve` on the GPU backend with 8 streams of 1080p JPEG frames, once per server variant, and
     in-process inference on the same frames."""
     jpegs = encoded_frames(plan.frames_per_stream, FRAME_SIZE)
     local = in_process(checkpoint, jpegs * plan.streams, plan)
     runs = []
-    for threads in plan.decode_threads:
-        flags = server_flags(plan, threads)
+    for variant in plan.server_variants:
+        flags = server_flags(plan, variant)
         with ServerProcess(checkpoint, *flags) as server:
             streamed(server.address, jpegs[:SERVING_BATCH], 2, server.process.pid)  # warm-up: capture the graphs
             served = streamed(server.address, jpegs, plan.streams, server.process.pid)

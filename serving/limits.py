@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 TRIM_DELAY_S = 0.5
-DECODE_MEMORY_BYTES = 64 << 20  # pictures being decoded at once: one at the pixel limit, or ten 1080p frames
 LARGE_BLOCK_BYTES = 1 << 20  # a block this large (a decoded picture, a big message) gets its own mapping
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 

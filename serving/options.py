@@ -27,6 +27,7 @@ MAX_DELAY_MS = 10_000.0  # a batch that waits longer than this for company is a 
 MAX_TIMEOUT_S = 86_400.0  # idle and write timeouts: a day at most
 MAX_HEALTH_WATCHES = 256  # open gRPC health Watch streams; probes poll with Check
 MAX_INFLIGHT_BYTES = 1 << 40  # 1 TiB: more than any machine holds is a typo
+DECODE_MEMORY_BYTES = 64 << 20  # pictures being decoded at once: one at the pixel limit, or ten 1080p frames
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ServerOptions:
     idle_timeout_s: float = 30.0
     write_timeout_s: float = 10.0  # a stream whose next answer is not read for this long is ended
     decode_threads: int = min(4, os.cpu_count() or 1)
+    decode_memory_bytes: int = DECODE_MEMORY_BYTES  # pictures the decode threads hold at once, decoded
     instances: int = 1  # inference sessions sharing the batch queue, as Triton's instance groups
     max_message_bytes: int = MAX_MESSAGE_BYTES
     # Structure of one request, checked on its bytes before parsing: entries of any one repeated field
@@ -85,6 +87,10 @@ class ServerOptions:
         if self.max_inflight_bytes > MAX_INFLIGHT_BYTES:
             raise AibError(
                 f"--max-inflight-mb: expected at most {MAX_INFLIGHT_BYTES >> 20} MB, got {self.max_inflight_bytes / (1 << 20):g}"
+            )
+        if not 1 << 20 <= self.decode_memory_bytes <= MAX_INFLIGHT_BYTES:
+            raise AibError(
+                f"--decode-memory-mb: expected 1 to {MAX_INFLIGHT_BYTES >> 20} MB, got {self.decode_memory_bytes / (1 << 20):g}"
             )
         if self.max_inflight_bytes < self.max_message_bytes:
             raise AibError(

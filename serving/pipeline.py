@@ -26,7 +26,7 @@ from ..runtime import Normalized, Prediction
 from ..runtime.predictor import Frame
 from ..runtime.preprocess import FrameError
 from .batcher import MicroBatcher
-from .limits import DECODE_MEMORY_BYTES, ByteBudget, CallSlots, DecodeMemory
+from .limits import ByteBudget, CallSlots, DecodeMemory
 from .metrics import ServerMetrics
 from .options import ServerOptions
 
@@ -63,7 +63,7 @@ class FramePipeline:
         self.preprocessor = batcher.predictors[0].preprocessor  # every instance shares the model card
         self.slots = CallSlots(options.max_streams)
         self.budget = ByteBudget(options.max_inflight_bytes)
-        self.decode_memory = DecodeMemory(DECODE_MEMORY_BYTES)
+        self.decode_memory = DecodeMemory(options.decode_memory_bytes)
         self.stopping = asyncio.Event()
         self.stopped_at: float | None = None  # the event loop's clock when the shutdown began
         metrics.watch_limits(self.budget, self.slots)
@@ -145,7 +145,7 @@ class FramePipeline:
         """Decode a picture and shrink it to the model's input, in the pool, with the preprocessing time: a
         frame waiting for its batch then holds kilobytes, not the decoded picture (up to --max-pixels x 3
         bytes), so a request of many large frames cannot hold a batch of them at once; and the decode
-        threads together hold at most DECODE_MEMORY_BYTES of pictures."""
+        threads together hold at most --decode-memory-mb of pictures."""
         with self.decode_memory.held(cost):
             picture = decode()
             started = time.perf_counter()

@@ -229,6 +229,13 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
         default=ServerOptions.decode_threads,
         help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})",
     )
+    group.add_argument(
+        "--decode-memory-mb",
+        type=finite_float,
+        default=ServerOptions.decode_memory_bytes / (1 << 20),
+        help="decoded pictures the decode threads hold at once; a 1080p frame takes 6 MB, so raise it with "
+        f"--decode-threads for many large frames (default {ServerOptions.decode_memory_bytes >> 20})",
+    )
 
 
 def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:

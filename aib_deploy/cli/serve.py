@@ -63,6 +63,7 @@ def run_serve(args: argparse.Namespace) -> None:
         max_repeated=args.max_repeated,
         max_fields=args.max_fields,
         decode_threads=args.decode_threads,
+        decode_memory_bytes=int(args.decode_memory_mb * (1 << 20)),
         instances=args.instances,
         token=token(args),
         tls_cert=optional_path(args.tls_cert),

@@ -135,6 +135,7 @@ def taken_port():
         (["--write-timeout-s", "-1"], "--write-timeout-s: expected seconds above 0, at most 86400, got -1"),
         (["--max-inflight-mb", "1"], "--max-inflight-mb: expected at least one message (32 MB)"),
         (["--max-inflight-mb", "1e300"], "--max-inflight-mb: expected at most 1048576 MB, got 1e+300"),
+        (["--decode-memory-mb", "0.5"], "--decode-memory-mb: expected 1 to 1048576 MB, got 0.5"),
         (["--token", ""], "--token: empty"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
