@@ -32,6 +32,7 @@ FLOORS = (
     ("aib_deploy.export", "aib_deploy.serving"),
     ("aib_deploy.bench", "aib_deploy.demo", "aib_deploy.eval", "aib_deploy.perf"),
     ("aib_deploy.cli",),
+    ("aib_deploy.__main__",),
 )
 
 

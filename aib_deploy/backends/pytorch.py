@@ -1,12 +1,12 @@
 """PyTorch backend: run a checkpoint directly, without exporting it.
 
 `precision="fp16"` runs the model as `aib export fp16` writes the ONNX file (float16 backbone, the
-sigmoid and the anchor snap in float32); it runs on the CPU here and is tested there. `"fp32"` keeps
-TF32 off on CUDA (true float32 products), `"tf32"` lets matrix products and convolutions use it.
-`cuda_graphs=True` captures one CUDA graph per batch size and replays it; `compile_mode` runs the
-deterministic path through `torch.compile` (compiled for the first batch size, then once more with the batch dimension dynamic). The CUDA
-paths run on a GPU only; `scripts/gpu_suite.sh` exercises them there (docs/benchmarks.md says when and
-where it last ran), and its --dry-run, which a test runs, takes the same code through the CPU.
+sigmoid and the anchor snap in float32). `"fp32"` keeps TF32 off on CUDA (true float32 products);
+`"tf32"` lets CUDA matrix products and convolutions use it. `cuda_graphs=True` captures one CUDA graph
+per batch size and replays it. `compile_mode` runs the deterministic path through `torch.compile`,
+compiled for the first batch size and then once more with the batch dimension dynamic. The CUDA paths
+ran on an NVIDIA H200 in `scripts/gpu_suite.sh` (2026-11-30, docs/benchmarks.md), which has no place in
+CI; its --dry-run, which a test runs, takes the same code through the CPU.
 """
 
 from __future__ import annotations

@@ -35,5 +35,5 @@ def test_cuda_graphs_need_cuda():
 def test_an_unknown_precision_is_refused():
     from aib_deploy.errors import AibError
 
-    with pytest.raises(AibError, match="expected one of fp32, fp16"):
+    with pytest.raises(AibError, match="expected one of fp32, tf32, fp16"):
         TorchRunner(bundled_checkpoint(), precision="int4")
