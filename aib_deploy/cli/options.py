@@ -25,6 +25,8 @@ from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import CONNECT_TIMEOUT_S, MICRO_BATCH, ServerOptions
 from .paths import InputPath, plain_value
 
+MEGABYTE = 1 << 20
+
 TOKEN_VARIABLE = "AIB_TOKEN"
 MAX_PORT = 65535
 MAX_THREADS = 1024
@@ -158,6 +160,18 @@ def bench_options(args: argparse.Namespace, suite: tuple[str, ...] = ()) -> Benc
     return options
 
 
+def add_megabytes(group: argparse._ArgumentGroup, flag: str, default_bytes: int, text: str) -> None:
+    """A size option given in MB (fractions allowed) whose default is a setting in bytes; `megabytes` reads it."""
+    group.add_argument(
+        flag, type=finite_float, default=default_bytes / MEGABYTE, help=f"{text} (default {default_bytes / MEGABYTE:g})"
+    )
+
+
+def megabytes(value: float) -> int:
+    """An MB option's value in bytes."""
+    return int(value * MEGABYTE)
+
+
 def add_serving_limits(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("serving limits")
     group.add_argument(
@@ -183,12 +197,11 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
         default=ServerOptions.max_pixels,
         help=f"largest frame in pixels, checked in its header before decoding (default {ServerOptions.max_pixels})",
     )
-    group.add_argument(
+    add_megabytes(
+        group,
         "--max-inflight-mb",
-        type=finite_float,
-        default=ServerOptions.max_inflight_bytes / (1 << 20),
-        help="frames held across all streams, payload plus decoded picture; past it streams are "
-        f"read more slowly (default {ServerOptions.max_inflight_bytes >> 20})",
+        ServerOptions.max_inflight_bytes,
+        "frames held across all streams, payload plus decoded picture; past it streams are read more slowly",
     )
     group.add_argument(
         "--idle-timeout-s",
@@ -229,12 +242,12 @@ def add_serving_limits(parser: argparse.ArgumentParser) -> None:
         default=ServerOptions.decode_threads,
         help=f"threads that decode JPEG/PNG frames (default {ServerOptions.decode_threads})",
     )
-    group.add_argument(
+    add_megabytes(
+        group,
         "--decode-memory-mb",
-        type=finite_float,
-        default=ServerOptions.decode_memory_bytes / (1 << 20),
-        help="decoded pictures the decode threads hold at once; a 1080p frame takes 6 MB, so raise it with "
-        f"--decode-threads for many large frames (default {ServerOptions.decode_memory_bytes >> 20})",
+        ServerOptions.decode_memory_bytes,
+        "decoded pictures the decode threads hold at once; a 1080p frame takes 6 MB, so raise it with "
+        "--decode-threads for many large frames",
     )
 
 

@@ -7,7 +7,16 @@ import asyncio
 import logging
 
 from ..serving.options import LOOPBACK, ServerOptions
-from .options import add_runner_options, add_serving_limits, add_token_option, optional_path, port_number, runner_options, token
+from .options import (
+    add_runner_options,
+    add_serving_limits,
+    add_token_option,
+    megabytes,
+    optional_path,
+    port_number,
+    runner_options,
+    token,
+)
 from .paths import InputPath, ModelPath, plain_value
 
 
@@ -57,13 +66,13 @@ def run_serve(args: argparse.Namespace) -> None:
         max_delay_ms=args.max_delay_ms,
         max_streams=args.max_streams,
         max_pixels=args.max_pixels,
-        max_inflight_bytes=int(args.max_inflight_mb * (1 << 20)),
+        max_inflight_bytes=megabytes(args.max_inflight_mb),
         idle_timeout_s=args.idle_timeout_s,
         write_timeout_s=args.write_timeout_s,
         max_repeated=args.max_repeated,
         max_fields=args.max_fields,
         decode_threads=args.decode_threads,
-        decode_memory_bytes=int(args.decode_memory_mb * (1 << 20)),
+        decode_memory_bytes=megabytes(args.decode_memory_mb),
         instances=args.instances,
         token=token(args),
         tls_cert=optional_path(args.tls_cert),
