@@ -20,6 +20,7 @@ from ..errors import AibError
 from .base import Runner
 
 PRECISIONS = ("fp32", "tf32", "fp16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 
 
 class TorchRunner(Runner):
@@ -56,6 +57,8 @@ class TorchRunner(Runner):
         super().__init__()
         if precision not in PRECISIONS:
             raise AibError(f"PyTorch precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise AibError(f"--compile: expected one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         self._precision = precision
         self.cuda_graphs = cuda_graphs
         self.compile_mode = compile_mode

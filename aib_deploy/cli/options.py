@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..backends.onnxrt import DEVICES
+from ..backends.pytorch import COMPILE_MODES as TORCH_COMPILE_MODES
 from ..backends.pytorch import PRECISIONS as TORCH_PRECISIONS
 from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
@@ -118,6 +119,15 @@ def add_runner_options(parser: argparse.ArgumentParser, threads: bool = True) ->
         action="store_true",
         help="capture one CUDA graph per batch size and replay it (PyTorch on CUDA, TensorRT engines)",
     )
+    group.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        choices=TORCH_COMPILE_MODES,
+        metavar="MODE",
+        help="checkpoints on PyTorch: run through torch.compile in MODE (default mode when none is named; "
+        f"{', '.join(TORCH_COMPILE_MODES)}); the first call of each batch size compiles",
+    )
 
 
 def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptions:
@@ -128,6 +138,7 @@ def runner_options(args: argparse.Namespace, **overrides: object) -> RunnerOptio
         labels=read_labels(getattr(args, "labels", None)),
         precision=args.precision,
         cuda_graphs=args.cuda_graphs,
+        compile_mode=args.compile,
         **overrides,
     )
 

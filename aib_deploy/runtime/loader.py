@@ -21,7 +21,8 @@ class RunnerOptions:
     `backend` None picks by the file's suffix. `spinning` (ONNX Runtime only) lets
     idle threads busy-wait; servers turn it off. `weights`, `dataset`, `labels` and
     `precision` apply to checkpoints (exported files carry their card and their
-    precision); `cuda_graphs` to PyTorch on CUDA and to TensorRT engines.
+    precision), and so does `compile_mode` (torch.compile); `cuda_graphs` to
+    PyTorch on CUDA and to TensorRT engines.
     """
 
     backend: str | None = None
@@ -33,6 +34,7 @@ class RunnerOptions:
     labels: tuple[str, ...] | None = None
     precision: str | None = None
     cuda_graphs: bool = False
+    compile_mode: str | None = None
 
 
 def backend_for(path: Path) -> str:
@@ -55,6 +57,8 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
             f"--precision: {path.name} carries its precision ({backend} runs it as written); --precision applies to "
             "checkpoints on PyTorch; write reduced-precision files with `aib export fp16` or `aib export int8`"
         )
+    if options.compile_mode is not None and backend != "pytorch":
+        raise AibError(f"--compile: torch.compile runs checkpoints on PyTorch, not {path.name} on {backend}")
     if options.cuda_graphs and backend == "onnxruntime":
         raise AibError(
             f"--cuda-graphs: applies to checkpoints on PyTorch CUDA and to TensorRT engines, not to {path.name} on ONNX Runtime"
@@ -75,6 +79,7 @@ def open_runner(model: str | Path, options: RunnerOptions = RunnerOptions()) -> 
             threads=options.threads,
             precision=options.precision or "fp32",
             cuda_graphs=options.cuda_graphs,
+            compile_mode=options.compile_mode,
         )
     if backend == "tensorrt":
         from ..backends.tensorrt.runner import TensorrtRunner

@@ -225,3 +225,16 @@ def test_precision_and_cuda_graphs_on_an_onnx_file_are_refused_not_ignored(demo_
     path, _ = glyph_image
     assert_one_line_error(call_aib("predict", demo_onnx, path, "--precision", "fp16"), "--precision", "aib export fp16")
     assert_one_line_error(call_aib("predict", demo_onnx, path, "--cuda-graphs"), "--cuda-graphs", "ONNX Runtime")
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "--compile"), "--compile", "torch.compile")
+
+
+def test_compile_reaches_the_pytorch_runner():
+    """`--compile [MODE]` is handed to the runner (compiling itself is left to the GPU suite: a minute on a CPU)."""
+    from aib_deploy.cli import build_parser
+    from aib_deploy.cli.options import runner_options
+    from aib_deploy.demo.run import bundled_checkpoint
+    from aib_deploy.runtime import open_runner
+
+    for flags, mode in ((["--compile"], "default"), (["--compile", "max-autotune"], "max-autotune"), ([], None)):
+        args = build_parser().parse_args(["bench", str(bundled_checkpoint()), *flags])
+        assert open_runner(bundled_checkpoint(), runner_options(args)).compile_mode == mode
