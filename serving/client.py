@@ -96,6 +96,7 @@ class FrameStreamer:
         self.stream_id = stream_id
         self.stats = StreamStats()
         self._carry: tuple[int, np.ndarray] | None = None
+        self._source_error: AibError | None = None  # raised once the frames sent before it are answered
 
     def model_info(self) -> pb.ModelInfo:
         """The served model's info (its card, labels, anchors), once the server answers."""
@@ -126,6 +127,8 @@ class FrameStreamer:
                     self.on_event(f"reconnected to {self.address}; going on with the next frame")
         finally:
             channel.close()
+        if self._source_error is not None:
+            raise self._source_error
         return self.stats
 
     def _wait_ready(self, channel: grpc.Channel) -> None:
@@ -150,6 +153,10 @@ class FrameStreamer:
                         try:
                             index, image = next(source)
                         except StopIteration:
+                            finished.set()
+                            return
+                        except AibError as error:  # the source broke: end the stream cleanly, say why after
+                            self._source_error = error
                             finished.set()
                             return
                     while not slots.acquire(timeout=0.1):

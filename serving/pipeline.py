@@ -52,6 +52,18 @@ class Answer:
     backend_failed: bool = False
 
 
+def settle(read: asyncio.Future | None) -> None:
+    """A pending read of a stream that ends while it waits (the client went away, the reader was cancelled) is
+    cancelled, and a finished one's end (StopAsyncIteration, a broken connection) is taken, so asyncio does
+    not log it as an exception nobody retrieved."""
+    if read is None:
+        return
+    if not read.done():
+        read.cancel()
+    elif not read.cancelled():
+        read.exception()
+
+
 class FramePipeline:
     def __init__(
         self, batcher: MicroBatcher, options: ServerOptions, metrics: ServerMetrics, decode_pool: ThreadPoolExecutor
@@ -202,6 +214,7 @@ class FramePipeline:
     ) -> None:
         """Read requests until the client is done, goes idle, sends garbage, or the server shuts down."""
         stop = asyncio.ensure_future(self.stopping.wait())
+        next_request: asyncio.Future | None = None
         try:
             while True:
                 next_request = asyncio.ensure_future(requests.__anext__())
@@ -231,4 +244,5 @@ class FramePipeline:
                 await pending.put((asyncio.ensure_future(answer(request)), taken))
         finally:
             stop.cancel()
+            settle(next_request)
             await pending.put(None)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import sys
 
+from ..errors import AibError
 from ..media.annotate import annotate
 from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
@@ -48,6 +50,10 @@ def run_stream(args: argparse.Namespace) -> None:
     else:
         reader = VideoReader(args.source)
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None
+    first = next(frames, None)  # a source without a frame fails here, before connecting
+    if first is None:
+        raise AibError(f"{args.source}: no frame could be read")
+    frames = itertools.chain([first], frames)
     event(f"connecting to {args.server} (up to {args.connect_timeout:g} s)")
     info = streamer.model_info()
     card = ModelCard.from_json(info.model_card_json, source=f"server {args.server}")

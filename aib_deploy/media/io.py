@@ -120,7 +120,8 @@ class VideoReader:
         if not self.capture.isOpened():
             raise AibError(f"video {self.path}: cannot open it (corrupt, or a format OpenCV cannot decode)")
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
-        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        declared = self.capture.get(cv2.CAP_PROP_FRAME_COUNT)  # negative or huge where a backend does not know
+        self.frame_count = int(declared) if 0 < declared < 2**31 else 0
         width, height = (int(self.capture.get(prop)) for prop in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
         if width * height > MAX_PIXELS:
             self.capture.release()

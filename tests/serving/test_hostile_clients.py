@@ -367,3 +367,23 @@ def test_a_model_of_max_batch_4_never_gets_larger_batches(demo_onnx, tmp_path, f
         assert len(sizes) == 320 and max(sizes) <= 4 and max(sizes) == 4
     finally:
         running.stop()
+
+
+def test_a_client_whose_request_stream_breaks_leaves_no_error_in_the_server_log(demo_onnx, frames):
+    """The client's request iterator raises after one frame, so gRPC cancels the call while the server waits for
+    the next frame; the server answers what it read and logs nothing (it once logged an unretrieved task)."""
+    running = ServerProcess(demo_onnx)
+
+    def requests():
+        yield pb.Frame(stream_id="broken", frame_index=0, raw=raw(frames[0]))
+        time.sleep(0.3)
+        raise RuntimeError("the client broke")
+
+    answers = []
+    with pytest.raises(grpc.RpcError):
+        for result in running.stub.StreamFrames(requests()):
+            answers.append(result)
+    time.sleep(0.5)
+    code, _ = running.stop()
+    assert code == 0 and [answer.frame_index for answer in answers] == [0]
+    assert running.read_stderr().strip() == "", running.read_stderr()

@@ -150,3 +150,36 @@ def test_a_bare_ipv6_host_is_bracketed(demo_onnx):
         assert server.address.startswith("[::1]:")
     finally:
         server.stop()
+
+
+def test_a_source_without_a_frame_is_one_line_before_connecting(tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not a picture at all")  # OpenCV opens it as a one-image "video" and reads nothing
+    result = run_aib("stream", f"127.0.0.1:{free_port()}", junk)  # no server there: the file fails first
+    assert_one_line_error(result, f"video {junk}: no frame could be decoded")
+    assert "connecting" not in result.stderr
+
+
+def test_a_source_that_breaks_mid_stream_ends_the_stream_after_its_answers(demo_onnx):
+    """The frames sent before the source broke are all answered; then its error, not gRPC's 'Exception
+    iterating requests', reaches the caller."""
+    from aib_deploy.errors import AibError
+
+    server = ServerProcess(demo_onnx)
+    images, _, _ = make_dataset(3, 64, seed=4)
+
+    def source():
+        yield from enumerate(images)
+        raise AibError("video clip.mp4: broke after 3 frames")
+
+    answered = []
+    try:
+        streamer = FrameStreamer(server.address, window=2)
+        try:
+            streamer.run(source(), lambda image, result, latency: answered.append(result.frame_index))
+            raise AssertionError("the source's error was swallowed")
+        except AibError as error:
+            assert str(error) == "video clip.mp4: broke after 3 frames"
+        assert answered == [0, 1, 2] and streamer.stats.errors == 0
+    finally:
+        server.stop()
