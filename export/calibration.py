@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..media.io import VideoReader, input_kind, iter_images
 from ..media.synthetic import make_dataset
 
@@ -50,7 +50,7 @@ def calibration_split(source: str, calibration: int, held_out: int) -> tuple[lis
 def check_frames(source: str, count: int) -> list[np.ndarray]:
     """Frames for an agreement check alone (no calibration): `synthetic` uses the held-out seed."""
     if count < 1:
-        raise AibError(f"--held-out: expected a positive frame count, got {count}")
+        raise OptionError(f"--held-out: expected a positive frame count, got {count}")
     if source == SYNTHETIC:
         return list(make_dataset(count, SYNTHETIC_SIZE, SYNTHETIC_SEEDS["held-out"])[0])
     frames = source_frames(source, count)

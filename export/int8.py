@@ -34,7 +34,7 @@ from ..backends.graph_regions import FIXED_REGIONS, float_nodes
 from ..backends.onnxrt import OnnxrtRunner
 from ..card.model_card import ModelCard
 from ..contract import INPUT_NAME
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..files import written_whole
 from ..progress import Progress
 from ..runtime.compare import Agreement, Gate, measure_agreement
@@ -249,11 +249,11 @@ class Int8Options:
 
     def validate(self) -> None:
         if self.float_region not in FLOAT_REGIONS:
-            raise AibError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {self.float_region!r}")
+            raise OptionError(f"--float: expected one of {', '.join(FLOAT_REGIONS)}, got {self.float_region!r}")
         if self.method not in CALIBRATION_METHODS:
-            raise AibError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {self.method!r}")
+            raise OptionError(f"--method: expected one of {', '.join(CALIBRATION_METHODS)}, got {self.method!r}")
         if not 0 < self.min_index_agreement <= 1:
-            raise AibError(f"--min-index-agreement: expected a share in (0, 1], got {self.min_index_agreement}")
+            raise OptionError(f"--min-index-agreement: expected a share in (0, 1], got {self.min_index_agreement}")
 
 
 def export_int8(source: Path, output: Path, options: Int8Options = Int8Options()) -> Int8Export:

@@ -20,7 +20,7 @@ from torch import nn
 from ..card.model_card import ModelCard
 from ..compare import Comparison, Tolerances, compare_outputs
 from ..contract import BATCH_DIM, INPUT_NAME, MIN_OPSET, MODEL_CARD_KEY, output_names
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..models import AibNet
 from ..models.checkpoint import LoadedModel, card_from_checkpoint, load_model
 from .onnx_options import OnnxExportOptions
@@ -78,9 +78,11 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
 
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise AibError(f"--opset: expected {MIN_OPSET} to {newest} (the newest this onnx {onnx.__version__} knows), got {opset}")
+        raise OptionError(
+            f"--opset: expected {MIN_OPSET} to {newest} (the newest this onnx {onnx.__version__} knows), got {opset}"
+        )
     if max_batch < 1:
-        raise AibError(f"--max-batch: expected a positive batch size, got {max_batch}")
+        raise OptionError(f"--max-batch: expected a positive batch size, got {max_batch}")
     card = replace(card, opset=opset, max_batch=max_batch)
     size = card.input_size
     example = torch.zeros(TRACE_BATCH, 3, size, size)

@@ -37,7 +37,7 @@ from ..contract import (
     MODEL_CARD_KEY,
     MODEL_VERSION,
 )
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..protocol.generated import model_config_pb2 as config_pb
 from ..protocol.signature import ModelSignature, TensorSpec
 from ..protocol.triton_config import KINDS, EnsembleStep, Scheduling, config_text, ensemble_config, model_config
@@ -70,13 +70,13 @@ class TritonOptions:
 
     def validate(self) -> None:
         if self.kind not in KINDS:
-            raise AibError(f"--kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise OptionError(f"--kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.backend is not None and self.backend not in BACKENDS:
-            raise AibError(f"--backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
+            raise OptionError(f"--backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.version < 1 or self.instances < 1 or self.max_delay_us < 0:
             raise AibError("--version and --instances must be >= 1, --max-delay-us >= 0")
         if self.max_pixels < 1:
-            raise AibError(f"--max-pixels: expected a positive pixel count, got {self.max_pixels}")
+            raise OptionError(f"--max-pixels: expected a positive pixel count, got {self.max_pixels}")
 
 
 def card_and_precision(model: Path, backend: str) -> tuple[ModelCard, str]:
@@ -132,7 +132,7 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     card, precision = card_and_precision(model, backend)
     name = options.name or card.serving_name(precision)
     if not NAME_PATTERN.match(name):
-        raise AibError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
+        raise OptionError(f"--name: {name!r} is not a usable model name (letters, digits, '_', '.', '-')")
     max_batch = check_batch_limit(options.max_batch, card.batch_limit)  # the rule `aib serve` applies
     if repository.exists() and not repository.is_dir():
         raise AibError(f"--repository {repository}: exists and is not a folder")

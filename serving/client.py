@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 
 from ..contract import MAX_MESSAGE_BYTES, STREAM_WINDOW
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..protocol.aib_v1 import frame_message
 from ..protocol.generated import attention_pb2 as pb
 from ..protocol.generated import attention_pb2_grpc as pb_grpc
@@ -85,7 +85,9 @@ class FrameStreamer:
         if ":" not in address.rsplit("]", 1)[-1]:
             raise AibError(f"server {address}: expected HOST:PORT, e.g. 127.0.0.1:50051")
         if not 0 < connect_timeout_s <= MAX_TIMEOUT_S:
-            raise AibError(f"--connect-timeout: expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {connect_timeout_s:g}")
+            raise OptionError(
+                f"--connect-timeout: expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {connect_timeout_s:g}"
+            )
         self.address = address
         self.connect_timeout_s = connect_timeout_s
         self.on_event = on_event

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import BATCH_DELAY_MS, MAX_MESSAGE_BYTES, MAX_PIXELS, STREAM_WINDOW
-from ..errors import AibError
+from ..errors import OptionError
 from ..protocol.wire_bounds import StructureLimits
 
 DEFAULT_PORT = 50051
@@ -67,7 +67,7 @@ class ServerOptions:
     def validate(self) -> None:
         for flag, port in (("--port", self.port), ("--metrics-port", self.metrics_port)):
             if port is not None and not 0 <= port <= MAX_PORT:
-                raise AibError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
+                raise OptionError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
         for flag, value in (
             ("--max-batch", 1 if self.max_batch is None else self.max_batch),
             ("--max-streams", self.max_streams),
@@ -78,26 +78,26 @@ class ServerOptions:
             ("--max-fields", self.max_fields),
         ):
             if value < 1:
-                raise AibError(f"{flag}: expected a positive number, got {value}")
+                raise OptionError(f"{flag}: expected a positive number, got {value}")
         if not 0 <= self.max_delay_ms <= MAX_DELAY_MS:  # false for nan too
-            raise AibError(f"--max-delay-ms: expected 0 to {MAX_DELAY_MS:g}, got {self.max_delay_ms:g}")
+            raise OptionError(f"--max-delay-ms: expected 0 to {MAX_DELAY_MS:g}, got {self.max_delay_ms:g}")
         for flag, seconds in (("--idle-timeout-s", self.idle_timeout_s), ("--write-timeout-s", self.write_timeout_s)):
             if not 0 < seconds <= MAX_TIMEOUT_S:  # false for nan too
-                raise AibError(f"{flag}: expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {seconds:g}")
+                raise OptionError(f"{flag}: expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {seconds:g}")
         if self.max_inflight_bytes > MAX_INFLIGHT_BYTES:
-            raise AibError(
+            raise OptionError(
                 f"--max-inflight-mb: expected at most {MAX_INFLIGHT_BYTES >> 20} MB, got {self.max_inflight_bytes / (1 << 20):g}"
             )
         if not 1 << 20 <= self.decode_memory_bytes <= MAX_INFLIGHT_BYTES:
-            raise AibError(
+            raise OptionError(
                 f"--decode-memory-mb: expected 1 to {MAX_INFLIGHT_BYTES >> 20} MB, got {self.decode_memory_bytes / (1 << 20):g}"
             )
         if self.max_inflight_bytes < self.max_message_bytes:
-            raise AibError(
+            raise OptionError(
                 f"--max-inflight-mb: expected at least one message ({self.max_message_bytes >> 20} MB), "
                 f"got {self.max_inflight_bytes / (1 << 20):g}"
             )
         if self.token is not None and not self.token.strip():
-            raise AibError("--token: empty; an empty token would turn authentication off (unset it to serve without one)")
+            raise OptionError("--token: empty; an empty token would turn authentication off (unset it to serve without one)")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise AibError("--tls-cert and --tls-key go together")
+            raise OptionError("--tls-cert and --tls-key go together")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backends.base import Runner
 from ..compare import compare_outputs
-from ..errors import AibError
+from ..errors import OptionError
 from ..progress import Progress
 from ..runtime.predictor import check_batch_limit
 from ..timing import time_calls
@@ -30,7 +30,7 @@ class BenchOptions:
 
     def validate(self) -> None:
         if self.runs < 1 or self.warmup < 0 or any(batch < 1 for batch in self.batches):
-            raise AibError("bench: --runs must be >= 1, --warmup >= 0 and every --batch >= 1")
+            raise OptionError("bench: --runs must be >= 1, --warmup >= 0 and every --batch >= 1")
 
 
 # A percentile from fewer runs than this is the slowest run or an interpolation next to it, not an estimate.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AibError
+from ..errors import AibError, OptionError
 
 CIFAR10_LABELS = (
     "airplane",
@@ -193,7 +193,7 @@ def resolve_preprocessing(
         if values is not None and len(values) != 3:
             raise AibError(f"{name}: expected 3 values (R, G, B), got {len(values)}")
     if std is not None and min(std) <= 0:
-        raise AibError(f"--std: values must be positive, got {std}")
+        raise OptionError(f"--std: values must be positive, got {std}")
     return Preprocessing(
         dataset=chosen,
         mean=tuple(mean or preset_mean),

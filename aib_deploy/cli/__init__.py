@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from .bench import add_bench_command
 from .compare import add_compare_command
 from .demo import add_demo_command
@@ -89,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.handler(args)
+    except OptionError as error:
+        print(f"aib: error: {error}", file=sys.stderr)
+        return 2
     except AibError as error:
         print(f"aib: error: {error}", file=sys.stderr)
         return 1

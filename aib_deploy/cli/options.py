@@ -21,7 +21,7 @@ from ..backends.pytorch import COMPILE_MODES as TORCH_COMPILE_MODES
 from ..backends.pytorch import PRECISIONS as TORCH_PRECISIONS
 from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..runtime.loader import BACKENDS, RunnerOptions
 from ..serving.options import CONNECT_TIMEOUT_S, MICRO_BATCH, ServerOptions
 from .paths import InputPath, plain_value
@@ -287,7 +287,7 @@ def token(args: argparse.Namespace) -> str | None:
     value = args.token if args.token is not None else os.environ.get(TOKEN_VARIABLE)
     if value is not None and not value.strip():
         flag = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
-        raise AibError(f"{flag}: empty; an empty token would turn authentication off (unset it for no token)")
+        raise OptionError(f"{flag}: empty; an empty token would turn authentication off (unset it for no token)")
     return value
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..progress import Progress
 from .clients import ServerTimes
 
@@ -31,13 +31,13 @@ class PerfOptions:
 
     def validate(self) -> None:
         if not self.concurrency or min(self.concurrency) < 1:
-            raise AibError(f"--concurrency-range: expected levels of at least 1, got {self.concurrency}")
+            raise OptionError(f"--concurrency-range: expected levels of at least 1, got {self.concurrency}")
         if self.max_trials < STABLE_WINDOWS:
             raise AibError(
                 f"--max-trials: expected at least {STABLE_WINDOWS} (the windows that must agree), got {self.max_trials}"
             )
         if not 0 < self.stability < 1:
-            raise AibError(f"--stability-percentage: expected above 0 and below 100, got {self.stability * 100:g}")
+            raise OptionError(f"--stability-percentage: expected above 0 and below 100, got {self.stability * 100:g}")
 
 
 class Workers:

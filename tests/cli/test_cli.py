@@ -113,19 +113,20 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
 
 
 @pytest.mark.parametrize(
-    "extra, fragments",
+    "extra, fragments, code",
     [
-        (["--dataset", "cifar10"], ["--dataset: cifar10 has 10 classes but the model predicts 100"]),
-        (["--opset", "13"], ["--opset: expected 18 to", "got 13"]),
-        (["--opset", "99"], ["--opset: expected 18 to", "the newest this onnx", "got 99"]),  # once a traceback and exit 0
-        (["--std", "0", "1", "1"], ["--std: values must be positive"]),
-        (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"]),
+        (["--dataset", "cifar10"], ["--dataset: cifar10 has 10 classes but the model predicts 100"], 1),
+        (["--opset", "13"], ["--opset: expected 18 to", "got 13"], 2),
+        (["--opset", "99"], ["--opset: expected 18 to", "the newest this onnx", "got 99"], 2),  # once a traceback, exit 0
+        (["--std", "0", "1", "1"], ["--std: values must be positive"], 2),
+        (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"], 1),
     ],
     ids=["dataset", "old opset", "unknown opset", "std", "weights"],
 )
-def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments):
+def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments, code):
+    """A value wrong in itself exits 2, as a usage error; one wrong for this checkpoint exits 1."""
     result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
-    assert_one_line_error(result, *fragments)
+    assert_one_line_error(result, *fragments, code=code)
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -190,7 +190,7 @@ def test_int8_from_a_video_source(demo_onnx, tmp_path):
 )
 def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
     result = call_aib("export", "int8", demo_onnx, "-o", tmp_path / "out.onnx", *arguments)
-    assert_one_line_error(result, fragment)
+    assert_one_line_error(result, fragment, code=2)  # wrong in itself: a usage error
 
 
 def test_refuses_to_overwrite_the_float_model(demo_onnx):

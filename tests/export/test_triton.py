@@ -70,18 +70,20 @@ def test_second_version_and_cpu_instances(demo_onnx, tmp_path, schema):
 
 
 @pytest.mark.parametrize(
-    "arguments, fragment",
+    "arguments, fragment, code",
     [
-        (("--name", "bad name!"), "not a usable model name"),
-        (("--max-batch", "64"), "--max-batch: expected 1 to 32 (the model's largest batch), got 64"),
-        (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx"),
-        (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself"),
-        (("--python-path", "x"), "--python-path: only Python-backend models read it"),
+        (("--name", "bad name!"), "not a usable model name", 2),
+        (("--max-batch", "64"), "--max-batch: expected 1 to 32 (the model's largest batch), got 64", 1),
+        (("--backend", "tensorrt"), "--backend tensorrt: takes a TensorRT engine (.engine/.plan), got demo.onnx", 1),
+        (("--backend", "python", "--frames"), "--frames: the python backend takes frames itself", 1),
+        (("--python-path", "x"), "--python-path: only Python-backend models read it", 1),
     ],
     ids=["name", "max batch over the card's", "onnx for tensorrt", "python with frames", "python path unread"],
 )
-def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment):
-    assert_one_line_error(call_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments), fragment)
+def test_bad_options_get_one_line(demo_onnx, tmp_path, arguments, fragment, code):
+    """A value wrong in itself (a name) exits 2; one wrong for this model or these flags together exits 1."""
+    result = call_aib("export", "triton", demo_onnx, "--repository", tmp_path / "r", *arguments)
+    assert_one_line_error(result, fragment, code=code)
 
 
 def test_default_names_say_the_precision_so_int8_and_fp32_live_side_by_side(demo_onnx, demo_int8, tmp_path):

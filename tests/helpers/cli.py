@@ -34,8 +34,9 @@ def call_aib(*args) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["aib", *argv], code, stdout.getvalue(), stderr.getvalue())
 
 
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 1, result.stderr
+def assert_one_line_error(result, *fragments, code: int = 1):
+    """One `aib: error:` line naming every fragment; exit 1, or 2 for a value the options refuse."""
+    assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("aib: error: "), result.stderr
     assert "Traceback" not in result.stderr

@@ -141,9 +141,9 @@ def taken_port():
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
 def test_impossible_flags_are_one_line(demo_onnx, flags, fragment):
-    """Values the server's options refuse (out of range, empty) exit 1; what the flag's type refuses while
-    parsing (not a number, below 1, a port above 65535) is in tests/cli/test_bad_input.py."""
-    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", *flags), fragment)
+    """Values the server's options refuse (out of range, empty) exit 2, as a usage error; what the flag's type
+    refuses while parsing (not a number, below 1, a port above 65535) is in tests/cli/test_bad_input.py."""
+    assert_one_line_error(run_aib("serve", demo_onnx, "--port", "0", *flags), fragment, code=2)
 
 
 def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, tmp_path):
@@ -170,7 +170,7 @@ def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, 
         env={**os.environ, "AIB_TOKEN": ""},
         timeout=120,
     )
-    assert_one_line_error(empty, "$AIB_TOKEN: empty")
+    assert_one_line_error(empty, "$AIB_TOKEN: empty", code=2)  # a setting wrong in itself, as --token ""
 
 
 def test_a_mismatched_tls_pair_names_both_files(demo_onnx, tmp_path):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...card.model_card import ModelCard
-from ...errors import AibError
+from ...errors import AibError, OptionError
 
 OPT_BATCH = 8  # the batch TensorRT tunes its kernels for, unless the profile stops below it
 
@@ -41,4 +41,4 @@ class EngineOptions:
                 f"got {self.min_batch}, {self.opt_batch}, {self.max_batch}"
             )
         if self.workspace_mib < 1:
-            raise AibError(f"--workspace: expected a positive size in MiB, got {self.workspace_mib}")
+            raise OptionError(f"--workspace: expected a positive size in MiB, got {self.workspace_mib}")
