@@ -138,6 +138,7 @@ NORMALIZATION = {
 
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "cub": 200, "glyphs": len(GLYPH_LABELS)}
 DATASETS = tuple(DATASET_CLASSES)
+NORMALIZATION_BOUND = 1e6  # |mean| and std at most this, std at least its inverse: float32 stays finite
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,11 @@ def resolve_preprocessing(
             raise AibError(f"{name}: expected 3 values (R, G, B), got {len(values)}")
     if std is not None and min(std) <= 0:
         raise OptionError(f"--std: values must be positive, got {std}")
+    for name, values in (("--mean", mean), ("--std", std)):
+        if values is not None and not all(abs(value) <= NORMALIZATION_BOUND for value in values):
+            raise OptionError(f"{name}: expected values within +-{NORMALIZATION_BOUND:g}, got {values}")
+    if std is not None and min(std) < 1 / NORMALIZATION_BOUND:
+        raise OptionError(f"--std: expected values of at least {1 / NORMALIZATION_BOUND:g}, got {std}")
     return Preprocessing(
         dataset=chosen,
         mean=tuple(mean or preset_mean),
@@ -210,4 +216,10 @@ def read_labels(path: str | Path | None) -> tuple[str, ...] | None:
         text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first label
     except (OSError, UnicodeDecodeError) as error:
         raise AibError(f"--labels {path}: cannot read ({error.__class__.__name__}: {error})") from None
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
+    labels = tuple(line.strip() for line in text.splitlines() if line.strip())
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        if label in seen:  # two classes of one name: results could not tell them apart
+            raise AibError(f"--labels {path}: {label!r} is the label of classes {seen[label]} and {index}; labels must differ")
+        seen[label] = index
+    return labels

@@ -4,6 +4,7 @@ model repository), from an exported ONNX file or, in one step, a checkpoint."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -193,6 +194,9 @@ def export_triton_command(args: argparse.Namespace) -> None:
     )
     with human_lines(args):
         folders = write_repository(onnx_source(args.model), Path(args.repository), options)
+        for folder in options.python_path:
+            if not Path(folder).is_dir():  # may be where the server keeps it; model.py skips it where it is not
+                print(f"aib: warning: --python-path {folder}: no such folder here; written as given", file=sys.stderr)
         for folder in folders:
             print(f"wrote {folder}/ (config.pbtxt, {options.version}/)")
         print(f"serve it with: tritonserver --model-repository {Path(args.repository).resolve()}")

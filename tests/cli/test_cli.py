@@ -119,14 +119,26 @@ def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint,
         (["--opset", "13"], ["--opset: expected 18 to", "got 13"], 2),
         (["--opset", "99"], ["--opset: expected 18 to", "the newest this onnx", "got 99"], 2),  # once a traceback, exit 0
         (["--std", "0", "1", "1"], ["--std: values must be positive"], 2),
+        (["--mean", "1e308", "1", "1"], ["--mean: expected values within +-1e+06, got (1e+308"], 2),  # once nan
+        (["--std", "1e-9", "1", "1"], ["--std: expected values of at least 1e-06"], 2),
         (["--weights", "net_ema"], ["no 'net_ema' weights; model_states holds net"], 1),
     ],
-    ids=["dataset", "old opset", "unknown opset", "std", "weights"],
+    ids=["dataset", "old opset", "unknown opset", "std", "huge mean", "tiny std", "weights"],
 )
 def test_bad_options_get_one_line(case_checkpoint, tmp_path, extra, fragments, code):
     """A value wrong in itself exits 2, as a usage error; one wrong for this checkpoint exits 1."""
     result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", tmp_path / "m.onnx", *extra)
     assert_one_line_error(result, *fragments, code=code)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_duplicate_labels_are_refused(tmp_path):
+    from aib_deploy.demo.run import bundled_checkpoint
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\nb\ne\nf\ng\nh\n")
+    result = call_aib("export", "onnx", bundled_checkpoint(), "-o", tmp_path / "m.onnx", "--labels", labels)
+    assert_one_line_error(result, f"--labels {labels}: 'b' is the label of classes 1 and 3; labels must differ")
     assert not (tmp_path / "m.onnx").exists()
 
 

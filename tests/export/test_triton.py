@@ -144,6 +144,7 @@ def test_python_backend_repository_parses_with_tritons_schema(demo_onnx, tmp_pat
         "1000000",
     )
     assert result.returncode == 0, result.stderr
+    assert f"aib: warning: --python-path {extra}: no such folder here; written as given" in result.stderr
     folder = repository / "demo"
     assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.onnx", "model.py"]
     assert (folder / "1" / "model.onnx").read_bytes() == demo_onnx.read_bytes()
