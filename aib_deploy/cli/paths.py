@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import AibError
 from ..export.calibration import SYNTHETIC
 
 MODEL_KINDS = ("checkpoint", "float32", "fp16", "int8", "engine")
@@ -84,6 +85,18 @@ class OutputPath:
             if self.suffixes and path.suffix.lower() not in self.suffixes:
                 _refuse(f"{value}: expected {wanted}, got {path.suffix or 'no suffix'}")
         return value
+
+
+def create_folder(flag: str, value: str | Path, of_file: bool = False) -> Path:
+    """The output folder `value` (with `of_file`, the folder of the file `value`) and its parents, made before
+    any work, so a place the machine refuses (a read-only mount, /proc) is one line naming the flag, not an
+    error after minutes of work."""
+    folder = Path(value).parent if of_file else Path(value)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AibError(f"{flag} {value}: cannot create {error.filename or folder} ({error.strerror or error})") from None
+    return folder
 
 
 FRAMES_SOURCE = InputPath("file or folder", words=(SYNTHETIC,))  # --calibration, --frames, --input

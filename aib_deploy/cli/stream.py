@@ -13,7 +13,7 @@ from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camer
 from ..progress import Progress
 from ..runtime.results_file import ResultsFile, messages_stream
 from .options import add_client_options, add_failure_option, check_failures, server_address, token
-from .paths import InputPath, OutputPath
+from .paths import InputPath, OutputPath, create_folder
 
 
 def add_stream_command(commands: argparse._SubParsersAction) -> None:
@@ -50,6 +50,9 @@ def run_stream(args: argparse.Namespace) -> None:
     else:
         reader = VideoReader(args.source)
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None
+    for flag, output in (("-o", args.output), ("--results", args.results)):
+        if output and output != "-":  # a place that cannot be written fails here, before connecting
+            create_folder(flag, output, of_file=True)
     first = next(frames, None)  # a source without a frame fails here, before connecting
     if first is None:
         raise AibError(f"{args.source}: no frame could be read")

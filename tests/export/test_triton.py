@@ -215,3 +215,8 @@ def test_templates_read_the_writers_keys():
     assert f'key: "{re.escape(PYTHON_PATH_KEY)}"' in (TEMPLATES / ENVIRONMENT).read_text()
     for text in (classifier, preprocess):
         assert "from aib_deploy.export.triton_python import MAX_PIXELS_KEY" in text and text.count(ENVIRONMENT_MARK) == 1
+
+
+def test_a_repository_that_cannot_be_created_names_the_flag(demo_onnx):
+    result = call_aib("export", "triton", demo_onnx, "--repository", "/proc/aib-nowhere")
+    assert_one_line_error(result, "--repository /proc/aib-nowhere: cannot create /proc/aib-nowhere")

@@ -183,3 +183,14 @@ def test_a_source_that_breaks_mid_stream_ends_the_stream_after_its_answers(demo_
         assert answered == [0, 1, 2] and streamer.stats.errors == 0
     finally:
         server.stop()
+
+
+def test_outputs_that_cannot_be_written_fail_before_connecting(tmp_path):
+    """/proc refuses new folders even to root: the flag is named, and no server is needed to find out."""
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=3, size=64, seed=2)
+    address = f"127.0.0.1:{free_port()}"
+    for flag, value in (("-o", "/proc/aib-nowhere/s.mp4"), ("--results", "/proc/aib-nowhere/r.jsonl")):
+        result = run_aib("stream", address, video, flag, value)
+        assert_one_line_error(result, f"{flag} {value}: cannot create /proc/aib-nowhere")
+        assert "connecting" not in result.stderr
