@@ -88,15 +88,20 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
     example = torch.zeros(TRACE_BATCH, 3, size, size)
     batch = torch.export.Dim(BATCH_DIM, min=1, max=max(max_batch, TRACE_BATCH))
     with quiet_exporter(), torch.no_grad():
-        program = torch.onnx.export(
-            DeploymentGraph(loaded.model).eval(),
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=list(output_names(loaded.arch.quantized)),
-            opset_version=opset,
-            dynamo=True,
-            dynamic_shapes={INPUT_NAME: {0: batch}},
-        )
+        try:
+            program = torch.onnx.export(
+                DeploymentGraph(loaded.model).eval(),
+                (example,),
+                input_names=[INPUT_NAME],
+                output_names=list(output_names(loaded.arch.quantized)),
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes={INPUT_NAME: {0: batch}},
+            )
+        except Exception as error:
+            if interrupted(error):  # the exporter wraps a Ctrl-C in its own error; the CLI says "interrupted"
+                raise KeyboardInterrupt from None
+            raise
         onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
     written = program.model.opset_imports.get("", None)
     if written != opset:  # the exporter falls back to its own opset when it cannot convert, and says so only in a log
@@ -109,6 +114,17 @@ def export_onnx(loaded: LoadedModel, card: ModelCard, output: Path, opset: int, 
     output.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(output), external_data=False)
     return card
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether an exception is, or was raised while handling, a KeyboardInterrupt (a few links deep)."""
+    for _ in range(16):
+        if error is None:
+            return False
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def export_checkpoint(checkpoint: str | Path, output: Path, options: OnnxExportOptions | None = None) -> ExportedModel:

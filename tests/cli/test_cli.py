@@ -251,3 +251,22 @@ def test_an_output_the_machine_will_not_write_is_one_line(arguments, demo_onnx, 
     result = call_aib(*argv)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("aib: error: ") and "/proc/1/" in result.stderr
+
+
+def test_ctrl_c_inside_the_exporter_is_interrupted_not_a_traceback(monkeypatch, tmp_path):
+    """torch.onnx.export wraps a KeyboardInterrupt in its own error (seen as a traceback when Ctrl-C came
+    during tracing); the export unwraps it, so the CLI says 'interrupted' and exits 130."""
+    import torch
+
+    from aib_deploy.demo.run import bundled_checkpoint
+
+    def export_interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Failed to export the model with torch.export") from interrupt
+
+    monkeypatch.setattr(torch.onnx, "export", export_interrupted)
+    result = call_aib("export", "onnx", bundled_checkpoint(), "-o", tmp_path / "m.onnx")
+    assert result.returncode == 130 and result.stderr.strip() == "aib: interrupted", result.stderr
+    assert not (tmp_path / "m.onnx").exists()
