@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,9 @@ def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # gRPC's C core logs at INFO by default (a failed TLS handshake, once per retry) on the stderr our one
+    # error line goes to; a user's own GRPC_VERBOSITY wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     problem = unknown_option(parser, argv)

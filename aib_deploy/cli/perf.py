@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..perf.clients import INPUTS, PROTOCOLS
-from ..perf.closed_loop import STABLE_WINDOWS, PerfOptions
+from ..perf.closed_loop import INPUTS, PROTOCOLS, STABLE_WINDOWS, PerfOptions
 from .options import (
     add_client_options,
     add_json_option,

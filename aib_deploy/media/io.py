@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,33 @@ class InputItem:
     error: str = ""
 
 
+class NativeStderr:
+    """What C libraries write straight to file descriptor 2 while the block runs (libpng prints
+    "libpng error: IDAT: CRC error" there), held back so the command's one error line can carry it.
+    One block at a time in the process: the descriptor is the process's."""
+
+    _one_at_a_time = threading.Lock()
+
+    def __enter__(self) -> NativeStderr:
+        self._one_at_a_time.acquire()
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._file = tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 2)
+        self.text = ""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._file.seek(0)
+            self.text = self._file.read().decode("utf-8", errors="replace")
+            self._file.close()
+        finally:
+            self._one_at_a_time.release()
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image as OpenCV decodes it (BGR, BGRA or gray, uint8), or a one-line error."""
     path = Path(path)
@@ -41,9 +71,12 @@ def read_image(path: str | Path) -> np.ndarray:
     if not data.size:
         raise AibError(f"image {path}: empty file")
     check_image(data.tobytes(), MAX_PIXELS, what=f"image {path}")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with NativeStderr() as said:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise AibError(f"image {path}: cannot decode it (empty, corrupt or not an image)")
+        reason = said.text.strip().splitlines()[-1] if said.text.strip() else "empty, corrupt or not an image"
+        raise AibError(f"image {path}: cannot decode it ({reason})")
+    sys.stderr.write(said.text)  # a decodable image's warnings are passed on
     if image.dtype != np.uint8:
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(float(image.max()), 1.0))
     return image

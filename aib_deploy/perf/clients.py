@@ -5,7 +5,6 @@ the model's size, and reads the server's own queue and compute times where the p
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import cv2
 import grpc
@@ -18,23 +17,10 @@ from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from ..protocol.generated import grpc_service_pb2 as kserve
 from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from ..serving.client import open_channel, refusal, wait_ready
+from .closed_loop import ServerTimes
 
-PROTOCOLS = ("kserve", "aib")
-INPUTS = ("images", "frames")  # normalized float32 tensors, or one encoded PNG per request
 CALL_TIMEOUT_S = 60.0
 FRAME_SIDE = 256  # the encoded frame's side for a model that takes only `frames` (the server resizes it)
-
-
-@dataclass(frozen=True)
-class ServerTimes:
-    """The server's own counters for the model (KServe ModelStatistics): requests, queue and compute."""
-
-    requests: int = 0
-    queue_ns: int = 0
-    compute_ns: int = 0
-
-    def __sub__(self, other: ServerTimes) -> ServerTimes:
-        return ServerTimes(self.requests - other.requests, self.queue_ns - other.queue_ns, self.compute_ns - other.compute_ns)
 
 
 def synthetic_frame(size: int) -> np.ndarray:

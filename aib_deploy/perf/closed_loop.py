@@ -14,7 +14,22 @@ import numpy as np
 
 from ..errors import AibError, OptionError
 from ..progress import Progress
-from .clients import ServerTimes
+
+PROTOCOLS = ("kserve", "aib")
+INPUTS = ("images", "frames")  # normalized float32 tensors, or one encoded PNG per request
+
+
+@dataclass(frozen=True)
+class ServerTimes:
+    """The server's own counters for the model (KServe ModelStatistics): requests, queue and compute."""
+
+    requests: int = 0
+    queue_ns: int = 0
+    compute_ns: int = 0
+
+    def __sub__(self, other: ServerTimes) -> ServerTimes:
+        return ServerTimes(self.requests - other.requests, self.queue_ns - other.queue_ns, self.compute_ns - other.compute_ns)
+
 
 STABLE_WINDOWS = 3  # perf_analyzer's default: three windows in a row within the stability share
 PERCENTILES = (50, 90, 95, 99)

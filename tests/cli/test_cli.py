@@ -70,6 +70,13 @@ def test_modules_outside_export_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_parser_does_not_import_grpc():
+    """`main` sets GRPC_VERBOSITY (gRPC's C core logs a failed TLS handshake at INFO on the stderr our one
+    line goes to), and the C core reads it when grpc is first imported: that must come after."""
+    code = "import sys\nfrom aib_deploy.cli import build_parser\nbuild_parser()\nassert 'grpc' not in sys.modules\n"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_export_writes_a_checked_model_and_reports_parity(case_checkpoint, tmp_path):
     output = tmp_path / "out" / "vgg.onnx"
     result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)

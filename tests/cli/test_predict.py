@@ -10,7 +10,7 @@ import pytest
 
 from aib_deploy.contract import MAX_PIXELS
 from aib_deploy.media.synthetic import make_sample, write_video
-from tests.helpers.cli import assert_one_line_error, call_aib
+from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
 from tests.helpers.results import read_results
 
 
@@ -87,6 +87,17 @@ def test_corrupt_inputs_get_one_line(demo_onnx, tmp_path, name, content, fragmen
     path = tmp_path / name
     path.write_bytes(content)
     assert_one_line_error(call_aib("predict", demo_onnx, path, "-o", tmp_path / ("out" + path.suffix)), str(path), fragment)
+
+
+def test_what_libpng_says_of_a_corrupt_png_is_in_the_one_line(demo_onnx, tmp_path):
+    """libpng writes its error straight to the process's stderr; it ends up inside our line, not above it."""
+    _ok, encoded = cv2.imencode(".png", np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    data = bytearray(encoded.tobytes())
+    data[100:140] = bytes(40)  # inside the pixel data: the header is fine, the chunk's CRC is not
+    path = tmp_path / "bad.png"
+    path.write_bytes(bytes(data))
+    result = run_aib("predict", demo_onnx, path)
+    assert_one_line_error(result, f"image {path}: cannot decode it (libpng error: IDAT: CRC error)")
 
 
 def test_a_video_corrupt_in_the_middle_says_how_many_frames_it_read(demo_onnx, tmp_path):

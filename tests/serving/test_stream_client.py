@@ -194,3 +194,19 @@ def test_outputs_that_cannot_be_written_fail_before_connecting(tmp_path):
         result = run_aib("stream", address, video, flag, value)
         assert_one_line_error(result, f"{flag} {value}: cannot create /proc/aib-nowhere")
         assert "connecting" not in result.stderr
+
+
+def test_tls_against_a_plain_server_is_one_line_without_grpc_log_lines(demo_onnx, tmp_path):
+    from tests.helpers.server import self_signed
+
+    cert, _ = self_signed(tmp_path)
+    server = ServerProcess(demo_onnx)  # no TLS
+    try:
+        video = tmp_path / "clip.mp4"
+        write_video(video, frames=2, size=64, seed=2)
+        result = run_aib("stream", server.address, video, "--tls-ca", cert, "--connect-timeout", "2")
+    finally:
+        server.stop()
+    assert_error_after_progress(result, "not reachable within 2 s (--connect-timeout), tried with TLS")
+    assert len(result.stderr.strip().splitlines()) == 2  # "connecting to ...", then the error
+    assert "Handshake" not in result.stderr and "ssl_transport_security" not in result.stderr, result.stderr
