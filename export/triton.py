@@ -136,6 +136,10 @@ def write_repository(model: Path, repository: Path, options: TritonOptions = Tri
     max_batch = check_batch_limit(options.max_batch, card.batch_limit)  # the rule `aib serve` applies
     if repository.exists() and not repository.is_dir():
         raise AibError(f"--repository {repository}: exists and is not a folder")
+    try:  # after every check, so a refused model leaves no folder; a place the machine refuses names the flag
+        repository.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AibError(f"--repository {repository}: cannot create {error.filename or repository} ({error.strerror})") from None
     names = [name, name + PREPROCESS_SUFFIX, name + ENSEMBLE_SUFFIX] if options.frames else [name]
     for entry in names:
         if (repository / entry / str(options.version)).exists():

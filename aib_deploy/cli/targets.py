@@ -14,7 +14,7 @@ from ..errors import AibError
 from ..export.triton import BACKENDS, KINDS, TritonOptions
 from .export_steps import onnx_source, output_path
 from .options import add_json_option, human_lines, non_negative_int, optional_path, positive_int, print_json, thread_count
-from .paths import ONNX_KINDS, ModelPath, OutputPath, create_folder, plain_value
+from .paths import ONNX_KINDS, ModelPath, OutputPath, plain_value
 
 
 def add_engine_command(formats: argparse._SubParsersAction) -> None:
@@ -193,7 +193,7 @@ def export_triton_command(args: argparse.Namespace) -> None:
         python_path=tuple(args.python_path),
     )
     with human_lines(args):
-        folders = write_repository(onnx_source(args.model), create_folder("--repository", args.repository), options)
+        folders = write_repository(onnx_source(args.model), Path(args.repository), options)
         for folder in options.python_path:
             if not Path(folder).is_dir():  # may be where the server keeps it; model.py skips it where it is not
                 print(f"aib: warning: --python-path {folder}: no such folder here; written as given", file=sys.stderr)
