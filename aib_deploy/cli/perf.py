@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..perf.closed_loop import INPUTS, PROTOCOLS, STABLE_WINDOWS, PerfOptions
+from ..errors import OptionError
+from ..perf.measure import DELAYED_WARNING, INPUTS, MAX_RATE, PROTOCOLS, STABLE_WINDOWS, PerfOptions
+from ..perf.open_loop import DISTRIBUTIONS
 from .options import (
     add_client_options,
     add_json_option,
@@ -14,6 +16,7 @@ from .options import (
     positive_int,
     print_json,
     server_address,
+    thread_count,
     token,
     whole_number,
 )
@@ -33,13 +36,34 @@ def concurrency_range(text: str) -> tuple[int, ...]:
     return tuple(range(start, end + 1, step))
 
 
+MAX_LEVELS = 1000  # levels of one sweep
+
+
+def rate_range(text: str) -> tuple[float, ...]:
+    """argparse's type for perf_analyzer's --request-rate-range START:END[:STEP], in requests per second
+    (END defaults to START and STEP to 1, as --concurrency-range)."""
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3:
+        raise argparse.ArgumentTypeError(f"expected START:END[:STEP], got {text!r}")
+    start = finite_float(parts[0])
+    end = finite_float(parts[1]) if len(parts) > 1 else start
+    step = finite_float(parts[2]) if len(parts) > 2 else 1.0
+    if not 0 < start <= end <= MAX_RATE or step <= 0:
+        raise argparse.ArgumentTypeError(f"expected 0 < START <= END <= {MAX_RATE:g} and STEP > 0, got {text!r}")
+    count = int((end - start) / step + 1e-9) + 1
+    if count > MAX_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_LEVELS} rates, got {count} from {text!r}")
+    return tuple(start + index * step for index in range(count))
+
+
 def add_perf_command(commands: argparse._SubParsersAction) -> None:
     defaults = PerfOptions()
     parser = commands.add_parser(
         "perf",
         help="measure a running server under load (KServe v2 or aib.v1), as Triton's perf_analyzer",
-        description="Closed-loop load: at each concurrency, that many clients send a request, wait for its answer, "
-        "and send the next. Measurement windows repeat until three in a row agree on throughput and p95 "
+        description="Closed-loop load (--concurrency-range): at each concurrency, that many clients send a request, "
+        "wait for its answer, and send the next. Open-loop load (--request-rate-range): requests start on a "
+        "schedule at each rate, whatever the answers, and latency counts from the schedule. Measurement windows repeat until three in a row agree on throughput and p95 "
         "latency (--stability-percentage), up to --max-trials. Reports throughput, p50/p90/p95/p99 latency, "
         "errors, and the server's own queue and compute time per request (KServe ModelStatistics). Works "
         "against aib serve and Triton Inference Server.",
@@ -52,12 +76,32 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--input", default="images", choices=INPUTS, help="images (default): a normalized float32 tensor; frames: an encoded PNG"
     )
-    parser.add_argument(
+    load = parser.add_argument_group("load (one of)")
+    load.add_argument(
         "--concurrency-range",
         type=concurrency_range,
-        default=defaults.concurrency,
         metavar="START:END[:STEP]",
-        help="concurrency levels (default 1)",
+        help="closed loop: concurrency levels (default 1)",
+    )
+    load.add_argument(
+        "--request-rate-range",
+        type=rate_range,
+        metavar="START:END[:STEP]",
+        help="open loop: requests per second, sent on schedule whatever the answers; latency counts from each "
+        "request's scheduled start",
+    )
+    load.add_argument(
+        "--request-distribution",
+        default=defaults.distribution,
+        choices=DISTRIBUTIONS,
+        help=f"open loop: arrivals evenly spaced or random (poisson) (default {defaults.distribution})",
+    )
+    load.add_argument(
+        "--max-threads",
+        type=thread_count,
+        default=defaults.max_threads,
+        help=f"open loop: sender threads (default {defaults.max_threads}); when all are busy requests go out "
+        "late, and the row says the client set the pace",
     )
     parser.add_argument(
         "-p",
@@ -93,11 +137,16 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
 
 def run_perf(args: argparse.Namespace) -> None:
     from ..perf.clients import connect
-    from ..perf.closed_loop import measure
+    from ..perf.measure import measure
     from ..perf.report import table, write_csv
 
+    if args.concurrency_range and args.request_rate_range:
+        raise OptionError("--concurrency-range and --request-rate-range: give one (closed loop or open loop)")
     options = PerfOptions(
-        concurrency=tuple(args.concurrency_range),
+        concurrency=tuple(args.concurrency_range or PerfOptions.concurrency),
+        request_rates=tuple(args.request_rate_range or ()),
+        distribution=args.request_distribution,
+        max_threads=args.max_threads,
         window_ms=args.measurement_interval,
         stability=args.stability_percentage / 100,
         max_trials=args.max_trials,
@@ -112,15 +161,28 @@ def run_perf(args: argparse.Namespace) -> None:
         rows = measure(client.call, client.server_times, options)
         print(table(rows))
         for row in rows:
-            if not row["stable"]:
-                print(
-                    f"aib: warning: concurrency {row['concurrency']}: not stable within {args.stability_percentage:g} % after {row['windows']} windows; the figures are the last {min(STABLE_WINDOWS, row['windows'])}"
-                )
-            if row["errors"]:
-                print(
-                    f"aib: warning: concurrency {row['concurrency']}: {row['errors']} requests failed, e.g. {row['first_error']}"
-                )
+            for warning in warnings(row, args.stability_percentage):
+                print(f"aib: warning: {warning}")
         if args.latency_report_file:
             write_csv(rows, Path(args.latency_report_file))
             print(f"wrote {args.latency_report_file}")
     print_json(args, "perf", {"server": args.server, "model": client.model, "protocol": args.protocol, "rows": rows})
+
+
+def warnings(row: dict, stability_percentage: float) -> list[str]:
+    """What makes a row's figures doubtful, one phrase each, its level first."""
+    level = f"concurrency {row['concurrency']}" if row["request_rate"] is None else f"{row['request_rate']:g} requests/s"
+    said = []
+    if not row["stable"]:
+        said.append(
+            f"{level}: not stable within {stability_percentage:g} % after {row['windows']} windows; the figures are "
+            f"the last {min(STABLE_WINDOWS, row['windows'])}"
+        )
+    if row["errors"]:
+        said.append(f"{level}: {row['errors']} requests failed, e.g. {row['first_error']}")
+    if row["delayed_share"] is not None and row["delayed_share"] > DELAYED_WARNING:
+        said.append(
+            f"{level}: {row['delayed_share']:.0%} of requests went out late (every sender busy): the client could not "
+            "keep the rate, so these figures measure it too; raise --max-threads, or lower the rate"
+        )
+    return said

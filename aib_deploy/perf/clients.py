@@ -17,7 +17,7 @@ from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from ..protocol.generated import grpc_service_pb2 as kserve
 from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from ..serving.client import open_channel, refusal, wait_ready
-from .closed_loop import ServerTimes
+from .measure import ServerTimes
 
 CALL_TIMEOUT_S = 60.0
 FRAME_SIDE = 256  # the encoded frame's side for a model that takes only `frames` (the server resizes it)

@@ -30,7 +30,7 @@ from aib_deploy.cli.options import (
     thread_count,
 )
 from aib_deploy.cli.paths import MODEL_KINDS, InputPath, ModelPath, OutputPath, plain_value
-from aib_deploy.cli.perf import concurrency_range
+from aib_deploy.cli.perf import concurrency_range, rate_range
 from aib_deploy.demo.run import bundled_checkpoint
 from tests.cli.test_cli import COMMANDS, parser_of
 from tests.helpers.cli import call_aib
@@ -43,6 +43,7 @@ NUMBER_TYPES = {
     finite_float: ("nan", "inf", "-inf", "1e400", "abc"),
     server_address: ("127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1", ":50051"),
     concurrency_range: ("0", "8:2", "1:2:3:4", "one", "1:2000"),
+    rate_range: ("0", "-5", "8:2", "1:2:0", "1:2:3:4", "nan", "inf", "1e7", "1:5000", "fast"),
     thread_count: ("0", "-1", "1025", "1000000000000", "many"),
     gate_text: ("", ",", "top1=abc", "foo=1", "top1=1.5", "top1", "top1=0.5,top1=0.9"),
 }

@@ -67,3 +67,40 @@ def test_a_concurrency_range_is_read_as_perf_analyzer_reads_it():
     assert concurrency_range("1:16:2") == (1, 3, 5, 7, 9, 11, 13, 15) and concurrency_range("4") == (4,)
     result = call_aib("perf", "127.0.0.1:9", "--concurrency-range", "8:2")
     assert result.returncode == 2 and "--concurrency-range: expected at least 8, got 2" in result.stderr
+
+
+def test_open_loop_keeps_the_offered_rate_and_writes_request_rate_columns(server, tmp_path):
+    """40 requests/s offered, evenly spaced: the server answers them all at that rate, the client keeps up,
+    and the CSV's first column is perf_analyzer's "Request Rate"."""
+    report = tmp_path / "rate.csv"
+    result = call_aib("perf", server.address, "--token", "secret", "--request-rate-range", "40", "-f", report, "--json", *QUICK)
+    assert result.returncode == 0, result.stderr
+    (row,) = validated(json.loads(result.stdout), "command")["rows"]
+    assert row["concurrency"] is None and row["request_rate"] == 40 and row["errors"] == 0
+    assert 30 <= row["inferences_per_s"] <= 50 and row["delayed_share"] <= 0.1, row
+    (written,) = read_csv(report)
+    assert next(iter(written)) == "Request Rate" and written["Request Rate"] == "40" and "Concurrency" not in written
+    assert "1/1 request rates" in result.stderr and "went out late" not in result.stderr
+
+
+def test_open_loop_says_when_the_client_sets_the_pace(server):
+    """One sender cannot offer 5,000 requests/s to a server that takes about a millisecond each: the requests
+    go out late, and the row and a warning say the figures measure the client."""
+    result = call_aib(
+        "perf", server.address, "--token", "secret", "--request-rate-range", "5000", "--max-threads", "1", "--json", *QUICK
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["delayed_share"] > 0.5 and row["inferences_per_s"] < 5000, row
+    assert "requests/s: " in result.stderr and "went out late (every sender busy)" in result.stderr
+
+
+def test_a_request_rate_range_is_read_as_perf_analyzer_reads_it():
+    from aib_deploy.cli.perf import rate_range
+
+    assert rate_range("100:300:100") == (100, 200, 300) and rate_range("2.5") == (2.5,) and rate_range("1:3") == (1, 2, 3)
+    for text, fragment in (("0", "0 < START"), ("5:1", "START <= END"), ("1:5000", "at most 1000 rates")):
+        result = call_aib("perf", "127.0.0.1:9", "--request-rate-range", text)
+        assert result.returncode == 2 and fragment in result.stderr, result.stderr
+    both = call_aib("perf", "127.0.0.1:9", "--request-rate-range", "10", "--concurrency-range", "2")
+    assert_one_line_error(both, "--concurrency-range and --request-rate-range: give one", code=2)
