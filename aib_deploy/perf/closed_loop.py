@@ -1,5 +1,5 @@
 """Closed-loop load, as perf_analyzer's concurrency mode: C workers each send a request, wait for its
-answer, and send the next."""
+answer, and send the next. `Senders` is what both modes' workers share."""
 
 from __future__ import annotations
 
@@ -8,29 +8,32 @@ import time
 from collections.abc import Callable
 
 
-class Workers:
-    """C threads calling `call` back to back until stopped; each answer's end time and latency recorded."""
+class Senders:
+    """Threads sending requests through `call` until stopped. Each answer's end time and latency (from the
+    `since` its sender gives) is recorded, each failure's time and first line, and (open loop) each request
+    sent late; the measurement reads those lists by time window."""
 
-    def __init__(self, call: Callable[[], None], count: int) -> None:
+    def __init__(self, call: Callable[[], None], threads: int) -> None:
         self.call = call
         self.answers: list[tuple[float, float]] = []  # (end, latency in s); list.append is atomic
         self.errors: list[tuple[float, str]] = []
-        self.delayed: list[float] = []  # a closed loop sends each request when it can: never late
+        self.delayed: list[float] = []
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(count)]
+        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
 
     def _loop(self) -> None:
-        while not self.stop.is_set():
-            started = time.perf_counter()
-            try:
-                self.call()
-            except Exception as error:  # noqa: BLE001 - any failed request is counted, and the run goes on
-                self.errors.append((time.perf_counter(), str(error).splitlines()[0][:200]))
-                continue
-            ended = time.perf_counter()
-            self.answers.append((ended, ended - started))
+        raise NotImplementedError
 
-    def __enter__(self) -> Workers:
+    def _send(self, since: float) -> None:
+        try:
+            self.call()
+        except Exception as error:  # noqa: BLE001 - any failed request is counted, and the run goes on
+            self.errors.append((time.perf_counter(), str(error).splitlines()[0][:200]))
+            return
+        ended = time.perf_counter()
+        self.answers.append((ended, ended - since))
+
+    def __enter__(self) -> Senders:
         for thread in self.threads:
             thread.start()
         return self
@@ -39,3 +42,11 @@ class Workers:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=120)
+
+
+class Workers(Senders):
+    """C threads calling back to back; a closed loop sends each request when it can, so none is late."""
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            self._send(time.perf_counter())

@@ -12,26 +12,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .closed_loop import Senders
+
 DISTRIBUTIONS = ("constant", "poisson")
 LATE_S = 0.001  # a request sent later than this after its slot counts as delayed by the client
 
 
-class PacedWorkers:
-    """`threads` senders keeping `rate` requests per second; each answer's end time and latency (from its
-    slot) recorded, and each slot taken late."""
+class PacedWorkers(Senders):
+    """`threads` senders keeping `rate` requests per second, latency counted from each request's slot."""
 
     def __init__(self, call: Callable[[], None], rate: float, distribution: str, threads: int, seed: int = 0) -> None:
-        self.call = call
+        super().__init__(call, threads)
         self.rate = rate
         self.distribution = distribution
-        self.answers: list[tuple[float, float]] = []  # (end, latency in s); list.append is atomic
-        self.errors: list[tuple[float, str]] = []
-        self.delayed: list[float] = []  # when a slot was taken late
-        self.stop = threading.Event()
         self._random = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._next_slot = 0.0
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
 
     def _slot(self) -> float:
         with self._lock:
@@ -49,21 +45,9 @@ class PacedWorkers:
                     return
             elif -wait > LATE_S:
                 self.delayed.append(time.perf_counter())
-            try:
-                self.call()
-            except Exception as error:  # noqa: BLE001 - any failed request is counted, and the run goes on
-                self.errors.append((time.perf_counter(), str(error).splitlines()[0][:200]))
-                continue
-            ended = time.perf_counter()
-            self.answers.append((ended, ended - slot))
+            self._send(slot)
 
     def __enter__(self) -> PacedWorkers:
         self._next_slot = time.perf_counter()
-        for thread in self.threads:
-            thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=120)
