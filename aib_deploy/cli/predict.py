@@ -25,7 +25,7 @@ from ..runtime import Prediction, Predictor, load_predictor
 from ..runtime.predictor import DEFAULT_TOP_K
 from ..runtime.results_file import STDOUT, ResultsFile, messages_stream
 from .options import add_failure_option, add_runner_options, check_failures, positive_int, runner_options
-from .paths import InputPath, ModelPath, OutputPath
+from .paths import InputPath, ModelPath, OutputPath, refuse_overwriting, resolved
 
 
 def add_predict_command(commands: argparse._SubParsersAction) -> None:
@@ -82,15 +82,9 @@ def default_output(source: str, kind: str) -> Path:
 def refuse_overwriting_inputs(args: argparse.Namespace, kind: str, output: Path, results_path: str) -> None:
     """One line when what predict would write is the model or the input itself, or (for a folder) lies inside
     the input folder, where the next run would read it back as input."""
-    inputs = [Path(args.model).resolve()]
-    if kind in ("image", "video"):
-        inputs.append(Path(args.input).resolve())
-    for flag, target in (("-o", output), ("--results", Path(results_path))):
-        if str(target) == STDOUT:
-            continue
-        if target.resolve() in inputs:
-            raise AibError(f"{flag} {target}: is an input of this command; it would be overwritten")
-    if kind == "folder" and output.resolve().is_relative_to(Path(args.input).resolve()):
+    inputs = {"MODEL": args.model, **({"INPUT": args.input} if kind in ("image", "video") else {})}
+    refuse_overwriting({"-o": output, "--results": results_path}, inputs)
+    if kind == "folder" and resolved("-o", output).is_relative_to(resolved("INPUT", args.input)):
         raise AibError(f"-o {output}: inside the input folder {args.input}; the annotated images would be read back as input")
 
 

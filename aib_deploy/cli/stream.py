@@ -13,7 +13,7 @@ from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camer
 from ..progress import Progress
 from ..runtime.results_file import ResultsFile, messages_stream
 from .options import add_client_options, add_failure_option, check_failures, server_address, token
-from .paths import InputPath, OutputPath, create_folder
+from .paths import InputPath, OutputPath, create_folder, refuse_overwriting
 
 
 def add_stream_command(commands: argparse._SubParsersAction) -> None:
@@ -50,6 +50,7 @@ def run_stream(args: argparse.Namespace) -> None:
     else:
         reader = VideoReader(args.source)
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None
+    refuse_overwriting({"-o": args.output, "--results": args.results}, {"SOURCE": args.source})
     for flag, output in (("-o", args.output), ("--results", args.results)):
         if output and output != "-":  # a place that cannot be written fails here, before connecting
             create_folder(flag, output, of_file=True)

@@ -46,15 +46,20 @@ NUMBER_TYPES = {
     rate_range: ("0", "-5", "8:2", "1:2:0", "1:2:3:4", "nan", "inf", "1e7", "1:5000", "fast"),
     thread_count: ("0", "-1", "1025", "1000000000000", "many"),
     gate_text: ("", ",", "top1=abc", "foo=1", "top1=1.5", "top1", "top1=0.5,top1=0.9"),
+    plain_value: ("",),
 }
+EVERY_PATH = ("empty", "a name too long")  # "" would mean the current folder; 300 bytes the system refuses
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
-    "input file": ("missing", "a folder", "a FIFO"),
-    "input folder": ("missing", "a file"),
-    "input file or folder": ("missing", "a FIFO"),
-    "model": ("missing", "a folder", "a FIFO", "text named .onnx", "text named .pth", "text named .engine", "text named .txt"),
-    "output file": ("a folder", "a folder with a slash", "inside a file"),
-    "output folder": ("a file", "inside a file"),
-    "output file or folder": ("inside a file",),
+    "input file": ("missing", "a folder", "a FIFO", *EVERY_PATH),
+    "input folder": ("missing", "a file", *EVERY_PATH),
+    "input file or folder": ("missing", "a FIFO", *EVERY_PATH),
+    "model": (
+        *("missing", "a folder", "a FIFO", "text named .onnx", "text named .pth", "text named .engine", "text named .txt"),
+        *EVERY_PATH,
+    ),
+    "output file": ("a folder", "a folder with a slash", "inside a file", *EVERY_PATH),
+    "output folder": ("a file", "inside a file", *EVERY_PATH),
+    "output file or folder": ("inside a file", *EVERY_PATH),
 }
 # Every command with valid arguments that finish in moments; a case replaces or adds one argument.
 VALID = {
@@ -200,6 +205,8 @@ def wrong_value(wrong: str, files: dict[str, Path]) -> str:
         "a fp16 file": files["FP16"],
         "a int8 file": files["INT8"],
         "a engine file": folder / "text.engine",
+        "empty": "",
+        "a name too long": folder / ("a" * 300 + ".onnx"),
     }
     if wrong.startswith("text named "):
         return str(folder / f"text{wrong.removeprefix('text named ')}")
