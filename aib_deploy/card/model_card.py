@@ -8,6 +8,7 @@ the anchor table without PyTorch or the original checkpoint.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
@@ -89,7 +90,9 @@ class ModelCard:
     def from_json(cls, text: str, source: str = "model card") -> ModelCard:
         try:
             data = json.loads(text)
-            return cls(
+            if not isinstance(data, dict) or not isinstance(data.get("architecture"), dict):
+                raise TypeError("expected a JSON object with an `architecture` object")
+            card = cls(
                 architecture=Architecture.from_dict(data["architecture"]),
                 dataset=data["dataset"],
                 labels=tuple(data["labels"]),
@@ -103,8 +106,44 @@ class ModelCard:
                 max_batch=data.get("max_batch"),
                 extra=data.get("extra", {}),
             )
-        except (ValueError, KeyError, TypeError) as error:
+            problem = card_problem(card, data.get("schema_version", SCHEMA_VERSION))
+        except (ValueError, KeyError, TypeError, AttributeError, AibError) as error:
             raise AibError(f"{source}: model card is not valid ({type(error).__name__}: {error})") from None
+        if problem is not None:
+            raise AibError(f"{source}: model card is not valid ({problem})")
+        return card
+
+
+def finite_numbers(values: object, count: int | None = None) -> bool:
+    return (
+        isinstance(values, tuple)
+        and (count is None or len(values) == count)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    )
+
+
+def card_problem(card: ModelCard, schema_version: object) -> str | None:
+    """What makes a card unusable though it parsed (a value of the wrong type or out of range), or None:
+    read once here, so no command meets it later as a traceback or a NaN."""
+    arch = card.architecture
+    if not isinstance(schema_version, int) or not 1 <= schema_version <= SCHEMA_VERSION:
+        return f"schema_version {schema_version!r}: this aib-deploy reads 1 to {SCHEMA_VERSION}"
+    for name in ("num_classes", "input_size", "att_dim"):
+        value = getattr(arch, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            return f"architecture {name}: expected a positive whole number, got {value!r}"
+    if not all(isinstance(label, str) and label for label in card.labels):
+        return "labels: expected non-empty strings"
+    if len(card.labels) != arch.num_classes:
+        return f"{len(card.labels)} labels for a model of {arch.num_classes} classes; re-export it with matching --labels"
+    if not finite_numbers(card.mean, 3) or not finite_numbers(card.std, 3) or min(card.std) <= 0:
+        return f"mean and std: expected 3 finite numbers each, std above 0, got {card.mean} and {card.std}"
+    if arch.quantized and not finite_numbers(card.anchors, arch.qt_num):
+        got = "none" if card.anchors is None else f"{len(card.anchors)} values, not all finite numbers"
+        return f"anchors: expected {arch.qt_num} finite numbers (qt_num), got {got}"
+    if card.max_batch is not None and (not isinstance(card.max_batch, int) or card.max_batch < 1):
+        return f"max_batch: expected a positive whole number or null, got {card.max_batch!r}"
+    return None
 
 
 def card_from_onnx(model, source: str) -> ModelCard:

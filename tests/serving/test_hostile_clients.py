@@ -156,7 +156,9 @@ def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, 
         run_aib("serve", demo_onnx, "--port", "0", "--metrics-port", taken_port),
         f"--metrics-port {taken_port}: cannot listen on 127.0.0.1:{taken_port}",
     )
-    assert_one_line_error(run_aib("serve", mislabelled_onnx, "--port", "0"), "model card: 7 labels for a model of 8 classes")
+    assert_one_line_error(
+        run_aib("serve", mislabelled_onnx, "--port", "0"), "model card is not valid (7 labels for a model of 8 classes"
+    )
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     assert_one_line_error(
