@@ -76,3 +76,23 @@ def test_a_file_that_is_no_model_is_one_line(tmp_path):
     assert_one_line_error(call_aib("info", tmp_path / "notes.onnx"), "not an ONNX file")
     (tmp_path / "model.engine").write_bytes(b"x")
     assert_one_line_error(call_aib("info", tmp_path / "model.engine"), "no sidecar")
+
+
+@pytest.mark.parametrize(
+    "profile, fragment",
+    [
+        (None, "profile: expected min, opt and max batch sizes of at least 1, got None"),
+        ({"min": 1, "opt": 8, "max": "big"}, "profile: expected min, opt and max batch sizes"),
+        ({"min": 4, "opt": 2, "max": 8}, "profile: expected min <= opt <= max"),
+    ],
+    ids=["null", "a string", "out of order"],
+)
+def test_a_sidecar_with_a_wrong_profile_is_one_line(demo_fp16, tmp_path, profile, fragment):
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(bytes(100))
+    with load_predictor(demo_fp16) as predictor:
+        sidecar = engine_sidecar(demo_fp16, predictor.card, EngineOptions(), "fp16", "11.4.0", "NVIDIA H200", "9.0")
+    write_sidecar(engine, {**sidecar, "profile": profile})
+    assert_one_line_error(call_aib("info", engine), fragment)
+    result = call_aib("export", "triton", engine, "--repository", tmp_path / "r", "--backend", "tensorrt")
+    assert_one_line_error(result, fragment)

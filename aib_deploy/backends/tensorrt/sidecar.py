@@ -37,11 +37,21 @@ def read_sidecar(engine: Path) -> dict:
         raise AibError(f"engine {engine}: no sidecar {path.name} beside it; rebuild it with `aib export engine`")
     try:
         sidecar = json.loads(path.read_text())
+        if not isinstance(sidecar, dict):
+            raise TypeError
         missing = [key for key in REQUIRED_KEYS if key not in sidecar]
-    except (json.JSONDecodeError, TypeError):
-        raise AibError(f"engine sidecar {path}: not valid JSON") from None
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
+        raise AibError(f"engine sidecar {path}: not valid JSON (an object)") from None
     if missing:
         raise AibError(f"engine sidecar {path}: missing keys {', '.join(missing)}")
+    profile = sidecar["profile"]
+    batches = [profile.get(key) for key in ("min", "opt", "max")] if isinstance(profile, dict) else []
+    if not (len(batches) == 3 and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in batches)):
+        raise AibError(f"engine sidecar {path}: profile: expected min, opt and max batch sizes of at least 1, got {profile!r}")
+    if not batches[0] <= batches[1] <= batches[2]:
+        raise AibError(f"engine sidecar {path}: profile: expected min <= opt <= max, got {profile!r}")
+    if not isinstance(sidecar["model_card"], dict):
+        raise AibError(f"engine sidecar {path}: model_card: expected an object, got {type(sidecar['model_card']).__name__}")
     return sidecar
 
 
