@@ -299,15 +299,17 @@ def add_failure_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-failures",
         action="store_true",
-        help="exit 0 when some images or frames fail (they are still counted, reported and in the results)",
+        help="exit 0 when some images, frames or requests fail, not all (they are still counted and reported)",
     )
 
 
 def check_failures(args: argparse.Namespace, failed: int, total: int, what: str) -> None:
     """Exit non-zero when any of `total` items failed, unless --allow-failures: a partial result is not a
     success to a script that checks the exit code."""
+    if total and failed == total:  # nothing to allow: there is no result
+        raise AibError(f"all {total} {what} failed")
     if failed and not args.allow_failures:
-        raise AibError(f"{failed} of {total} {what} failed (each named above; the others' results were written)")
+        raise AibError(f"{failed} of {total} {what} failed; the others' results were written (--allow-failures: exit 0)")
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import OptionError
@@ -10,7 +11,9 @@ from ..perf.measure import DELAYED_WARNING, INPUTS, MAX_RATE, PROTOCOLS, STABLE_
 from ..perf.open_loop import DISTRIBUTIONS
 from .options import (
     add_client_options,
+    add_failure_option,
     add_json_option,
+    check_failures,
     finite_float,
     human_lines,
     positive_int,
@@ -131,6 +134,7 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
         help="write the results as CSV (perf_analyzer's columns)",
     )
     add_client_options(parser)
+    add_failure_option(parser)
     add_json_option(parser)
     parser.set_defaults(handler=run_perf)
 
@@ -162,11 +166,13 @@ def run_perf(args: argparse.Namespace) -> None:
         print(table(rows))
         for row in rows:
             for warning in warnings(row, args.stability_percentage):
-                print(f"aib: warning: {warning}")
+                print(f"aib: warning: {warning}", file=sys.stderr)
         if args.latency_report_file:
             write_csv(rows, Path(args.latency_report_file))
             print(f"wrote {args.latency_report_file}")
     print_json(args, "perf", {"server": args.server, "model": client.model, "protocol": args.protocol, "rows": rows})
+    failed = sum(row["errors"] for row in rows)
+    check_failures(args, failed, failed + sum(row["requests"] for row in rows), "measured requests")
 
 
 def warnings(row: dict, stability_percentage: float) -> list[str]:

@@ -74,7 +74,11 @@ class KServeClient:
         self.stub.ModelInfer(self.request, metadata=self.headers, timeout=CALL_TIMEOUT_S)
 
     def server_times(self) -> ServerTimes:
-        statistics = self.stub.ModelStatistics(kserve.ModelStatisticsRequest(name=self.model), metadata=self.headers, timeout=30)
+        try:
+            request = kserve.ModelStatisticsRequest(name=self.model)
+            statistics = self.stub.ModelStatistics(request, metadata=self.headers, timeout=30)
+        except grpc.RpcError as error:  # the server went away during the run
+            raise AibError(f"server {self.address}: lost while measuring ({error.code().name}: {error.details()})") from None
         inference = statistics.model_stats[0].inference_stats if statistics.model_stats else None
         if inference is None:
             return ServerTimes()

@@ -8,6 +8,13 @@ import time
 from collections.abc import Callable
 
 
+def error_text(error: Exception) -> str:
+    """A failed request in one short line: a gRPC error's code and details (its str() is many lines)."""
+    if callable(getattr(error, "code", None)) and callable(getattr(error, "details", None)):
+        return f"{error.code().name}: {error.details()}"[:200]
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+
+
 class Senders:
     """Threads sending requests through `call` until stopped. Each answer's end time and latency (from the
     `since` its sender gives) is recorded, each failure's time and first line, and (open loop) each request
@@ -28,7 +35,7 @@ class Senders:
         try:
             self.call()
         except Exception as error:  # noqa: BLE001 - any failed request is counted, and the run goes on
-            self.errors.append((time.perf_counter(), str(error).splitlines()[0][:200]))
+            self.errors.append((time.perf_counter(), error_text(error)))
             return
         ended = time.perf_counter()
         self.answers.append((ended, ended - since))

@@ -104,3 +104,17 @@ def test_a_request_rate_range_is_read_as_perf_analyzer_reads_it():
         assert result.returncode == 2 and fragment in result.stderr, result.stderr
     both = call_aib("perf", "127.0.0.1:9", "--request-rate-range", "10", "--concurrency-range", "2")
     assert_one_line_error(both, "--concurrency-range and --request-rate-range: give one", code=2)
+
+
+def test_a_server_that_dies_mid_run_is_one_line_not_a_traceback(demo_onnx):
+    import threading
+
+    from tests.helpers.cli import run_aib
+
+    dying = ServerProcess(demo_onnx)
+    threading.Timer(1.5, dying.process.kill).start()
+    result = run_aib("perf", dying.address, "-p", "500", "--concurrency-range", "1:3", "--max-trials", "5")
+    dying.stop(signalled=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("aib: error: ") and ("lost while measuring" in error or "requests failed" in error), error
