@@ -8,10 +8,13 @@ so `aib --help` and the serving path never import torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import AibError, OptionError
@@ -81,9 +84,10 @@ def unknown_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # gRPC's C core logs at INFO by default (a failed TLS handshake, once per retry) on the stderr our one
-    # error line goes to; a user's own GRPC_VERBOSITY wins.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # gRPC's C core logs on the stderr our one error line goes to (a failed TLS handshake once per retry, a
+    # port it cannot bind), and every such failure reaches us as an error we name; GRPC_VERBOSITY=ERROR (or
+    # INFO) set by the user shows its lines again.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     problem = unknown_option(parser, argv)
@@ -91,6 +95,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aib: error: {problem}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    with terminated_as_interrupted():
+        return run_handler(args)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is, so a terminated command removes its partial files too."""
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM raises Terminated in the main thread while a command runs (`aib serve` handles it itself)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """The command's handler, its errors as one line and an exit code."""
     try:
         args.handler(args)
     except OptionError as error:
@@ -108,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except Terminated:
+        print("aib: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("aib: interrupted", file=sys.stderr)
         return 130

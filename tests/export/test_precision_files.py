@@ -164,8 +164,13 @@ def test_a_block_that_raises_leaves_neither_the_file_nor_its_partial(tmp_path):
     assert output.read_bytes() == b"whole" and sorted(tmp_path.iterdir()) == [output]
 
 
-def test_an_interrupted_int8_export_leaves_no_file(demo_onnx, tmp_path):
-    """Ctrl-C while the quantizer writes its trials: exit 130, one line, and nothing in the folder."""
+@pytest.mark.parametrize(
+    "signum, code, line",
+    [(signal.SIGINT, 130, "aib: interrupted"), (signal.SIGTERM, 143, "aib: terminated")],
+    ids=["INT", "TERM"],
+)
+def test_an_interrupted_int8_export_leaves_no_file(demo_onnx, tmp_path, signum, code, line):
+    """Ctrl-C or SIGTERM while the quantizer writes its trials: one line, and nothing in the folder."""
     output = tmp_path / "demo.int8.onnx"
     arguments = [AIB, "export", "int8", demo_onnx, "--calibration", "synthetic", "-o", output, "--count", "32"]
     # Started as from an interactive shell: pytest-xdist workers ignore SIGINT, and a child inherits that.
@@ -179,7 +184,7 @@ def test_an_interrupted_int8_export_leaves_no_file(demo_onnx, tmp_path):
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".*partial*")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and stderr.strip().splitlines()[-1] == "aib: interrupted", stderr
+    assert process.returncode == code and stderr.strip().splitlines()[-1] == line, stderr
     assert not list(tmp_path.iterdir())
