@@ -274,7 +274,7 @@ def add_token_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 def token(args: argparse.Namespace) -> str | None:
     """--token, else --token-file's first line, else $AIB_TOKEN; an empty token is refused, never ignored."""
     if args.token is not None and args.token_file is not None:
-        raise AibError("--token and --token-file: give one of them")
+        raise OptionError("--token and --token-file: give one of them")
     if args.token_file is not None:
         try:
             lines = Path(args.token_file).read_text(encoding="utf-8").splitlines()
@@ -283,11 +283,18 @@ def token(args: argparse.Namespace) -> str | None:
         value = lines[0].strip() if lines else ""
         if not value:
             raise AibError(f"--token-file {args.token_file}: empty")
-        return value
+        return checked_token(f"--token-file {args.token_file}", value)
     value = args.token if args.token is not None else os.environ.get(TOKEN_VARIABLE)
+    flag = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
     if value is not None and not value.strip():
-        flag = "--token" if args.token is not None else f"${TOKEN_VARIABLE}"
         raise OptionError(f"{flag}: empty; an empty token would turn authentication off (unset it for no token)")
+    return None if value is None else checked_token(flag, value)
+
+
+def checked_token(flag: str, value: str) -> str:
+    """A token gRPC can carry: printable ASCII (metadata values); anything else no client could ever send."""
+    if not (value.isascii() and value.isprintable()):
+        raise OptionError(f"{flag}: a token is printable ASCII (gRPC metadata), got another character")
     return value
 
 

@@ -136,7 +136,8 @@ def taken_port():
         (["--max-inflight-mb", "1"], "--max-inflight-mb: expected at least one message (32 MB)"),
         (["--max-inflight-mb", "1e300"], "--max-inflight-mb: expected at most 1048576 MB, got 1e+300"),
         (["--decode-memory-mb", "0.5"], "--decode-memory-mb: expected 1 to 1048576 MB, got 0.5"),
-        (["--token", ""], "--token: empty"),
+        (["--token", "ünï"], "--token: a token is printable ASCII (gRPC metadata)"),
+        (["--token", "a\nb"], "--token: a token is printable ASCII (gRPC metadata)"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
