@@ -68,6 +68,8 @@ class ServerOptions:
         for flag, port in (("--port", self.port), ("--metrics-port", self.metrics_port)):
             if port is not None and not 0 <= port <= MAX_PORT:
                 raise OptionError(f"{flag}: expected a port from 0 (any free one) to {MAX_PORT}, got {port}")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise OptionError(f"--metrics-port {self.metrics_port}: the same port as --port; give another")
         for flag, value in (
             ("--max-batch", 1 if self.max_batch is None else self.max_batch),
             ("--max-streams", self.max_streams),

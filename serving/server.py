@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -107,13 +108,13 @@ def check_port_free(host: str, port: int) -> None:
         addresses = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise AibError(f"--host {host}: not an address of this machine ({error.strerror})") from None
-    if port == 0:
-        return
-    for family, kind, protocol, _, address in addresses:
+    for family, kind, protocol, _, address in addresses:  # port 0 too: that binding tells a foreign host
         with socket.socket(family, kind, protocol) as probe:
             try:
                 probe.bind(address)
             except OSError as error:
+                if error.errno == errno.EADDRNOTAVAIL:
+                    raise AibError(f"--host {host}: not an address of this machine ({error.strerror})") from None
                 raise AibError(f"--port {port}: cannot listen on {host}:{port} ({error.strerror})") from None
 
 
@@ -149,7 +150,9 @@ async def create_server(predictors: list[Predictor], options: ServerOptions) -> 
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError:
         metrics.shutdown()
-        raise AibError(f"--port {options.port}: cannot listen on {address} (in use, or not an address of this machine)") from None
+        raise AibError(
+            f"--host {options.host} --port {options.port}: cannot listen on {address} (in use, or not an address of this machine)"
+        ) from None
     decode_pool = ThreadPoolExecutor(max_workers=options.decode_threads, thread_name_prefix="aib-decode")
     batcher = MicroBatcher(predictors, max_batch, options.max_delay_ms / 1e3, metrics)
     pipeline = FramePipeline(batcher, options, metrics, decode_pool)

@@ -137,6 +137,7 @@ def taken_port():
         (["--max-inflight-mb", "1e300"], "--max-inflight-mb: expected at most 1048576 MB, got 1e+300"),
         (["--decode-memory-mb", "0.5"], "--decode-memory-mb: expected 1 to 1048576 MB, got 0.5"),
         (["--token", "ünï"], "--token: a token is printable ASCII (gRPC metadata)"),
+        (["--port", "45123", "--metrics-port", "45123"], "--metrics-port 45123: the same port as --port"),
         (["--token", "a\nb"], "--token: a token is printable ASCII (gRPC metadata)"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
@@ -156,6 +157,10 @@ def test_startup_problems_are_one_line(demo_onnx, mislabelled_onnx, taken_port, 
     assert_one_line_error(
         run_aib("serve", demo_onnx, "--port", "0", "--metrics-port", taken_port),
         f"--metrics-port {taken_port}: cannot listen on 127.0.0.1:{taken_port}",
+    )
+    assert_one_line_error(
+        run_aib("serve", demo_onnx, "--port", "0", "--host", "192.0.2.1"),  # TEST-NET-1: never this machine's
+        "--host 192.0.2.1: not an address of this machine",
     )
     assert_one_line_error(
         run_aib("serve", mislabelled_onnx, "--port", "0"), "model card is not valid (7 labels for a model of 8 classes"
