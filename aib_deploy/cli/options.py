@@ -23,7 +23,7 @@ from ..bench.measure import BenchOptions
 from ..card.presets import read_labels
 from ..errors import AibError, OptionError
 from ..runtime.loader import BACKENDS, RunnerOptions
-from ..serving.options import CONNECT_TIMEOUT_S, MICRO_BATCH, ServerOptions
+from ..serving.options import CONNECT_TIMEOUT_S, MAX_TIMEOUT_S, MICRO_BATCH, ServerOptions
 from .paths import InputPath, plain_value
 
 MEGABYTE = 1 << 20
@@ -44,6 +44,14 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse's type for waits: above 0 and at most MAX_TIMEOUT_S (a day)."""
+    value = finite_float(text)
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0, at most {MAX_TIMEOUT_S:g}, got {text!r}")
     return value
 
 
@@ -350,7 +358,7 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
     parser.add_argument(
         "--connect-timeout",
-        type=finite_float,
+        type=timeout_seconds,
         default=CONNECT_TIMEOUT_S,
         help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
     )

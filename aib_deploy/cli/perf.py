@@ -40,6 +40,12 @@ def concurrency_range(text: str) -> tuple[int, ...]:
 
 
 MAX_LEVELS = 1000  # levels of one sweep
+MAX_WINDOW_MS = 3_600_000  # an hour per measurement window
+
+
+def window_ms(text: str) -> int:
+    """argparse's type for -p: milliseconds, 1 to an hour."""
+    return whole_number(text, 1, MAX_WINDOW_MS)
 
 
 def rate_range(text: str) -> tuple[float, ...]:
@@ -109,7 +115,7 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-p",
         "--measurement-interval",
-        type=positive_int,
+        type=window_ms,
         default=defaults.window_ms,
         metavar="MS",
         help=f"one measurement window in milliseconds (default {defaults.window_ms})",

@@ -28,9 +28,10 @@ from aib_deploy.cli.options import (
     positive_int,
     server_address,
     thread_count,
+    timeout_seconds,
 )
 from aib_deploy.cli.paths import MODEL_KINDS, InputPath, ModelPath, OutputPath, plain_value
-from aib_deploy.cli.perf import concurrency_range, rate_range
+from aib_deploy.cli.perf import concurrency_range, rate_range, window_ms
 from aib_deploy.demo.run import bundled_checkpoint
 from tests.cli.test_cli import COMMANDS, parser_of
 from tests.helpers.cli import call_aib
@@ -47,6 +48,8 @@ NUMBER_TYPES = {
     thread_count: ("0", "-1", "1025", "1000000000000", "many"),
     gate_text: ("", ",", "top1=abc", "foo=1", "top1=1.5", "top1", "top1=0.5,top1=0.9"),
     plain_value: ("",),
+    timeout_seconds: ("0", "-5", "nan", "86401", "soon"),
+    window_ms: ("0", "-1", "3600001", "1.5"),
 }
 EVERY_PATH = ("empty", "a name too long")  # "" would mean the current folder; 300 bytes the system refuses
 PATH_CASES = {  # what every path of a kind is tried with; MODEL kinds not accepted are added per argument
