@@ -71,7 +71,9 @@ def add_engine_command(formats: argparse._SubParsersAction) -> None:
 
 def export_engine_command(args: argparse.Namespace) -> None:
     from ..backends.tensorrt.builder import build_engine
+    from ..backends.tensorrt.cuda import import_tensorrt
     from ..export.sources import load_onnx
+    from ..runtime.loader import CHECKPOINT_SUFFIXES
 
     for flag, command in ((args.fp16, "fp16"), (args.int8, "int8")):
         if flag:
@@ -90,6 +92,8 @@ def export_engine_command(args: argparse.Namespace) -> None:
         hardware_compatible=args.hardware_compatible,
     )
     output = output_path(args, args.model, ".engine")
+    if Path(args.model).suffix in CHECKPOINT_SUFFIXES:
+        import_tensorrt()  # before converting the checkpoint: a missing TensorRT leaves no CHECKPOINT.onnx behind
     with human_lines(args):
         source = onnx_source(args.model)
         load_onnx(source, "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT

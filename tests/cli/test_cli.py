@@ -277,3 +277,19 @@ def test_ctrl_c_inside_the_exporter_is_interrupted_not_a_traceback(monkeypatch, 
     result = call_aib("export", "onnx", bundled_checkpoint(), "-o", tmp_path / "m.onnx")
     assert result.returncode == 130 and result.stderr.strip() == "aib: interrupted", result.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_engine_from_a_checkpoint_without_tensorrt_leaves_no_onnx_file(tmp_path):
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here: the engine would be built")
+
+    from aib_deploy.demo.run import bundled_checkpoint
+
+    checkpoint = tmp_path / "model.pth"
+    shutil.copy(bundled_checkpoint(), checkpoint)
+    result = call_aib("export", "engine", checkpoint, "-o", tmp_path / "model.engine")
+    assert_one_line_error(result, "TensorRT is not installed here")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.pth"]
