@@ -116,11 +116,16 @@ class Predictor:
         outputs = self.runner.infer(np.stack(tensors))
         inference_ms = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
-        probabilities = softmax(outputs["logits"].astype(np.float64))
+        with np.errstate(all="ignore"):  # a broken model's NaN rows are refused below, without numpy's warnings
+            probabilities = softmax(outputs["logits"].astype(np.float64))
         k = min(top_k, probabilities.shape[1])
+        finite = np.isfinite(outputs["logits"]).all(axis=1) & np.isfinite(outputs["attention"]).reshape(len(good), -1).all(axis=1)
         for row, index in enumerate(good):
-            order = np.argsort(-probabilities[row], kind="stable")[:k]
             result = results[index]
+            if not finite[row]:  # a broken model (NaN weights) answers NaN: an error of the frame, not "nan%"
+                result.error = "model output is not finite (NaN or inf): the model is broken"
+                continue
+            order = np.argsort(-probabilities[row], kind="stable")[:k]
             result.top_k = [ClassScore(int(c), self.card.labels[c], float(probabilities[row, c])) for c in order]
             result.attention = outputs["attention"][row, 0].astype(np.float32)
             result.logits = outputs["logits"][row].astype(np.float32)

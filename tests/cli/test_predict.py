@@ -249,3 +249,21 @@ def test_compile_reaches_the_pytorch_runner():
     for flags, mode in ((["--compile"], "default"), (["--compile", "max-autotune"], "max-autotune"), ([], None)):
         args = build_parser().parse_args(["bench", str(bundled_checkpoint()), *flags])
         assert open_runner(bundled_checkpoint(), runner_options(args)).compile_mode == mode
+
+
+def test_a_model_that_answers_nan_fails_the_frame_not_reports_nan_percent(glyph_image, tmp_path):
+    import torch
+
+    from aib_deploy.demo.run import bundled_checkpoint
+    from aib_deploy.models.checkpoint import load_model
+
+    weights = load_model(bundled_checkpoint()).model.state_dict()
+    first = next(key for key, value in weights.items() if value.is_floating_point())
+    weights[first] = weights[first] * float("nan")
+    broken = tmp_path / "nan.pth"
+    torch.save(weights, broken)
+    path, _ = glyph_image
+    result = run_aib("predict", broken, path, "-o", tmp_path / "out.png")
+    assert result.returncode == 1 and "Warning" not in result.stderr, result.stderr
+    assert "model output is not finite (NaN or inf)" in result.stdout + result.stderr
+    assert "nan%" not in result.stdout
