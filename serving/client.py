@@ -125,7 +125,13 @@ class FrameStreamer:
                 if not exhausted:
                     self.stats.reconnects += 1
                     self.on_event(f"connection to {self.address} lost; waiting up to {self.connect_timeout_s:g} s for it")
-                    self._wait_ready(channel)
+                    try:
+                        self._wait_ready(channel)
+                    except AibError:
+                        raise AibError(
+                            f"server {self.address}: the connection was lost after {self.stats.sent} frames and did not "
+                            f"come back within {self.connect_timeout_s:g} s (--connect-timeout)"
+                        ) from None
                     self.on_event(f"reconnected to {self.address}; going on with the next frame")
         finally:
             channel.close()

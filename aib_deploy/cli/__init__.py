@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import difflib
 import os
+import re
 import signal
 import sys
 import threading
@@ -35,7 +36,12 @@ EXTRAS = {"torch": "export", "onnx": "export", "onnxscript": "export"}
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse's usage errors as the one `aib: error:` line every other mistake gets; every command's
-    parser is one (argparse makes subparsers of the parent's class)."""
+    parser is one (argparse makes subparsers of the parent's class). A negative number in exponent form
+    (`--mean -1e30 0 0`) is a value, not an unknown option, as -1 and -0.5 already are."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.IGNORECASE)
 
     def error(self, message: str) -> None:
         print(f"aib: error: {self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.suite import SUITE_MODELS
-from ..errors import AibError
+from ..errors import OptionError
 from .options import add_runner_options, add_timing_options, bench_options, runner_options
 from .paths import ModelPath, OutputPath
 
@@ -38,12 +38,14 @@ def run_bench(args: argparse.Namespace) -> None:
     from ..bench.suite import run_suite
     from ..runtime import open_runner
 
+    if args.suite and args.models:
+        raise OptionError("bench: give models or --suite, not both (--suite builds its own models)")
+    if not args.suite and not args.models:
+        raise OptionError("bench: give one or more models (.onnx, checkpoint, .engine), or --suite")
     options = bench_options(args, suite=tuple(args.suite or ()))
     if options.suite:
         rows, skipped = run_suite(options)
         report(rows, args.output, skipped)
         return
-    if not args.models:
-        raise AibError("bench: give one or more models (.onnx, checkpoint, .engine), or --suite")
     runners = [open_runner(model, runner_options(args)) for model in args.models]
     report(bench_runners(runners, options), args.output)

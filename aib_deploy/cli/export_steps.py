@@ -12,16 +12,16 @@ from ..errors import AibError
 from ..export.onnx_options import OnnxExportOptions
 from ..runtime.compare import Agreement, Gate
 from ..runtime.loader import CHECKPOINT_SUFFIXES
-from .paths import ModelPath
+from .paths import ModelPath, refuse_overwriting
 
 
 def output_path(args: argparse.Namespace, source: str, suffix: str) -> Path:
     """-o (its type checked it while parsing), else SOURCE's stem plus `suffix` beside it (model.onnx ->
     model.int8.onnx), as Ultralytics does."""
-    if args.output:
-        return Path(args.output)
     source = Path(source)
-    return source.with_name(source.name.removesuffix(source.suffix) + suffix)
+    output = Path(args.output) if args.output else source.with_name(source.name.removesuffix(source.suffix) + suffix)
+    refuse_overwriting({"-o": output}, {"MODEL": source})  # before any work, whatever the export
+    return output
 
 
 def export_with_parity(checkpoint: Path, output: Path, options: OnnxExportOptions) -> dict:

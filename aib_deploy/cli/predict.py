@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from ..errors import AibError
+from ..errors import AibError, OptionError
 from ..media.annotate import annotate
 from ..media.io import (
     CAMERA_FPS,
@@ -95,9 +95,11 @@ def run_predict(args: argparse.Namespace) -> None:
     frames = camera_frames(int(args.input)) if kind == "camera" else None
     output = Path(args.output) if args.output else default_output(args.input, kind)
     if kind == "image" and not cv2.haveImageWriter(str(output)):
-        raise AibError(f"-o {output}: OpenCV cannot write {output.suffix or 'files without a suffix'}; use .png or .jpg")
+        raise OptionError(f"-o {output}: OpenCV cannot write {output.suffix or 'files without a suffix'}; use .png or .jpg")
     if kind in ("video", "camera") and output.suffix.lower() != VIDEO_SUFFIX:
-        raise AibError(f"-o {output}: a video's annotated frames go to a {VIDEO_SUFFIX} file, got {output.suffix or 'no suffix'}")
+        raise OptionError(
+            f"-o {output}: a video's annotated frames go to a {VIDEO_SUFFIX} file, got {output.suffix or 'no suffix'}"
+        )
     many = kind in ("folder", "glob")
     if many and output.is_file():
         raise AibError(f"-o {output}: a file; a folder's annotated images go to a folder")

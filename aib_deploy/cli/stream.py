@@ -74,6 +74,7 @@ def run_stream(args: argparse.Namespace) -> None:
         if writer is not None and image is not None:
             writer.write(annotate(image, prediction, fps=progress.rate))
 
+    say = functools.partial(print, file=messages_stream(args.results))
     try:
         stats = streamer.run(enumerate(frames), on_result)
     finally:
@@ -82,8 +83,8 @@ def run_stream(args: argparse.Namespace) -> None:
             writer.close()
         if results is not None:
             results.close()
-    say = functools.partial(print, file=messages_stream(args.results))
-    say(f"frames sent {stats.sent}, answered {stats.answered}, errors {stats.errors}, reconnects {stats.reconnects}")
+        counts = streamer.stats  # said even when the stream ends in an error: what was done is not lost
+        say(f"frames sent {counts.sent}, answered {counts.answered}, errors {counts.errors}, reconnects {counts.reconnects}")
     say(
         f"end-to-end latency ms: p50 {stats.percentile(50):.2f}, p90 {stats.percentile(90):.2f}, "
         f"p99 {stats.percentile(99):.2f}; {progress.rate:.1f} frames/s"

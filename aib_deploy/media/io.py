@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -33,6 +34,9 @@ class InputItem:
     index: int
     frame: np.ndarray | None
     error: str = ""
+
+
+OPENCV_LOG_PREFIX = re.compile(r"^\[\s*\w+:[^\]]*\]\s*(global\s+)?\S+:\d+\s+\S+\s+")
 
 
 class NativeStderr:
@@ -75,6 +79,7 @@ def read_image(path: str | Path) -> np.ndarray:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         reason = said.text.strip().splitlines()[-1] if said.text.strip() else "empty, corrupt or not an image"
+        reason = OPENCV_LOG_PREFIX.sub("", reason)  # "[ WARN:0@0.2] global grfmt_png.cpp:793 read_chunk ..." -> "..."
         raise AibError(f"image {path}: cannot decode it ({reason})")
     sys.stderr.write(said.text)  # a decodable image's warnings are passed on
     if image.dtype != np.uint8:

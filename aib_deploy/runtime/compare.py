@@ -43,7 +43,7 @@ class Agreement:
     attention_on_anchors: float | None = None
 
     def describe(self) -> str:
-        text = f"{self.frames} held-out frames: top-1 agreement {self.top1:.2%}"
+        text = f"{self.frames} held-out frame{'' if self.frames == 1 else 's'}: top-1 agreement {self.top1:.2%}"
         if self.index_exact is not None:
             text += (
                 f", attention-index agreement {self.index_exact:.2%} exact and "
