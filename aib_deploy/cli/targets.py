@@ -73,6 +73,7 @@ def export_engine_command(args: argparse.Namespace) -> None:
     from ..backends.tensorrt.builder import build_engine
     from ..backends.tensorrt.cuda import import_tensorrt
     from ..export.sources import load_onnx
+    from ..models.checkpoint import read_checkpoint
     from ..runtime.loader import CHECKPOINT_SUFFIXES
 
     for flag, command in ((args.fp16, "fp16"), (args.int8, "int8")):
@@ -92,8 +93,12 @@ def export_engine_command(args: argparse.Namespace) -> None:
         hardware_compatible=args.hardware_compatible,
     )
     output = output_path(args, args.model, ".engine")
-    if Path(args.model).suffix in CHECKPOINT_SUFFIXES:
-        import_tensorrt()  # before converting the checkpoint: a missing TensorRT leaves no CHECKPOINT.onnx behind
+    if Path(args.model).suffix in CHECKPOINT_SUFFIXES:  # before converting it: no CHECKPOINT.onnx left for nothing
+        try:
+            import_tensorrt()
+        except AibError:
+            read_checkpoint(args.model)  # a checkpoint that cannot be read is named first
+            raise
     with human_lines(args):
         source = onnx_source(args.model)
         load_onnx(source, "aib export engine", external_data=False)  # one line for what is not ONNX, before TensorRT

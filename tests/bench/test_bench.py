@@ -60,7 +60,7 @@ def test_suite_builds_the_paper_architectures_and_names_missing_backends(tmp_pat
 
 
 def test_bad_requests_get_one_line(demo_onnx):
-    assert_one_line_error(call_aib("bench"), "give one or more models")
+    assert_one_line_error(call_aib("bench"), "give one or more models", code=2)
 
 
 def test_the_table_keeps_long_file_names_whole_and_dashes_what_few_runs_cannot_estimate():

@@ -136,7 +136,7 @@ def test_an_empty_folder_fails_without_writing_anything(demo_onnx, tmp_path):
 
 def test_output_suffix_is_checked_and_results_go_to_stdout(demo_onnx, glyph_image, tmp_path):
     path, _ = glyph_image
-    assert_one_line_error(call_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx")
+    assert_one_line_error(call_aib("predict", demo_onnx, path, "-o", tmp_path / "out.bmpx"), "-o", "cannot write .bmpx", code=2)
     result = call_aib("predict", demo_onnx, path, "-o", tmp_path / "out.png", "--results", "-")
     assert result.returncode == 0, result.stderr
     model, frame = (json.loads(line) for line in result.stdout.splitlines())
@@ -187,7 +187,7 @@ def test_a_video_written_as_a_picture_is_refused_before_any_frame(demo_onnx, tmp
     video = tmp_path / "clip.mp4"
     write_video(video, frames=3, size=64, seed=1)
     result = call_aib("predict", demo_onnx, video, "-o", tmp_path / "out.png")
-    assert_one_line_error(result, "-o", "out.png: a video's annotated frames go to a .mp4 file, got .png")
+    assert_one_line_error(result, "-o", "out.png: a video's annotated frames go to a .mp4 file, got .png", code=2)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4"]
 
 
@@ -198,8 +198,13 @@ def test_predict_never_writes_over_its_inputs(demo_onnx, glyph_image, tmp_path):
     picture = tmp_path / "picture.png"
     picture.write_bytes(glyph_image[0].read_bytes())
     before = {path.name: path.read_bytes() for path in (model, picture)}
-    assert_one_line_error(call_aib("predict", model, picture, "--results", model), "--results", "is an input of this command")
-    assert_one_line_error(call_aib("predict", model, picture, "-o", picture), "-o", "is an input of this command")
+    assert_one_line_error(
+        call_aib("predict", model, picture, "--results", model), "--results", "is an input of this command", code=2
+    )
+    assert_one_line_error(call_aib("predict", model, picture, "-o", picture), "-o", "is an input of this command", code=2)
+    same = tmp_path / "same.png"
+    result = call_aib("predict", model, picture, "-o", same, "--results", same)
+    assert_one_line_error(result, f"-o {same} and --results {same}: the same file", code=2)
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "a.png").write_bytes(before["picture.png"])

@@ -78,4 +78,4 @@ def test_demo_model_agrees_with_float32_on_held_out_frames(demo_onnx, tmp_path):
 
 
 def test_overwriting_the_float32_file_is_refused(demo_onnx):
-    assert_one_line_error(call_aib("export", "fp16", demo_onnx, "-o", demo_onnx), "must not overwrite")
+    assert_one_line_error(call_aib("export", "fp16", demo_onnx, "-o", demo_onnx), "it would be overwritten", code=2)

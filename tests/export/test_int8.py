@@ -195,5 +195,7 @@ def test_bad_calibration_options_get_one_line(demo_onnx, tmp_path, arguments, fr
 
 def test_refuses_to_overwrite_the_float_model(demo_onnx):
     assert_one_line_error(
-        call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx), "must not overwrite its float model"
+        call_aib("export", "int8", demo_onnx, "--calibration", "synthetic", "-o", demo_onnx),
+        "is an input of this command (MODEL); it would be overwritten",
+        code=2,
     )
