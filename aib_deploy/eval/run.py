@@ -140,6 +140,8 @@ def evaluate(model: Path, data: Path, options: EvalOptions = EvalOptions()) -> d
         backend = predictor.backend
         extra_report = extras.report(card.anchors)
     ok = [item for item in scored if item.prediction.ok]
+    if not ok:  # nothing to score: an error, before any file is written
+        raise AibError(f"data {data}: no usable images ({len(errors)} bad entries){': ' + errors[0] if errors else ''}")
     truth = np.array([item.sample.class_index for item in ok])
     ranked = [[score.class_index for score in item.prediction.top_k] for item in ok]
     report = {

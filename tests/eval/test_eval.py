@@ -168,3 +168,14 @@ def test_a_byte_order_mark_is_not_part_of_the_header(demo_onnx, cub_set):
     listing.write_bytes(b"\xef\xbb\xbfpath,label\n00001.png,0\n")
     result = call_aib("eval", demo_onnx, listing)
     assert result.returncode == 0 and "1 images (0 errors)" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_list_where_every_image_fails_writes_nothing_even_with_allow_failures(demo_onnx, tmp_path):
+    """Found by an independent pass: every entry bad wrote eval.json with '0 images' (exit 0 with --allow-failures)."""
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "list.csv").write_text("path,label\na.png,0\nb.png,1\n")
+    output = tmp_path / "report"
+    result = call_aib("eval", demo_onnx, tmp_path / "list.csv", "--output", output, "--allow-failures")
+    assert_error_after_progress(result, "no usable images (2 bad entries)")
+    assert not output.exists()
