@@ -117,7 +117,9 @@ def image_files(source: str | Path) -> list[tuple[str, Path]]:
         fixed = text[: min(text.index(character) for character in GLOB_CHARACTERS if character in text)]
         root = Path(os.path.dirname(fixed) or ".")
         found = [(os.path.relpath(name, root), Path(name)) for name in glob.glob(text, recursive=True)]
-    images = sorted((name, path) for name, path in found if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+    # A link to nothing is listed, so it fails by name and is counted, not silently left out.
+    listed = [(name, path) for name, path in found if path.is_file() or (path.is_symlink() and not path.exists())]
+    images = sorted((name, path) for name, path in listed if path.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise AibError(f"input {source}: no images ({', '.join(IMAGE_SUFFIXES)})")
     return images

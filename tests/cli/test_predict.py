@@ -47,14 +47,15 @@ def test_folder_with_a_corrupt_file_goes_on(demo_onnx, glyph_image, tmp_path):
     cv2.imwrite(str(folder / "a.png"), glyph_image[1].image)
     (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     cv2.imwrite(str(folder / "c.png"), cv2.cvtColor(glyph_image[1].image, cv2.COLOR_BGR2GRAY))
+    (folder / "d.png").symlink_to(tmp_path / "gone.png")  # a link to nothing fails by name, not silently
     result = call_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated")
-    assert "2 ok, 1 failed" in result.stdout
-    assert_one_line_error(result, "1 of 3 images failed")  # a partial result exits 1
+    assert "2 ok, 2 failed" in result.stdout
+    assert_one_line_error(result, "2 of 4 images failed")  # a partial result exits 1
     assert call_aib("predict", demo_onnx, folder, "-o", tmp_path / "annotated", "--allow-failures").returncode == 0
     records = read_jsonl(tmp_path / "annotated" / "results.jsonl")
-    assert [r["source"] for r in records] == ["a.png", "b.jpg", "c.png"]
+    assert [r["source"] for r in records] == ["a.png", "b.jpg", "c.png", "d.png"]
     assert records[0]["error"] == "" and records[2]["error"] == ""
-    assert "b.jpg: JPEG: cut short" in records[1]["error"]
+    assert "b.jpg: JPEG: cut short" in records[1]["error"] and "file not found" in records[3]["error"]
     assert sorted(p.name for p in (tmp_path / "annotated").glob("*.png")) == ["a_aib.png", "c_aib.png"]
 
 
