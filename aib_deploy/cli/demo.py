@@ -31,4 +31,11 @@ def add_demo_command(commands: argparse._SubParsersAction) -> None:
 def run_demo_command(args: argparse.Namespace) -> None:
     from ..demo.run import run_demo
 
-    run_demo(DemoOptions(output=Path(args.output), threads=args.threads))
+    output = Path(args.output)
+    existed = output.exists()
+    try:
+        run_demo(DemoOptions(output=output, threads=args.threads))
+    except BaseException:  # interrupted or failed before writing anything: no empty folder left behind
+        if not existed and output.is_dir() and not any(output.iterdir()):
+            output.rmdir()
+        raise

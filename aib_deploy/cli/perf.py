@@ -139,6 +139,11 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
         type=OutputPath(suffixes=(".csv",)),
         help="write the results as CSV (perf_analyzer's columns)",
     )
+    parser.add_argument(
+        "--plot",
+        type=OutputPath(suffixes=(".png", ".jpg")),
+        help="draw p50 and p99 latency against throughput, a point per level, to this picture",
+    )
     add_client_options(parser)
     add_failure_option(parser)
     add_json_option(parser)
@@ -148,6 +153,7 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
 def run_perf(args: argparse.Namespace) -> None:
     from ..perf.clients import connect
     from ..perf.measure import measure
+    from ..perf.plot import plot_latency_throughput
     from ..perf.report import table, write_csv
 
     if args.concurrency_range and args.request_rate_range:
@@ -176,6 +182,9 @@ def run_perf(args: argparse.Namespace) -> None:
         if args.latency_report_file:
             write_csv(rows, Path(args.latency_report_file))
             print(f"wrote {args.latency_report_file}")
+        if args.plot:
+            plot_latency_throughput(rows, Path(args.plot), f"{client.model} on {args.server} ({args.protocol}, {args.input})")
+            print(f"wrote {args.plot}")
     print_json(args, "perf", {"server": args.server, "model": client.model, "protocol": args.protocol, "rows": rows})
     failed = sum(row["errors"] for row in rows)
     check_failures(args, failed, failed + sum(row["requests"] for row in rows), "measured requests")

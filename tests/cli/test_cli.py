@@ -293,3 +293,14 @@ def test_an_engine_from_a_checkpoint_without_tensorrt_leaves_no_onnx_file(tmp_pa
     result = call_aib("export", "engine", checkpoint, "-o", tmp_path / "model.engine")
     assert_one_line_error(result, "TensorRT is not installed here")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.pth"]
+
+
+def test_a_demo_stopped_before_writing_leaves_no_empty_folder(monkeypatch, tmp_path):
+    import aib_deploy.demo.run as demo
+
+    def interrupted(output):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "export_demo_model", interrupted)
+    result = call_aib("demo", "--output", tmp_path / "new")
+    assert result.returncode == 130 and not (tmp_path / "new").exists()

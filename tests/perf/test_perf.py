@@ -4,6 +4,7 @@ import csv
 import json
 import time
 
+import cv2
 import pytest
 
 from aib_deploy.perf.report import CSV_COLUMNS
@@ -28,9 +29,14 @@ def read_csv(path) -> list[dict]:
 
 def test_kserve_concurrency_sweep_writes_perf_analyzer_columns(server, tmp_path):
     """No model name: the server's only model is found (RepositoryIndex); CSV as perf_analyzer names it."""
-    report = tmp_path / "perf.csv"
-    result = call_aib("perf", server.address, "--token", "secret", "--concurrency-range", "1:2", "-f", report, *QUICK)
+    report, picture = tmp_path / "perf.csv", tmp_path / "perf.png"
+    result = call_aib(
+        "perf", server.address, "--token", "secret", "--concurrency-range", "1:2", "-f", report, "--plot", picture, *QUICK
+    )
     assert result.returncode == 0, result.stderr
+    drawn = cv2.imread(str(picture))  # latency against throughput: both series drawn in their colours
+    assert drawn.shape == (480, 720, 3) and (drawn == (180, 119, 31)).all(axis=2).sum() > 50
+    assert (drawn == (14, 127, 255)).all(axis=2).sum() > 50
     rows = read_csv(report)
     assert list(rows[0]) == list(CSV_COLUMNS) and [row["Concurrency"] for row in rows] == ["1", "2"]
     for row in rows:
