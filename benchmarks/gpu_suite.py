@@ -21,17 +21,18 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import math
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from streaming import ServerProcess, own_cpu_s, process_cpu_s  # benchmarks/streaming.py, beside this file
+from streaming import ServerProcess, own_cpu_s  # benchmarks/streaming.py, beside this file
+from streaming import streamed as streaming_run
 
 from aib_deploy.backends.pytorch import TorchRunner
 from aib_deploy.bench.environment import environment
@@ -46,7 +47,6 @@ from aib_deploy.runtime import RunnerOptions, load_predictor
 from aib_deploy.runtime.compare import agreement_of, run_all
 from aib_deploy.runtime.predictor import Normalized
 from aib_deploy.runtime.preprocess import Preprocessor
-from aib_deploy.serving.client import FrameStreamer
 from aib_deploy.timing import time_calls
 
 MODELS = {
@@ -241,37 +241,20 @@ def in_process(checkpoint: Path, jpegs: list[bytes], plan: Plan) -> dict:
     return {"frames": len(jpegs), "decode_threads": threads, "frames_per_s": len(jpegs) / elapsed, "cpu_ms_per_frame": cpu_ms}
 
 
-def streamed(address: str, jpegs: list[bytes], streams: int, server_pid: int) -> dict:
-    """`streams` aib.v1 streams of the same JPEG frames at once, window 4 each."""
-    latencies: list[float] = []
-    totals = {"sent": 0, "answered": 0, "errors": 0}
-    lock = threading.Lock()
-
-    def one(name: str) -> None:
-        def on_result(_image, _result, latency: float) -> None:
-            with lock:
-                latencies.append(latency)
-
-        stats = FrameStreamer(address, window=4, stream_id=name).run(enumerate(jpegs), on_result)
-        with lock:
-            for key in totals:
-                totals[key] += getattr(stats, key)
-
-    threads = [threading.Thread(target=one, args=(f"s{i}",)) for i in range(streams)]
-    server_cpu, client_cpu, started = process_cpu_s(server_pid), own_cpu_s(), time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed, frames = time.perf_counter() - started, streams * len(jpegs)
+def streamed(server: ServerProcess, jpegs: list[bytes], streams: int) -> dict:
+    """`streams` aib.v1 streams of the same JPEG frames at once, window 4 each (benchmarks/streaming.py's
+    measurement), as the suite's JSON names its figures."""
+    row = streaming_run(server, jpegs, streams, window=4)
     return {
-        "frames": frames,
-        "frames_per_s": frames / elapsed,
-        "p50_ms": statistics.median(latencies) if latencies else None,
-        "p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
-        "server_cpu_ms_per_frame": (process_cpu_s(server_pid) - server_cpu) / frames * 1e3,
-        "client_cpu_ms_per_frame": (own_cpu_s() - client_cpu) / frames * 1e3,
-        **totals,
+        "frames": streams * len(jpegs),
+        "frames_per_s": row.fps,
+        "p50_ms": None if math.isnan(row.p50_ms) else row.p50_ms,
+        "p99_ms": None if math.isnan(row.p99_ms) else row.p99_ms,
+        "server_cpu_ms_per_frame": row.server_cpu_ms,
+        "client_cpu_ms_per_frame": row.client_cpu_ms,
+        "sent": row.sent,
+        "answered": row.answered,
+        "errors": row.errors,
     }
 
 
@@ -295,8 +278,8 @@ def serving(checkpoint: Path, plan: Plan) -> dict:
     for variant in plan.server_variants:
         flags = server_flags(plan, variant)
         with ServerProcess(checkpoint, *flags) as server:
-            streamed(server.address, jpegs[:SERVING_BATCH], 2, server.process.pid)  # warm-up: capture the graphs
-            served = streamed(server.address, jpegs, plan.streams, server.process.pid)
+            streamed(server, jpegs[:SERVING_BATCH], 2)  # warm-up: capture the graphs
+            served = streamed(server, jpegs, plan.streams)
         runs.append({"flags": flags, **served, "ratio_to_in_process": served["frames_per_s"] / local["frames_per_s"]})
     return {"model": plan.serving_model, "streams": plan.streams, "in_process": local, "runs": runs}
 

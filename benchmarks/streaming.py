@@ -139,10 +139,10 @@ def streamed(server: ServerProcess, frames: list[np.ndarray], streams: int, wind
     total = streams * len(frames)
     return Row(
         total / elapsed,
-        statistics.median(latencies),
+        statistics.median(latencies) if latencies else float("nan"),  # nothing answered: no latency, not a crash
         (own_cpu_s() - cpu) / total * 1e3,
         (process_cpu_s(server.process.pid) - server_cpu) / total * 1e3,
-        float(np.percentile(latencies, 99)),
+        float(np.percentile(latencies, 99)) if latencies else float("nan"),
         **totals,
     )
 
