@@ -130,12 +130,9 @@ def run_handler(args: argparse.Namespace) -> int:
     """The command's handler, its errors as one line and an exit code."""
     try:
         args.handler(args)
-    except OptionError as error:
-        print(f"aib: error: {error}", file=sys.stderr)
-        return 2
     except AibError as error:
         print(f"aib: error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, OptionError) else 1  # a value wrong in itself is a usage error, as argparse's
     except ModuleNotFoundError as error:
         if error.name not in EXTRAS:
             raise

@@ -28,15 +28,20 @@ from .paths import OutputPath, plain_value
 MAX_CONCURRENCY = 1024
 
 
-def concurrency_range(text: str) -> tuple[int, ...]:
-    """argparse's type for perf_analyzer's START:END[:STEP] (END and STEP default to START and 1)."""
+def range_parts(text: str) -> tuple[str, str, str]:
+    """perf_analyzer's START:END[:STEP] as three texts, END defaulting to START and STEP to 1."""
     parts = text.split(":")
     if not 1 <= len(parts) <= 3:
         raise argparse.ArgumentTypeError(f"expected START:END[:STEP], got {text!r}")
-    start = whole_number(parts[0], 1, MAX_CONCURRENCY)
-    end = whole_number(parts[1], start, MAX_CONCURRENCY) if len(parts) > 1 else start
-    step = whole_number(parts[2], 1) if len(parts) > 2 else 1
-    return tuple(range(start, end + 1, step))
+    return parts[0], parts[1] if len(parts) > 1 else parts[0], parts[2] if len(parts) > 2 else "1"
+
+
+def concurrency_range(text: str) -> tuple[int, ...]:
+    """argparse's type for --concurrency-range START:END[:STEP]."""
+    first, last, every = range_parts(text)
+    start = whole_number(first, 1, MAX_CONCURRENCY)
+    end = whole_number(last, start, MAX_CONCURRENCY)
+    return tuple(range(start, end + 1, whole_number(every, 1)))
 
 
 MAX_LEVELS = 1000  # levels of one sweep
@@ -49,14 +54,8 @@ def window_ms(text: str) -> int:
 
 
 def rate_range(text: str) -> tuple[float, ...]:
-    """argparse's type for perf_analyzer's --request-rate-range START:END[:STEP], in requests per second
-    (END defaults to START and STEP to 1, as --concurrency-range)."""
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 3:
-        raise argparse.ArgumentTypeError(f"expected START:END[:STEP], got {text!r}")
-    start = finite_float(parts[0])
-    end = finite_float(parts[1]) if len(parts) > 1 else start
-    step = finite_float(parts[2]) if len(parts) > 2 else 1.0
+    """argparse's type for --request-rate-range START:END[:STEP], in requests per second."""
+    start, end, step = (finite_float(part) for part in range_parts(text))
     if not 0 < start <= end <= MAX_RATE or step <= 0:
         raise argparse.ArgumentTypeError(f"expected 0 < START <= END <= {MAX_RATE:g} and STEP > 0, got {text!r}")
     count = int((end - start) / step + 1e-9) + 1
@@ -170,10 +169,8 @@ def run_perf(args: argparse.Namespace) -> None:
     options.validate()
     with human_lines(args):
         client = connect(args.server, args.protocol, args.model_name, args.input, token(args), args.tls_ca, args.connect_timeout)
-        print(
-            f"measuring {client.model} on {args.server} ({args.protocol}, {args.input}), {options.window_ms} ms windows",
-            flush=True,
-        )
+        measured = f"{client.model} on {args.server} ({args.protocol}, {args.input})"
+        print(f"measuring {measured}, {options.window_ms} ms windows", flush=True)
         rows = measure(client.call, client.server_times, options)
         print(table(rows))
         for row in rows:
@@ -183,7 +180,7 @@ def run_perf(args: argparse.Namespace) -> None:
             write_csv(rows, Path(args.latency_report_file))
             print(f"wrote {args.latency_report_file}")
         if args.plot:
-            plot_latency_throughput(rows, Path(args.plot), f"{client.model} on {args.server} ({args.protocol}, {args.input})")
+            plot_latency_throughput(rows, Path(args.plot), measured)
             print(f"wrote {args.plot}")
     print_json(args, "perf", {"server": args.server, "model": client.model, "protocol": args.protocol, "rows": rows})
     failed = sum(row["errors"] for row in rows)
