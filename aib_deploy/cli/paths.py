@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import AibError, OptionError
 from ..export.calibration import SYNTHETIC
+from ..runtime.results_file import STDOUT
 
 MODEL_KINDS = ("checkpoint", "float32", "fp16", "int8", "engine")
 ONNX_KINDS = ("float32", "fp16", "int8")
@@ -120,11 +121,11 @@ def resolved(flag: str, value: str | Path) -> Path:
 
 def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path]) -> None:
     """One line when a file a command writes is one it reads, or two of its outputs are one file (the second
-    would silently replace the first). `outputs` and `inputs` map flags to paths; None or "-" is skipped."""
+    would silently replace the first). `outputs` and `inputs` map flags to paths; None or STDOUT is skipped."""
     read = {resolved(flag, path): (flag, path) for flag, path in inputs.items()}
     written: dict[Path, tuple[str, str | Path]] = {}
     for flag, path in outputs.items():
-        if path is None or str(path) == "-":
+        if path is None or str(path) == STDOUT:
             continue
         target = resolved(flag, path)
         if target in read:

@@ -11,7 +11,7 @@ from ..errors import AibError
 from ..media.annotate import annotate
 from ..media.io import CAMERA_FPS, VIDEO_SUFFIX, VideoReader, VideoWriter, camera_frames
 from ..progress import Progress
-from ..runtime.results_file import ResultsFile, messages_stream
+from ..runtime.results_file import STDOUT, ResultsFile, messages_stream
 from .options import add_client_options, add_failure_option, check_failures, server_address, token
 from .paths import InputPath, OutputPath, create_folder, refuse_overwriting
 
@@ -52,7 +52,7 @@ def run_stream(args: argparse.Namespace) -> None:
         frames, fps, total = iter(reader), reader.fps, reader.frame_count or None
     refuse_overwriting({"-o": args.output, "--results": args.results}, {"SOURCE": args.source})
     for flag, output in (("-o", args.output), ("--results", args.results)):
-        if output and output != "-":  # a place that cannot be written fails here, before connecting
+        if output and output != STDOUT:  # a place that cannot be written fails here, before connecting
             create_folder(flag, output, of_file=True)
     first = next(frames, None)  # a source without a frame fails here, before connecting
     if first is None:
