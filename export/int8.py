@@ -191,7 +191,7 @@ class Int8Export:
     choice: FloatChoice
     agreement: Agreement
     gate_failures: list[str]
-    latency: Latency
+    latency: Latency | None  # None where the options left the timing out
 
 
 @dataclass
@@ -246,6 +246,7 @@ class Int8Options:
     threads: int | None = None
     fail_under: Gate = field(default_factory=Gate)
     progress: bool = True  # a progress bar on stderr over the quantization trials and the agreement check
+    timed: bool = True  # time both files at batch 1; `aib bench --suite` leaves it out, as it times them itself
 
     def validate(self) -> None:
         if self.float_region not in FLOAT_REGIONS:
@@ -299,7 +300,7 @@ def quantize_and_check(
         with OnnxrtRunner(output, device="cpu", intra_op_threads=threads) as candidate:
             with Progress(2 * len(checks), what="agreement frames", enabled=options.progress) as frames:
                 agreement = measure_agreement(reference, candidate, preprocess.batch(checks), card, frames)
-            latency = Latency(batch1_latency(reference), batch1_latency(candidate))
+            latency = Latency(batch1_latency(reference), batch1_latency(candidate)) if options.timed else None
     record = quantization_record(
         options.calibration,
         len(calibration),

@@ -49,7 +49,7 @@ def exported_files(arch: Architecture, folder: Path, name: str, max_batch: int) 
     int8 = {}
     for region in INT8_REGIONS:
         int8[region] = folder / f"{name}.{region}.int8.onnx"
-        export_int8(onnx_path, int8[region], Int8Options(count=CALIBRATION_FRAMES, held_out=16, float_region=region))
+        export_int8(onnx_path, int8[region], Int8Options(count=CALIBRATION_FRAMES, held_out=16, float_region=region, timed=False))
     return checkpoint, onnx_path, int8
 
 

@@ -191,7 +191,8 @@ def export_int8_command(args: argparse.Namespace) -> None:
             f"{result.float_nodes} nodes kept float32; {result.choice.describe()})"
         )
         print(result.agreement.describe())
-        print(result.latency.describe())
+        if result.latency is not None:
+            print(result.latency.describe())
     document = written_file(output, "int8", result.agreement, options.fail_under, result.gate_failures)
     document.update(source=str(source), calibration_frames=result.calibration_frames, float_nodes=result.float_nodes)
     print_json(args, "export int8", document)

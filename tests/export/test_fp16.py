@@ -2,17 +2,16 @@
 
 import json
 
-import onnx
 import pytest
 from onnx import TensorProto
 
 from aib_deploy.backends.graph_regions import float32_nodes
 from aib_deploy.contract import MODEL_CARD_KEY
-from aib_deploy.export.graph_cleanup import cast_round_trips, typed
+from aib_deploy.export.graph_cleanup import cast_round_trips
 from aib_deploy.export.tensorrt_check import check_tensorrt_readiness
 from tests.helpers.checkpoint_files import FAMILY_CASES
 from tests.helpers.cli import assert_one_line_error, call_aib
-from tests.helpers.onnx_files import assert_valid_onnx
+from tests.helpers.onnx_files import assert_valid_onnx, typed_graph
 
 
 def convert(source, output, *flags):
@@ -24,7 +23,7 @@ def convert(source, output, *flags):
 def check_types(path):
     """The contract's input and output types, float16 convolutions, and a float32 snap and anchor table
     reached through one Cast into float32, with no Cast that undoes another."""
-    model = typed(onnx.load(str(path)))
+    model = typed_graph(path)
     assert [(v.name, v.type.tensor_type.elem_type) for v in model.graph.input] == [("images", TensorProto.FLOAT)]
     outputs = {v.name: v.type.tensor_type.elem_type for v in model.graph.output}
     assert outputs["logits"] == outputs["attention"] == TensorProto.FLOAT
