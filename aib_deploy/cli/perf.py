@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import OptionError
-from ..perf.measure import DELAYED_WARNING, INPUTS, MAX_RATE, PROTOCOLS, STABLE_WINDOWS, PerfOptions
+from ..perf.measure import DELAYED_WARNING, INPUTS, MAX_INPUT_FRAMES, MAX_RATE, PROTOCOLS, STABLE_WINDOWS, PerfOptions
 from ..perf.open_loop import DISTRIBUTIONS
 from .options import (
     add_client_options,
@@ -82,7 +82,23 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
         "--protocol", default="kserve", choices=PROTOCOLS, help="kserve (default): KServe v2 ModelInfer; aib: aib.v1 Predict"
     )
     parser.add_argument(
-        "--input", default="images", choices=INPUTS, help="images (default): a normalized float32 tensor; frames: an encoded PNG"
+        "--input",
+        default="images",
+        choices=INPUTS,
+        help="images (default): a normalized float32 tensor (aib.v1: raw pixels); frames: an encoded picture",
+    )
+    parser.add_argument(
+        "--input-data",
+        type=plain_value,
+        metavar="SOURCE",
+        help=f"real frames instead of synthetic ones: an image, a folder or glob of images (sent as their files' "
+        f"bytes) or a video (its frames as JPEG), the first {MAX_INPUT_FRAMES} in turn",
+    )
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="one bidirectional stream per sender (KServe ModelStreamInfer, aib.v1 StreamFrames), a request "
+        "answered before the next, instead of a call per request",
     )
     load = parser.add_argument_group("load (one of)")
     load.add_argument(
@@ -151,12 +167,18 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
 
 def run_perf(args: argparse.Namespace) -> None:
     from ..perf.clients import connect
+    from ..perf.frames import input_frames
     from ..perf.measure import measure
     from ..perf.plot import plot_latency_throughput
     from ..perf.report import table, write_csv
 
     if args.concurrency_range and args.request_rate_range:
         raise OptionError("--concurrency-range and --request-rate-range: give one (closed loop or open loop)")
+    if args.input_data and args.protocol == "kserve" and args.input == "images":
+        raise OptionError(
+            "--input-data: KServe images are tensors normalized with the model's mean and std, which the server does "
+            "not publish; send the frames encoded (--input frames), or as raw pixels over aib.v1 (--protocol aib)"
+        )
     options = PerfOptions(
         concurrency=tuple(args.concurrency_range or PerfOptions.concurrency),
         request_rates=tuple(args.request_rate_range or ()),
@@ -168,10 +190,23 @@ def run_perf(args: argparse.Namespace) -> None:
     )
     options.validate()
     with human_lines(args):
-        client = connect(args.server, args.protocol, args.model_name, args.input, token(args), args.tls_ca, args.connect_timeout)
-        measured = f"{client.model} on {args.server} ({args.protocol}, {args.input})"
+        frames = input_frames(args.input_data) if args.input_data else None
+        client = connect(
+            args.server,
+            args.protocol,
+            args.model_name,
+            args.input,
+            token(args),
+            args.tls_ca,
+            args.connect_timeout,
+            frames,
+            args.streaming,
+        )
+        sent = f"{len(frames)} frames of {args.input_data}" if frames else "synthetic"
+        calls = "streaming" if args.streaming else "unary"
+        measured = f"{client.model} on {args.server} ({args.protocol}, {args.input}, {sent}, {calls})"
         print(f"measuring {measured}, {options.window_ms} ms windows", flush=True)
-        rows = measure(client.call, client.server_times, options)
+        rows = measure(client.requests.sender, client.server_times, options)
         print(table(rows))
         for row in rows:
             for warning in warnings(row, args.stability_percentage):
@@ -182,7 +217,8 @@ def run_perf(args: argparse.Namespace) -> None:
         if args.plot:
             plot_latency_throughput(rows, Path(args.plot), measured)
             print(f"wrote {args.plot}")
-    print_json(args, "perf", {"server": args.server, "model": client.model, "protocol": args.protocol, "rows": rows})
+    document = {"server": args.server, "model": client.model, "protocol": args.protocol, "streaming": args.streaming}
+    print_json(args, "perf", {**document, "rows": rows})
     failed = sum(row["errors"] for row in rows)
     check_failures(args, failed, failed + sum(row["requests"] for row in rows), "measured requests")
 

@@ -1,6 +1,7 @@
-"""One request, the same every time, to the server `aib perf` measures: KServe v2 `ModelInfer` (aib serve,
-Triton) or aib.v1 `Predict` (aib serve). Each client asks the server what its model takes, so the frame has
-the model's size, and reads the server's own queue and compute times where the protocol has them."""
+"""The requests `aib perf` sends: KServe v2 `ModelInfer` or `ModelStreamInfer` (aib serve, Triton), or aib.v1
+`Predict` or `StreamFrames` (aib serve). Each client asks the server what its model takes, so a synthetic
+frame has the model's size, and reads the server's own queue and compute times where the protocol has them.
+Real frames (`--input-data`) go as they are, each request one frame, in turn."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from ..protocol.generated import grpc_service_pb2 as kserve
 from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from ..serving.client import open_channel, refusal, wait_ready
+from .calls import RequestCycle
+from .frames import InputFrame
 from .measure import ServerTimes
 
 CALL_TIMEOUT_S = 60.0
@@ -28,10 +31,27 @@ def synthetic_frame(size: int) -> np.ndarray:
     return (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
 
 
-class KServeClient:
-    """`ModelInfer` with one `images` row (float32, normalized as the card says) or one `frames` PNG."""
+def frames_request(model: str, encoded: bytes) -> kserve.ModelInferRequest:
+    """One encoded frame as KServe's `frames` input: a BYTES element, length-prefixed in raw_input_contents."""
+    tensor = kserve.ModelInferRequest.InferInputTensor(name=FRAMES_INPUT, datatype="BYTES", shape=[1, 1])
+    return kserve.ModelInferRequest(
+        model_name=model, inputs=[tensor], raw_input_contents=[struct.pack("<I", len(encoded)) + encoded]
+    )
 
-    def __init__(self, address: str, model: str | None, inputs: str, headers: list, channel: grpc.Channel) -> None:
+
+class KServeClient:
+    """One `images` row (float32 noise, the normalized tensor's shape) or one `frames` picture per request."""
+
+    def __init__(
+        self,
+        address: str,
+        model: str | None,
+        inputs: str,
+        headers: list,
+        channel: grpc.Channel,
+        frames: list[InputFrame] | None = None,
+        streaming: bool = False,
+    ) -> None:
         self.address, self.headers = address, headers
         self.stub = kserve_grpc.GRPCInferenceServiceStub(channel)
         try:
@@ -39,16 +59,23 @@ class KServeClient:
             metadata = self.stub.ModelMetadata(kserve.ModelMetadataRequest(name=self.model), metadata=headers, timeout=30)
         except grpc.RpcError as error:
             raise refusal(address, error, token_given=bool(headers)) from None
-        if inputs == "frames":
+        if frames:
+            requests = [frames_request(self.model, frame.encoded) for frame in frames]
+        elif inputs == "frames":
             size = self._input_size(metadata) if INPUT_NAME in {tensor.name for tensor in metadata.inputs} else FRAME_SIDE
-            encoded = cv2.imencode(".png", synthetic_frame(size))[1].tobytes()
-            tensor = kserve.ModelInferRequest.InferInputTensor(name=FRAMES_INPUT, datatype="BYTES", shape=[1, 1])
-            content = struct.pack("<I", len(encoded)) + encoded
+            requests = [frames_request(self.model, cv2.imencode(".png", synthetic_frame(size))[1].tobytes())]
         else:
             size = self._input_size(metadata)
             tensor = kserve.ModelInferRequest.InferInputTensor(name=INPUT_NAME, datatype="FP32", shape=[1, 3, size, size])
             content = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32).tobytes()
-        self.request = kserve.ModelInferRequest(model_name=self.model, inputs=[tensor], raw_input_contents=[content])
+            requests = [kserve.ModelInferRequest(model_name=self.model, inputs=[tensor], raw_input_contents=[content])]
+        self.requests = RequestCycle(
+            requests,
+            lambda request: self.stub.ModelInfer(request, metadata=headers, timeout=CALL_TIMEOUT_S),
+            lambda stream: self.stub.ModelStreamInfer(stream, metadata=headers),
+            self._check,
+            streaming,
+        )
 
     def _only_model(self) -> str:
         """The name of the one model the server holds (RepositoryIndex); -m is needed when it holds several."""
@@ -70,8 +97,9 @@ class KServeClient:
             raise AibError(f"model {self.model} on {self.address}: no square 'images' input [N, 3, H, W]; got {shapes}")
         return int(shape[2])
 
-    def call(self) -> None:
-        self.stub.ModelInfer(self.request, metadata=self.headers, timeout=CALL_TIMEOUT_S)
+    def _check(self, answer: kserve.ModelInferResponse | kserve.ModelStreamInferResponse) -> None:
+        if isinstance(answer, kserve.ModelStreamInferResponse) and answer.error_message:
+            raise AibError(f"server {self.address}: {answer.error_message}")
 
     def server_times(self) -> ServerTimes:
         try:
@@ -85,10 +113,23 @@ class KServeClient:
         return ServerTimes(inference.success.count, inference.queue.ns, inference.compute_infer.ns)
 
 
-class AibV1Client:
-    """`Predict` with one frame, PNG-encoded or raw (`frames` sends PNG, `images` the raw pixels)."""
+def raw_frame(pixels: np.ndarray) -> pb.Frame:
+    height, width, channels = pixels.shape
+    return pb.Frame(raw=pb.RawImage(data=pixels.tobytes(), height=height, width=width, channels=channels))
 
-    def __init__(self, address: str, inputs: str, headers: list, channel: grpc.Channel) -> None:
+
+class AibV1Client:
+    """One frame per request, encoded (`frames`) or as raw pixels (`images`)."""
+
+    def __init__(
+        self,
+        address: str,
+        inputs: str,
+        headers: list,
+        channel: grpc.Channel,
+        frames: list[InputFrame] | None = None,
+        streaming: bool = False,
+    ) -> None:
         self.address, self.headers = address, headers
         self.stub = pb_grpc.AttentionServiceStub(channel)
         try:
@@ -96,15 +137,20 @@ class AibV1Client:
         except grpc.RpcError as error:
             raise refusal(address, error, token_given=bool(headers)) from None
         self.model = info.architecture
-        frame = synthetic_frame(info.input_height)
+        frames = frames or [InputFrame(b"", synthetic_frame(info.input_height))]
         if inputs == "frames":
-            self.request = pb.Frame(encoded=cv2.imencode(".png", frame)[1].tobytes())
+            requests = [pb.Frame(encoded=frame.encoded or cv2.imencode(".png", frame.pixels)[1].tobytes()) for frame in frames]
         else:
-            height, width, channels = frame.shape
-            self.request = pb.Frame(raw=pb.RawImage(data=frame.tobytes(), height=height, width=width, channels=channels))
+            requests = [raw_frame(frame.pixels) for frame in frames]
+        self.requests = RequestCycle(
+            requests,
+            lambda request: self.stub.Predict(request, metadata=headers, timeout=CALL_TIMEOUT_S),
+            lambda stream: self.stub.StreamFrames(stream, metadata=headers),
+            self._check,
+            streaming,
+        )
 
-    def call(self) -> None:
-        result = self.stub.Predict(self.request, metadata=self.headers, timeout=CALL_TIMEOUT_S)
+    def _check(self, result: pb.FrameResult) -> None:
         if result.error:
             raise AibError(f"server {self.address}: {result.error}")
 
@@ -113,7 +159,15 @@ class AibV1Client:
 
 
 def connect(
-    address: str, protocol: str, model: str | None, inputs: str, token: str | None, tls_ca: str | None, timeout_s: float
+    address: str,
+    protocol: str,
+    model: str | None,
+    inputs: str,
+    token: str | None,
+    tls_ca: str | None,
+    timeout_s: float,
+    frames: list[InputFrame] | None = None,
+    streaming: bool = False,
 ) -> KServeClient | AibV1Client:
     """A client for the server at ADDRESS, once it answers (one line when it does not within `timeout_s`)."""
     channel = open_channel(address, tls_ca)
@@ -122,5 +176,5 @@ def connect(
     if protocol == "aib":
         if model is not None:
             raise AibError("-m: aib.v1 servers hold one model; leave -m out with --protocol aib")
-        return AibV1Client(address, inputs, headers, channel)
-    return KServeClient(address, model, inputs, headers, channel)
+        return AibV1Client(address, inputs, headers, channel, frames, streaming)
+    return KServeClient(address, model, inputs, headers, channel, frames, streaming)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+
+from .calls import Call, Sender
 
 
 def error_text(error: Exception) -> str:
@@ -16,24 +17,28 @@ def error_text(error: Exception) -> str:
 
 
 class Senders:
-    """Threads sending requests through `call` until stopped. Each answer's end time and latency (from the
-    `since` its sender gives) is recorded, each failure's time and first line, and (open loop) each request
-    sent late; the measurement reads those lists by time window."""
+    """Threads sending requests until stopped, each through the call its `sender` opens for it. Each
+    answer's end time and latency (from the `since` its thread gives) is recorded, each failure's time and
+    first line, and (open loop) each request sent late; the measurement reads those lists by time window."""
 
-    def __init__(self, call: Callable[[], None], threads: int) -> None:
-        self.call = call
+    def __init__(self, sender: Sender, threads: int) -> None:
+        self.sender = sender
         self.answers: list[tuple[float, float]] = []  # (end, latency in s); list.append is atomic
         self.errors: list[tuple[float, str]] = []
         self.delayed: list[float] = []
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
+        with self.sender() as call:
+            self._loop(call)
+
+    def _loop(self, call: Call) -> None:
         raise NotImplementedError
 
-    def _send(self, since: float) -> None:
+    def _send(self, call: Call, since: float) -> None:
         try:
-            self.call()
+            call()
         except Exception as error:  # noqa: BLE001 - any failed request is counted, and the run goes on
             self.errors.append((time.perf_counter(), error_text(error)))
             return
@@ -54,6 +59,6 @@ class Senders:
 class Workers(Senders):
     """C threads calling back to back; a closed loop sends each request when it can, so none is late."""
 
-    def _loop(self) -> None:
+    def _loop(self, call: Call) -> None:
         while not self.stop.is_set():
-            self._send(time.perf_counter())
+            self._send(call, time.perf_counter())

@@ -14,11 +14,13 @@ import numpy as np
 
 from ..errors import OptionError
 from ..progress import Progress
+from .calls import Sender
 from .closed_loop import Workers
 from .open_loop import DISTRIBUTIONS, PacedWorkers
 
 PROTOCOLS = ("kserve", "aib")
 INPUTS = ("images", "frames")  # normalized float32 tensors, or one encoded PNG per request
+MAX_INPUT_FRAMES = 100  # --input-data: the first frames of a source, enough to vary the requests, held in memory
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def stable(windows: list[Window], share: float) -> bool:
 
 
 def measure_level(
-    call: Callable[[], None],
+    sender: Sender,
     server_times: Callable[[], ServerTimes],
     options: PerfOptions,
     concurrency: int | None = None,
@@ -105,7 +107,10 @@ def measure_level(
     """One level, a concurrency or a request rate: windows until stable (or max_trials), then the figures of
     the last windows."""
     windows: list[Window] = []
-    workers = Workers(call, concurrency) if rate is None else PacedWorkers(call, rate, options.distribution, options.max_threads)
+    if rate is None:
+        workers: Workers | PacedWorkers = Workers(sender, concurrency)
+    else:
+        workers = PacedWorkers(sender, rate, options.distribution, options.max_threads)
     with workers:
         time.sleep(min(0.5, options.window_ms / 1e3))  # warm-up: connections, the server's first batches
         marks = [(time.perf_counter(), server_times())]
@@ -141,7 +146,7 @@ def measure_level(
     return row
 
 
-def measure(call: Callable[[], None], server_times: Callable[[], ServerTimes], options: PerfOptions) -> list[dict]:
+def measure(sender: Sender, server_times: Callable[[], ServerTimes], options: PerfOptions) -> list[dict]:
     """Every level in turn (the request rates when given, else the concurrencies), a progress line on stderr."""
     options.validate()
     rows = []
@@ -151,6 +156,6 @@ def measure(call: Callable[[], None], server_times: Callable[[], ServerTimes], o
         levels, what = [{"concurrency": level} for level in options.concurrency], "concurrency levels"
     with Progress(len(levels), what=what) as progress:
         for level in levels:
-            rows.append(measure_level(call, server_times, options, **level))
+            rows.append(measure_level(sender, server_times, options, **level))
             progress.update()
     return rows

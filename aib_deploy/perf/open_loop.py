@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import numpy as np
 
+from .calls import Call, Sender
 from .closed_loop import Senders
 
 DISTRIBUTIONS = ("constant", "poisson")
@@ -21,8 +21,8 @@ LATE_S = 0.001  # a request sent later than this after its slot counts as delaye
 class PacedWorkers(Senders):
     """`threads` senders keeping `rate` requests per second, latency counted from each request's slot."""
 
-    def __init__(self, call: Callable[[], None], rate: float, distribution: str, threads: int, seed: int = 0) -> None:
-        super().__init__(call, threads)
+    def __init__(self, sender: Sender, rate: float, distribution: str, threads: int, seed: int = 0) -> None:
+        super().__init__(sender, threads)
         self.rate = rate
         self.distribution = distribution
         self._random = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ class PacedWorkers(Senders):
             self._next_slot += gap
             return slot
 
-    def _loop(self) -> None:
+    def _loop(self, call: Call) -> None:
         while not self.stop.is_set():
             slot = self._slot()
             wait = slot - time.perf_counter()
@@ -45,7 +45,7 @@ class PacedWorkers(Senders):
                     return
             elif -wait > LATE_S:
                 self.delayed.append(time.perf_counter())
-            self._send(slot)
+            self._send(call, slot)
 
     def __enter__(self) -> PacedWorkers:
         self._next_slot = time.perf_counter()

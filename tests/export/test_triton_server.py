@@ -245,3 +245,7 @@ def test_aib_perf_measures_triton_and_asks_which_model_when_it_serves_several(se
         assert next(csv.reader(handle))[:2] == ["Concurrency", "Inferences/Second"]
     frames = call_aib("perf", address, "-m", f"{ENSEMBLE_MODEL}_frames", "--input", "frames", *quick)
     assert frames.returncode == 0, frames.stderr
+    streamed = call_aib("perf", address, "-m", MODEL, "--streaming", "--concurrency-range", "2", "--json", *quick)
+    assert streamed.returncode == 0, streamed.stderr
+    (row,) = json.loads(streamed.stdout)["rows"]  # ModelStreamInfer: Triton counts the streamed requests too
+    assert row["requests"] > 0 and row["errors"] == 0 and row["server_compute_us"] > 0

@@ -5,6 +5,7 @@ import json
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from aib_deploy.perf.report import CSV_COLUMNS
@@ -124,3 +125,78 @@ def test_a_server_that_dies_mid_run_is_one_line_not_a_traceback(demo_onnx):
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("aib: error: ") and ("lost while measuring" in error or "requests failed" in error), error
+
+
+def test_streaming_on_both_protocols_answers_every_request(server):
+    """--streaming: each sender holds one bidirectional stream (ModelStreamInfer, StreamFrames), and the
+    server's own statistics count the streamed requests."""
+    for protocol, model_statistics in (("kserve", True), ("aib", False)):
+        result = call_aib(
+            "perf",
+            server.address,
+            "--token",
+            "secret",
+            "--protocol",
+            protocol,
+            "--streaming",
+            "--concurrency-range",
+            "2",
+            "--json",
+            *QUICK,
+        )
+        assert result.returncode == 0, result.stderr
+        document = validated(json.loads(result.stdout), "command")
+        (row,) = document["rows"]
+        assert document["streaming"] is True and row["requests"] > 0 and row["errors"] == 0, row
+        assert (row["server_compute_us"] is not None) == model_statistics
+
+
+def write_frames(folder, sides: list[int]) -> None:
+    folder.mkdir()
+    for index, side in enumerate(sides):
+        picture = np.full((side, side, 3), 40 * index, np.uint8)
+        cv2.imwrite(str(folder / f"frame_{index}.{'png' if index % 2 else 'jpg'}"), picture)
+
+
+def test_real_frames_go_in_turn_and_a_frame_the_server_refuses_fails_alone(demo_onnx, tmp_path):
+    """Three files, one over the server's pixel limit: a third of the requests fail, by its reason, on both
+    protocols and both kinds of call, and the others are answered."""
+    folder = tmp_path / "frames"
+    write_frames(folder, [64, 512, 96])
+    strict = ServerProcess(demo_onnx, "--max-pixels", "100000")
+    try:
+        for protocol, streaming in (("kserve", ()), ("aib", ("--streaming",))):
+            result = call_aib(
+                "perf", strict.address, "--protocol", protocol, "--input", "frames", "--input-data", folder, *streaming,
+                "--allow-failures", "--json", *QUICK,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            (row,) = json.loads(result.stdout)["rows"]
+            share = row["errors"] / (row["errors"] + row["requests"])
+            assert 0.25 <= share <= 0.4 and "100000" in row["first_error"], row
+            assert f"3 frames of {folder}, " in result.stderr
+    finally:
+        strict.stop()
+
+
+def test_a_video_s_frames_go_as_raw_pixels_over_aib_v1(server, tmp_path):
+    from aib_deploy.media.synthetic import write_video
+
+    video = tmp_path / "clip.mp4"
+    write_video(video, frames=5, size=48, seed=1)
+    result = call_aib("perf", server.address, "--token", "secret", "--protocol", "aib", "--input-data", video, "--json", *QUICK)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["requests"] > 0 and row["errors"] == 0
+    assert f"5 frames of {video}, unary)" in result.stderr
+
+
+def test_real_frames_as_kserve_images_and_unreadable_sources_are_one_line(tmp_path):
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    refused = call_aib("perf", "127.0.0.1:9", "--input-data", tmp_path / "frames")
+    assert_one_line_error(refused, "--input-data: KServe images are tensors normalized", "--input frames", code=2)
+    broken = call_aib("perf", "127.0.0.1:9", "--input", "frames", "--input-data", tmp_path / "frames")
+    assert_one_line_error(broken, f"image {tmp_path / 'frames' / 'broken.png'}")
+    missing = call_aib("perf", "127.0.0.1:9", "--input", "frames", "--input-data", tmp_path / "none")
+    assert_one_line_error(missing, "not found")
