@@ -14,7 +14,7 @@ from ..compare import compare_outputs
 from ..errors import OptionError
 from ..progress import Progress
 from ..runtime.predictor import check_batch_limit
-from ..timing import time_calls
+from ..timing import percentile, time_calls
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,8 @@ class BenchOptions:
             raise OptionError("bench: --runs must be >= 1, --warmup >= 0 and every --batch >= 1")
 
 
-# A percentile from fewer runs than this is the slowest run or an interpolation next to it, not an estimate.
-PERCENTILE_MIN_RUNS = {90: 10, 95: 20, 99: 100}
 AGREEMENT_INPUT = "random normal images (not real frames; aib compare --input FRAMES measures those)"
 SPREAD_WARNING = 2.0  # p90 above this many medians: the machine was busy, or the backend is unsteady
-
-
-def percentile(values: list[float], q: int) -> float | None:
-    """The q-th percentile of `values`; None when there are too few to estimate it (PERCENTILE_MIN_RUNS)."""
-    if len(values) < PERCENTILE_MIN_RUNS[q]:
-        return None
-    return float(np.percentile(np.asarray(values), q))
 
 
 def spread_warning(row: dict, timings: list[float]) -> str | None:

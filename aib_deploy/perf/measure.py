@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import OptionError
 from ..progress import Progress
+from ..timing import percentile
 from .calls import Sender
 from .closed_loop import Workers
 from .open_loop import DISTRIBUTIONS, PacedWorkers
@@ -142,7 +143,7 @@ def measure_level(
         "avg_latency_us": float(latencies_us.mean()) if len(latencies_us) else None,
         "first_error": first_error,
     }
-    row.update({f"p{q}_latency_us": float(np.percentile(latencies_us, q)) if len(latencies_us) else None for q in PERCENTILES})
+    row.update({f"p{q}_latency_us": percentile(latencies_us, q) for q in PERCENTILES})  # None from too few answers
     return row
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..timing import PERCENTILE_MIN_SAMPLES
+
 # perf_analyzer's names for what `aib perf` measures (its CSV has more columns: those it cannot measure
 # from outside a server are left out, not faked).
 CSV_COLUMNS = {
@@ -49,7 +51,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 def table(rows: list[dict]) -> str:
     open_loop = bool(rows) and rows[0]["request_rate"] is not None
     header = f"{'requests/s' if open_loop else 'concurrency':>11} {'infer/s':>9} {'p50 us':>9} {'p90 us':>9} {'p95 us':>9} "
-    header += f"{'p99 us':>9} {'errors':>6} stable" + (" late" if open_loop else "")
+    header += f"{'p99 us':>9} {'answers':>8} {'errors':>6} stable" + (" late" if open_loop else "")
     lines = [header]
     for row in rows:
         figures = [cell(row[f"p{q}_latency_us"]) for q in (50, 90, 95, 99)]
@@ -57,6 +59,9 @@ def table(rows: list[dict]) -> str:
         late = f" {row['delayed_share']:.0%}" if open_loop else ""
         lines.append(
             f"{level:>11} {row['inferences_per_s']:>9.1f} {figures[0]:>9} {figures[1]:>9} {figures[2]:>9} "
-            f"{figures[3]:>9} {row['errors']:>6} {cell(row['stable']):>6}{late}"
+            f"{figures[3]:>9} {row['requests']:>8} {row['errors']:>6} {cell(row['stable']):>6}{late}"
         )
+    lines.append(
+        f"percentiles from at least {', '.join(f'{n} answers (p{q})' for q, n in PERCENTILE_MIN_SAMPLES.items() if n > 1)}; fewer: left blank"
+    )
     return "\n".join(lines)

@@ -5,9 +5,10 @@ import importlib.util
 
 import cv2
 
-from aib_deploy.bench.measure import percentile, spread_warning
+from aib_deploy.bench.measure import spread_warning
 from aib_deploy.bench.report import format_rows
 from aib_deploy.demo.run import bundled_checkpoint
+from aib_deploy.timing import percentile
 from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.schemas import validated
 

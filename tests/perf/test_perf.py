@@ -85,6 +85,9 @@ def test_open_loop_keeps_the_offered_rate_and_writes_request_rate_columns(server
     (row,) = validated(json.loads(result.stdout), "command")["rows"]
     assert row["concurrency"] is None and row["request_rate"] == 40 and row["errors"] == 0
     assert 30 <= row["inferences_per_s"] <= 50 and row["delayed_share"] <= 0.1, row
+    # About 36 answers in the three windows: enough for p95, too few for p99, which is left blank, not made up.
+    assert row["requests"] < 100 and row["p99_latency_us"] is None and row["p95_latency_us"] > 0
+    assert "percentiles from at least 10 answers (p90), 20 answers (p95), 100 answers (p99)" in result.stderr
     (written,) = read_csv(report)
     assert next(iter(written)) == "Request Rate" and written["Request Rate"] == "40" and "Concurrency" not in written
     assert "1/1 request rates" in result.stderr and "went out late" not in result.stderr
