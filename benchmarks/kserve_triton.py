@@ -174,6 +174,7 @@ def summarised(model: str, runs: dict[tuple[str, str], list[dict]]) -> list[dict
     for (target, load), values in runs.items():
         throughputs = [run["inferences_per_s"] for run in values]
         p99 = median_or_none([run["p99_latency_us"] for run in values])
+        compute = median_or_none([run["server_compute_us"] for run in values])  # KServe ModelStatistics
         rows.append(
             {
                 "model": model,
@@ -188,6 +189,7 @@ def summarised(model: str, runs: dict[tuple[str, str], list[dict]]) -> list[dict
                 "errors": sum(run["errors"] for run in values),
                 "delayed_share": median_or_none([run["delayed_share"] for run in values]),
                 "server_cpu_ms_per_request": statistics.median(run["server_cpu_ms_per_request"] for run in values),
+                "server_compute_ms_per_request": None if compute is None else compute / 1e3,
             }
         )
     peers = {row["load"]: row for row in rows if row["target"] == TRITON}
@@ -203,6 +205,7 @@ def summarised(model: str, runs: dict[tuple[str, str], list[dict]]) -> list[dict
 def line(row: dict) -> str:
     low, high = row["inferences_per_s_range"]
     p99 = "-" if row["p99_ms"] is None else f"{row['p99_ms']:.2f}"
+    compute = "" if row["server_compute_ms_per_request"] is None else f" (compute {row['server_compute_ms_per_request']:.2f})"
     ratios = ""
     if "throughput_vs_triton" in row:
         ratios = f"  x{row['throughput_vs_triton']:.2f} throughput"
@@ -211,7 +214,7 @@ def line(row: dict) -> str:
     return (
         f"{row['model']:10s} {row['load']:>14} {row['target']:24s} {row['inferences_per_s']:7.1f}/s "
         f"({low:.0f}-{high:.0f})  p50 {row['p50_ms']:6.2f} ms  p99 {p99:>6} ms  "
-        f"server CPU {row['server_cpu_ms_per_request']:.2f} ms/req  errors {row['errors']}{ratios}"
+        f"server CPU {row['server_cpu_ms_per_request']:.2f} ms/req{compute}  errors {row['errors']}{ratios}"
     )
 
 
@@ -229,7 +232,8 @@ def markdown(rows: list[dict]) -> str:
             p99 = "-" if row["p99_ms"] is None else f"{row['p99_ms']:.1f}"
             cells.append(f"{row['inferences_per_s']:.0f}/s, p99 {p99} ms")
             if target == "aib serve KServe v2" and "throughput_vs_triton" in row:
-                ratio = f"x{row['throughput_vs_triton']:.2f}, p99 x{row.get('p99_vs_triton', float('nan')):.2f}"
+                ratio = f"x{row['throughput_vs_triton']:.2f}"
+                ratio += f", p99 x{row['p99_vs_triton']:.2f}" if "p99_vs_triton" in row else ", p99 -"
         lines.append(f"| {model} | {load} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
 

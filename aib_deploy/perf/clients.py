@@ -5,7 +5,9 @@ Real frames (`--input-data`) go as they are, each request one frame, in turn."""
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
 
 import cv2
 import grpc
@@ -18,7 +20,7 @@ from ..protocol.generated import attention_pb2_grpc as pb_grpc
 from ..protocol.generated import grpc_service_pb2 as kserve
 from ..protocol.generated import grpc_service_pb2_grpc as kserve_grpc
 from ..serving.client import open_channel, refusal, wait_ready
-from .calls import RequestCycle
+from .calls import ChannelPool, RequestCycle
 from .frames import InputFrame
 from .measure import ServerTimes
 
@@ -49,6 +51,7 @@ class KServeClient:
         inputs: str,
         headers: list,
         channel: grpc.Channel,
+        another_channel: Callable[[], grpc.Channel],
         frames: list[InputFrame] | None = None,
         streaming: bool = False,
     ) -> None:
@@ -71,8 +74,9 @@ class KServeClient:
             requests = [kserve.ModelInferRequest(model_name=self.model, inputs=[tensor], raw_input_contents=[content])]
         self.requests = RequestCycle(
             requests,
-            lambda request: self.stub.ModelInfer(request, metadata=headers, timeout=CALL_TIMEOUT_S),
-            lambda stream: self.stub.ModelStreamInfer(stream, metadata=headers),
+            ChannelPool(self.stub, lambda: kserve_grpc.GRPCInferenceServiceStub(another_channel())),
+            lambda stub, request: stub.ModelInfer(request, metadata=headers, timeout=CALL_TIMEOUT_S),
+            lambda stub, stream: stub.ModelStreamInfer(stream, metadata=headers),
             self._check,
             streaming,
         )
@@ -127,6 +131,7 @@ class AibV1Client:
         inputs: str,
         headers: list,
         channel: grpc.Channel,
+        another_channel: Callable[[], grpc.Channel],
         frames: list[InputFrame] | None = None,
         streaming: bool = False,
     ) -> None:
@@ -144,8 +149,9 @@ class AibV1Client:
             requests = [raw_frame(frame.pixels) for frame in frames]
         self.requests = RequestCycle(
             requests,
-            lambda request: self.stub.Predict(request, metadata=headers, timeout=CALL_TIMEOUT_S),
-            lambda stream: self.stub.StreamFrames(stream, metadata=headers),
+            ChannelPool(self.stub, lambda: pb_grpc.AttentionServiceStub(another_channel())),
+            lambda stub, request: stub.Predict(request, metadata=headers, timeout=CALL_TIMEOUT_S),
+            lambda stub, stream: stub.StreamFrames(stream, metadata=headers),
             self._check,
             streaming,
         )
@@ -172,9 +178,10 @@ def connect(
     """A client for the server at ADDRESS, once it answers (one line when it does not within `timeout_s`)."""
     channel = open_channel(address, tls_ca)
     wait_ready(channel, address, timeout_s, tls_ca)
+    another_channel = functools.partial(open_channel, address, tls_ca)
     headers = [("authorization", f"Bearer {token}")] if token else []
     if protocol == "aib":
         if model is not None:
             raise AibError("-m: aib.v1 servers hold one model; leave -m out with --protocol aib")
-        return AibV1Client(address, inputs, headers, channel, frames, streaming)
-    return KServeClient(address, model, inputs, headers, channel, frames, streaming)
+        return AibV1Client(address, inputs, headers, channel, another_channel, frames, streaming)
+    return KServeClient(address, model, inputs, headers, channel, another_channel, frames, streaming)
