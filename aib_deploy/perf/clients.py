@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import grpc
@@ -41,22 +42,26 @@ def frames_request(model: str, encoded: bytes) -> kserve.ModelInferRequest:
     )
 
 
+@dataclass(frozen=True)
+class Connection:
+    """A server that answered: its address, the headers of every call (the token), the channel it answered on,
+    and how to open another to it."""
+
+    address: str
+    headers: list
+    channel: grpc.Channel
+    another_channel: Callable[[], grpc.Channel]
+
+
 class KServeClient:
     """One `images` row (float32 noise, the normalized tensor's shape) or one `frames` picture per request."""
 
     def __init__(
-        self,
-        address: str,
-        model: str | None,
-        inputs: str,
-        headers: list,
-        channel: grpc.Channel,
-        another_channel: Callable[[], grpc.Channel],
-        frames: list[InputFrame] | None = None,
-        streaming: bool = False,
+        self, server: Connection, model: str | None, inputs: str, frames: list[InputFrame] | None, streaming: bool
     ) -> None:
+        address, headers, another_channel = server.address, server.headers, server.another_channel
         self.address, self.headers = address, headers
-        self.stub = kserve_grpc.GRPCInferenceServiceStub(channel)
+        self.stub = kserve_grpc.GRPCInferenceServiceStub(server.channel)
         try:
             self.model = model or self._only_model()
             metadata = self.stub.ModelMetadata(kserve.ModelMetadataRequest(name=self.model), metadata=headers, timeout=30)
@@ -125,18 +130,10 @@ def raw_frame(pixels: np.ndarray) -> pb.Frame:
 class AibV1Client:
     """One frame per request, encoded (`frames`) or as raw pixels (`images`)."""
 
-    def __init__(
-        self,
-        address: str,
-        inputs: str,
-        headers: list,
-        channel: grpc.Channel,
-        another_channel: Callable[[], grpc.Channel],
-        frames: list[InputFrame] | None = None,
-        streaming: bool = False,
-    ) -> None:
+    def __init__(self, server: Connection, inputs: str, frames: list[InputFrame] | None, streaming: bool) -> None:
+        address, headers, another_channel = server.address, server.headers, server.another_channel
         self.address, self.headers = address, headers
-        self.stub = pb_grpc.AttentionServiceStub(channel)
+        self.stub = pb_grpc.AttentionServiceStub(server.channel)
         try:
             info = self.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=headers, timeout=30)
         except grpc.RpcError as error:
@@ -178,10 +175,10 @@ def connect(
     """A client for the server at ADDRESS, once it answers (one line when it does not within `timeout_s`)."""
     channel = open_channel(address, tls_ca)
     wait_ready(channel, address, timeout_s, tls_ca)
-    another_channel = functools.partial(open_channel, address, tls_ca)
     headers = [("authorization", f"Bearer {token}")] if token else []
+    server = Connection(address, headers, channel, functools.partial(open_channel, address, tls_ca))
     if protocol == "aib":
         if model is not None:
             raise AibError("-m: aib.v1 servers hold one model; leave -m out with --protocol aib")
-        return AibV1Client(address, inputs, headers, channel, another_channel, frames, streaming)
-    return KServeClient(address, model, inputs, headers, channel, another_channel, frames, streaming)
+        return AibV1Client(server, inputs, frames, streaming)
+    return KServeClient(server, model, inputs, frames, streaming)
