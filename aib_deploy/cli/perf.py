@@ -190,7 +190,8 @@ def run_perf(args: argparse.Namespace) -> None:
     )
     options.validate()
     with human_lines(args):
-        frames = input_frames(args.input_data) if args.input_data else None
+        raw = args.protocol == "aib" and args.input == "images"
+        frames = input_frames(args.input_data, raw) if args.input_data else None
         client = connect(
             args.server,
             args.protocol,

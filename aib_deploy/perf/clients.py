@@ -139,7 +139,7 @@ class AibV1Client:
         except grpc.RpcError as error:
             raise refusal(address, error, token_given=bool(headers)) from None
         self.model = info.architecture
-        frames = frames or [InputFrame(b"", synthetic_frame(info.input_height))]
+        frames = frames or [InputFrame(pixels=synthetic_frame(info.input_height))]
         if inputs == "frames":
             requests = [pb.Frame(encoded=frame.encoded or cv2.imencode(".png", frame.pixels)[1].tobytes()) for frame in frames]
         else:

@@ -203,3 +203,16 @@ def test_real_frames_as_kserve_images_and_unreadable_sources_are_one_line(tmp_pa
     assert_one_line_error(broken, f"image {tmp_path / 'frames' / 'broken.png'}")
     missing = call_aib("perf", "127.0.0.1:9", "--input", "frames", "--input-data", tmp_path / "none")
     assert_one_line_error(missing, "not found")
+
+
+def test_real_frames_hold_at_most_the_byte_limit_and_keep_only_what_requests_carry(tmp_path, monkeypatch):
+    from aib_deploy.perf import frames
+
+    folder = tmp_path / "frames"
+    write_frames(folder, [64, 64, 64])  # 12,288 bytes each as raw pixels
+    monkeypatch.setattr(frames, "MAX_INPUT_BYTES", 30_000)
+    raw = frames.input_frames(str(folder), raw=True)
+    assert len(raw) == 2 and all(frame.encoded == b"" and frame.pixels.shape == (64, 64, 3) for frame in raw)
+    encoded = frames.input_frames(str(folder), raw=False)
+    assert len(encoded) == 3 and all(frame.pixels is None for frame in encoded)
+    assert encoded[1].encoded == (folder / "frame_1.png").read_bytes()  # a file goes as its own bytes
