@@ -19,16 +19,21 @@ from collections.abc import Iterator, Sequence
 
 from .. import __version__
 from ..errors import AibError, OptionError
-from .bench import add_bench_command
-from .compare import add_compare_command
-from .demo import add_demo_command
-from .eval import add_eval_command
-from .export import add_export_commands
-from .info import add_info_command
-from .perf import add_perf_command
-from .predict import add_predict_command
-from .serve import add_serve_command
-from .stream import add_stream_command
+
+try:
+    from .bench import add_bench_command
+    from .compare import add_compare_command
+    from .demo import add_demo_command
+    from .eval import add_eval_command
+    from .export import add_export_commands
+    from .info import add_info_command
+    from .perf import add_perf_command
+    from .predict import add_predict_command
+    from .serve import add_serve_command
+    from .stream import add_stream_command
+except KeyboardInterrupt:  # Ctrl-C while the command modules load: the line it gets once they have
+    sys.stderr.write("aib: interrupted\n")
+    raise SystemExit(130) from None
 
 # Optional heavy modules and the extra that installs each.
 EXTRAS = {"torch": "export", "onnx": "export", "onnxscript": "export"}

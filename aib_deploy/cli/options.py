@@ -352,13 +352,15 @@ def print_json(args: argparse.Namespace, command: str, document: dict) -> None:
         print(json.dumps({"schema_version": COMMAND_SCHEMA_VERSION, "command": command, **document}, indent=1))
 
 
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """How a client command (`aib stream`, `aib perf`) reaches a server: the token, TLS, the connect timeout."""
+def add_client_options(parser: argparse.ArgumentParser, reconnects: bool) -> None:
+    """How a client command (`aib stream`, `aib perf`) reaches a server: the token, TLS, the connect timeout
+    (`reconnects`: also how long the command waits for a server it lost)."""
     add_token_option(parser, "bearer token")
     parser.add_argument("--tls-ca", type=InputPath(), help="PEM root certificate: connect with TLS")
+    when = "at the start and after a lost connection" if reconnects else "at the start"
     parser.add_argument(
         "--connect-timeout",
         type=timeout_seconds,
         default=CONNECT_TIMEOUT_S,
-        help=f"seconds to wait for the server, at the start and after a lost connection (default {CONNECT_TIMEOUT_S:g})",
+        help=f"seconds to wait for the server, {when} (default {CONNECT_TIMEOUT_S:g})",
     )

@@ -159,7 +159,7 @@ def add_perf_command(commands: argparse._SubParsersAction) -> None:
         type=OutputPath(suffixes=(".png", ".jpg")),
         help="draw p50 and p99 latency against throughput, a point per level, to this picture",
     )
-    add_client_options(parser)
+    add_client_options(parser, reconnects=False)
     add_failure_option(parser)
     add_json_option(parser)
     parser.set_defaults(handler=run_perf)
@@ -203,7 +203,7 @@ def run_perf(args: argparse.Namespace) -> None:
             frames,
             args.streaming,
         )
-        sent = f"{len(frames)} frames of {args.input_data}" if frames else "synthetic"
+        sent = f"{len(frames)} frame{'s' if len(frames) > 1 else ''} of {args.input_data}" if frames else "synthetic"
         calls = "streaming" if args.streaming else "unary"
         measured = f"{client.model} on {args.server} ({args.protocol}, {args.input}, {sent}, {calls})"
         print(f"measuring {measured}, {options.window_ms} ms windows", flush=True)

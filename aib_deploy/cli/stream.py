@@ -28,7 +28,7 @@ def add_stream_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("source", type=InputPath(sources=True), help="a video file, or a camera index such as 0")
     parser.add_argument("-o", "--output", type=OutputPath(suffixes=(VIDEO_SUFFIX,)), help="annotated .mp4 to write")
     parser.add_argument("--results", type=OutputPath(), help="JSON-lines file in the result schema (- for standard output)")
-    add_client_options(parser)
+    add_client_options(parser, reconnects=True)
     parser.add_argument("--raw", action="store_true", help="send raw pixels instead of JPEG")
     add_failure_option(parser)
     parser.set_defaults(handler=run_stream)

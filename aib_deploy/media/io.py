@@ -104,6 +104,8 @@ def input_kind(source: str | Path) -> str:
         return "glob"
     if not path.exists():
         raise AibError(f"input {path}: not found")
+    if not path.is_file():  # a FIFO or a device would block the read, or never end
+        raise AibError(f"input {path}: not a regular file, a folder or a glob")
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "video"
 
 

@@ -139,7 +139,7 @@ class AibV1Client:
         except grpc.RpcError as error:
             raise refusal(address, error, token_given=bool(headers)) from None
         self.model = info.architecture
-        frames = frames or [InputFrame(pixels=synthetic_frame(info.input_height))]
+        frames = frames or [InputFrame("synthetic", pixels=synthetic_frame(info.input_height))]
         if inputs == "frames":
             requests = [pb.Frame(encoded=frame.encoded or cv2.imencode(".png", frame.pixels)[1].tobytes()) for frame in frames]
         else:
@@ -158,7 +158,13 @@ class AibV1Client:
             raise AibError(f"server {self.address}: {result.error}")
 
     def server_times(self) -> ServerTimes:
-        return ServerTimes()  # aib.v1 reports timings per frame, not per model
+        """Nothing (aib.v1 reports timings per frame, not per model), once the server answers: a server lost
+        mid-run ends the run, as over KServe, rather than fail every request after."""
+        try:
+            self.stub.GetModelInfo(pb.GetModelInfoRequest(), metadata=self.headers, timeout=30)
+        except grpc.RpcError as error:
+            raise AibError(f"server {self.address}: lost while measuring ({error.code().name}: {error.details()})") from None
+        return ServerTimes()
 
 
 def connect(

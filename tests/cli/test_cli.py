@@ -304,3 +304,22 @@ def test_a_demo_stopped_before_writing_leaves_no_empty_folder(monkeypatch, tmp_p
     monkeypatch.setattr(demo, "export_demo_model", interrupted)
     result = call_aib("demo", "--output", tmp_path / "new")
     assert result.returncode == 130 and not (tmp_path / "new").exists()
+
+
+def test_ctrl_c_while_the_command_modules_load_is_interrupted_not_a_traceback():
+    """Ctrl-C arrives before any handler can be installed: while `aib` imports its command modules."""
+    import subprocess
+    import sys
+
+    hook = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def interrupting(name, *args, **kwargs):\n"
+        "    if name == 'localization':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = interrupting\n"
+        "from aib_deploy.cli import main\n"
+    )
+    result = subprocess.run([sys.executable, "-c", hook], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 130 and result.stderr == "aib: interrupted\n", result.stderr

@@ -1,6 +1,8 @@
 """`aib perf` against a real `aib serve` on both protocols (Triton: tests/export/test_triton_server.py)."""
 
+import contextlib
 import csv
+import io
 import json
 import time
 
@@ -116,14 +118,17 @@ def test_a_request_rate_range_is_read_as_perf_analyzer_reads_it():
     assert_one_line_error(both, "--concurrency-range and --request-rate-range: give one", code=2)
 
 
-def test_a_server_that_dies_mid_run_is_one_line_not_a_traceback(demo_onnx):
+@pytest.mark.parametrize("protocol", ["kserve", "aib"])
+def test_a_server_that_dies_mid_run_is_one_line_not_a_traceback(demo_onnx, protocol):
     import threading
 
     from tests.helpers.cli import run_aib
 
     dying = ServerProcess(demo_onnx)
     threading.Timer(1.5, dying.process.kill).start()
-    result = run_aib("perf", dying.address, "-p", "500", "--concurrency-range", "1:3", "--max-trials", "5")
+    result = run_aib(
+        "perf", dying.address, "--protocol", protocol, "-p", "500", "--concurrency-range", "1:3", "--max-trials", "5"
+    )
     dying.stop(signalled=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     error = result.stderr.strip().splitlines()[-1]
@@ -166,6 +171,7 @@ def test_real_frames_go_in_turn_and_a_frame_the_server_refuses_fails_alone(demo_
     protocols and both kinds of call, and the others are answered."""
     folder = tmp_path / "frames"
     write_frames(folder, [64, 512, 96])
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # skipped with a warning, the run goes on
     strict = ServerProcess(demo_onnx, "--max-pixels", "100000")
     try:
         for protocol, streaming in (("kserve", ()), ("aib", ("--streaming",))):
@@ -178,6 +184,7 @@ def test_real_frames_go_in_turn_and_a_frame_the_server_refuses_fails_alone(demo_
             share = row["errors"] / (row["errors"] + row["requests"])
             assert 0.25 <= share <= 0.4 and "100000" in row["first_error"], row
             assert f"3 frames of {folder}, " in result.stderr
+            assert f"aib: warning: --input-data: skipped image {folder / 'broken.png'}: " in result.stderr
     finally:
         strict.stop()
 
@@ -216,3 +223,22 @@ def test_real_frames_hold_at_most_the_byte_limit_and_keep_only_what_requests_car
     encoded = frames.input_frames(str(folder), raw=False)
     assert len(encoded) == 3 and all(frame.pixels is None for frame in encoded)
     assert encoded[1].encoded == (folder / "frame_1.png").read_bytes()  # a file goes as its own bytes
+
+
+def test_a_fifo_as_input_data_is_refused_at_once_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "frames.png"
+    os.mkfifo(fifo)
+    result = call_aib("perf", "127.0.0.1:9", "--input", "frames", "--input-data", fifo)
+    assert_one_line_error(result, f"input {fifo}: not a regular file")
+
+
+def test_a_frame_too_large_for_a_grpc_message_is_skipped_by_name(tmp_path):
+    from aib_deploy.perf.frames import input_frames
+
+    folder = tmp_path / "frames"
+    write_frames(folder, [64, 3400])  # 3400 x 3400 raw pixels: 34.7 MB, over gRPC's 32 MiB
+    with contextlib.redirect_stderr(io.StringIO()) as said:
+        (kept,) = input_frames(str(folder), raw=True)
+    assert kept.name.endswith("frame_0.jpg") and "frame_1.png: 34680000 bytes, over the 32 MiB" in said.getvalue()
