@@ -8,17 +8,16 @@ from pathlib import Path
 
 import onnx
 
-WEIGHT_BYTES = 4096  # initializers larger than this are weights, not shapes or indices that inference reads
-
 
 def typed_graph(path: Path) -> onnx.ModelProto:
     """The file's graph with every tensor's type inferred, its large weights left out: types and structure
-    are what the tests read, and inferring over the weights of CUB WRN-50-2 takes seconds."""
-    from aib_deploy.export.graph_cleanup import typed
+    are what the tests read, and copying the weights of CUB WRN-50-2 through `typed` takes seconds. The
+    bytes kept are those shape inference reads (`graph_cleanup.INFERENCE_READS_BYTES`)."""
+    from aib_deploy.export.graph_cleanup import INFERENCE_READS_BYTES, typed
 
     model = onnx.load(str(path))
     for initializer in model.graph.initializer:
-        if len(initializer.raw_data) > WEIGHT_BYTES:
+        if len(initializer.raw_data) > INFERENCE_READS_BYTES:
             initializer.ClearField("raw_data")
     return typed(model)
 
