@@ -44,10 +44,7 @@ def input_frames(source: str, raw: bool) -> list[InputFrame]:
         raise OptionError(f"--input-data: expected an image, folder, glob or video file, got camera {source}")
     if kind == "video":
         decoded = enumerate(itertools.islice(iter(VideoReader(source)), MAX_INPUT_FRAMES))
-        frames = (
-            InputFrame(f"{source} frame {index}", pixels=pixels) if raw else InputFrame(f"{source} frame {index}", jpeg(pixels))
-            for index, pixels in decoded
-        )
+        frames = (video_frame(f"{source} frame {index}", pixels, raw) for index, pixels in decoded)
     else:
         paths = [Path(source)] if kind == "image" else [path for _, path in image_files(source)[:MAX_INPUT_FRAMES]]
         frames = (file_frame(path, raw, len(paths) == 1) for path in paths)
@@ -72,8 +69,11 @@ def skipped(reason: str) -> None:
     print(f"aib: warning: --input-data: skipped {reason}", file=sys.stderr)
 
 
-def jpeg(pixels: np.ndarray) -> bytes:
-    return cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, VIDEO_JPEG_QUALITY])[1].tobytes()
+def video_frame(name: str, pixels: np.ndarray, raw: bool) -> InputFrame:
+    """A decoded video frame, kept as pixels or JPEG-encoded."""
+    if raw:
+        return InputFrame(name, pixels=pixels)
+    return InputFrame(name, cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, VIDEO_JPEG_QUALITY])[1].tobytes())
 
 
 def file_frame(path: Path, raw: bool, only: bool) -> InputFrame | None:
