@@ -8,4 +8,4 @@ bash scripts/bootstrap.sh
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
 # Two workers, one per core: most tests wait on a server or a subprocess part of the time.
-exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder "$@"

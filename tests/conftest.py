@@ -1,8 +1,9 @@
 import os
+from pathlib import Path
 
 import pytest
 
-from tests.helpers.checkpoint_files import CASES, write_case_checkpoint
+from tests.helpers.checkpoint_files import CASES, case_group, write_case_checkpoint
 
 
 def pytest_configure(config):
@@ -42,26 +43,52 @@ def case_checkpoint(tmp_path_factory):
     return get
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A file every pytest-xdist worker of this run shares: the first to ask builds it (`build(path)`) while
+    the others wait on its lock. Under plain pytest, a file of this session's own."""
+    from filelock import FileLock
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        path = tmp_path_factory.mktemp("built") / name
+        build(path)
+        return path
+    path = tmp_path_factory.getbasetemp().parent / "built" / name  # the run's folder, above each worker's
+    partial = path.parent / "partial" / name  # moved into place whole: a failed build leaves no file to share
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not path.is_file():
+            build(partial)
+            partial.replace(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_onnx(tmp_path_factory):
+    """The committed demo model, exported once per test run (its args.dataset gives the glyph labels)."""
+    from aib_deploy.demo.run import bundled_checkpoint
+    from aib_deploy.export.onnx_export import export_checkpoint
+
+    return built_once(tmp_path_factory, "demo.onnx", lambda path: export_checkpoint(bundled_checkpoint(), path))
+
+
 @pytest.fixture(scope="session")
 def demo_int8(demo_onnx, tmp_path_factory):
-    """The demo model in INT8 (`--float auto`, no gate), once per session, for tests that need some INT8 file;
+    """The demo model in INT8 (`--float auto`, no gate), once per run, for tests that need some INT8 file;
     tests of `aib export int8` itself write their own."""
     from aib_deploy.export.int8 import Int8Options, export_int8
     from aib_deploy.runtime.compare import Gate
 
-    path = tmp_path_factory.mktemp("int8") / "demo.int8.onnx"
-    export_int8(demo_onnx, path, Int8Options(count=32, held_out=32, fail_under=Gate(0, 0), progress=False))
-    return path
+    options = Int8Options(count=32, held_out=32, fail_under=Gate(0, 0), progress=False)
+    return built_once(tmp_path_factory, "demo.int8.onnx", lambda path: export_int8(demo_onnx, path, options))
 
 
 @pytest.fixture(scope="session")
 def demo_fp16(demo_onnx, tmp_path_factory):
-    """The demo model in fp16, once per session, for tests that need some fp16 file."""
+    """The demo model in fp16, once per run, for tests that need some fp16 file."""
     from aib_deploy.export.fp16 import Fp16Options, export_fp16
 
-    path = tmp_path_factory.mktemp("fp16") / "demo.fp16.onnx"
-    export_fp16(demo_onnx, path, Fp16Options(held_out=16, progress=False))
-    return path
+    options = Fp16Options(held_out=16, progress=False)
+    return built_once(tmp_path_factory, "demo.fp16.onnx", lambda path: export_fp16(demo_onnx, path, options))
 
 
 @pytest.fixture(scope="session")
@@ -90,29 +117,36 @@ CONFORMANCE_FILES = (
 )
 
 
+def test_group(item) -> str:
+    """The worker group of a test: its own `xdist_group` mark, its conformance case's, or its file's."""
+    mark = item.get_closest_marker("xdist_group")
+    if mark:
+        return mark.args[0]
+    path = item.nodeid.split("::")[0]
+    if path not in CONFORMANCE_FILES:
+        return path
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    case = next((value for value in params.values() if value in CASES), None)
+    return case_group(case) if case else "conformance"
+
+
+def first_the_largest_cases(item) -> int:
+    """Groups go to the workers in the order of their first test (scripts/test.sh: --no-loadscope-reorder):
+    the conformance cases first, largest first, so that the longest group does not start last."""
+    group = test_group(item)
+    case = group.removeprefix(case_group(""))
+    return -CASES[case]["num_params"] if case in CASES else 0
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     """Under `--dist loadgroup` (scripts/test.sh), a file's tests stay on one worker, so its module fixtures
     (servers, exports) are built once; in the conformance files, a case's tests stay together."""
+    items.sort(key=first_the_largest_cases)  # stable: each group keeps its tests' order
     for item in items:
-        path = item.nodeid.split("::")[0]
-        group = path
-        if path in CONFORMANCE_FILES:
-            params = item.callspec.params if hasattr(item, "callspec") else {}
-            case = next((value for value in params.values() if value in CASES), None)
-            group = f"conformance-{case}" if case else "conformance"
-        item.add_marker(pytest.mark.xdist_group(group))
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(test_group(item)))
 
 
 def pytest_report_header(config):
     return f"conformance cases: {', '.join(CASES)}"
-
-
-@pytest.fixture(scope="session")
-def demo_onnx(tmp_path_factory):
-    """The committed demo model, exported once per test session."""
-    from aib_deploy.demo.run import bundled_checkpoint
-    from aib_deploy.export.onnx_export import OnnxExportOptions, export_checkpoint
-
-    path = tmp_path_factory.mktemp("demo") / "demo.onnx"
-    export_checkpoint(bundled_checkpoint(), path, OnnxExportOptions())  # its args.dataset gives the glyph labels
-    return path

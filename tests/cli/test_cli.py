@@ -79,7 +79,7 @@ def test_the_parser_does_not_import_grpc():
 
 def test_export_writes_a_checked_model_and_reports_parity(case_checkpoint, tmp_path):
     output = tmp_path / "out" / "vgg.onnx"
-    result = run_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)
+    result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)
     assert result.returncode == 0, result.stderr
     assert output.is_file()
     assert "onnx.checker full check passed" in result.stdout
@@ -218,7 +218,7 @@ def test_outputs_default_to_beside_the_input(demo_onnx, tmp_path):
 
     model = tmp_path / "demo.onnx"
     shutil.copyfile(demo_onnx, model)
-    result = run_aib("export", "fp16", model, "--held-out", "2")
+    result = call_aib("export", "fp16", model, "--held-out", "2")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo.fp16.onnx").is_file() and "wrote " + str(tmp_path / "demo.fp16.onnx") in result.stdout
 

@@ -21,6 +21,12 @@ CASES = json.loads((DATA / "cases.json").read_text())
 FAMILY_CASES = ("vgg_aib_qt_cifar100", "wrn_aib_qt_16_4_cifar100", "cub_vgg16_aib_qt", "cub_wrn50_2_aib_qt")
 
 
+def case_group(name: str) -> str:
+    """The pytest-xdist group of a conformance case's tests (tests/conftest.py): its weights are drawn and its
+    model exported once, on that group's worker."""
+    return f"conformance-{name}"
+
+
 def case_manifest(name: str) -> dict:
     return json.loads((DATA / f"{name}.json").read_text())
 

@@ -9,7 +9,7 @@ import torch
 
 from aib_deploy.errors import AibError
 from aib_deploy.models.checkpoint import load_model, read_checkpoint
-from tests.helpers.checkpoint_files import case_state_dict, cub_layout, vgg_cifar_layout, wrn_cifar_layout
+from tests.helpers.checkpoint_files import case_group, case_state_dict, cub_layout, vgg_cifar_layout, wrn_cifar_layout
 
 VGG_QT = "vgg_aib_qt_cifar100"
 WRN = "wrn_aib_16_2_cifar10"
@@ -73,6 +73,7 @@ def test_missing_batch_norm_counters_are_tolerated(tmp_path, wrn_state_dict):
     load_model(save(tmp_path, wrn_cifar_layout(old)))
 
 
+@pytest.mark.xdist_group(case_group("cub_wrn50_2_aib_qt"))  # its weights are drawn there anyway (6 s)
 def test_cub_wrn_without_the_unused_tmp_layer_loads():
     from aib_deploy.models import build_model, cub_wrn50_2, infer_architecture
 
