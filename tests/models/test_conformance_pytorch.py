@@ -59,14 +59,15 @@ def test_deterministic_outputs_match_the_reference(case):
 
 def test_stochastic_mode_is_seeded_and_close_to_deterministic(case):
     _name, model, reference = case
-    images = torch.from_numpy(reference["input"])
+    images = torch.from_numpy(reference["input"][:1])  # one image: the CUB backbones take a second each here
+    expected = reference["logits"][:1]
     with torch.no_grad():
         first = model.stochastic(images, num_avg=3, generator=torch.Generator().manual_seed(7))
         again = model.stochastic(images, num_avg=3, generator=torch.Generator().manual_seed(7))
         other = model.stochastic(images, num_avg=3, generator=torch.Generator().manual_seed(8))
     assert torch.equal(first.logits, again.logits)
     assert not torch.equal(first.logits, other.logits)
-    assert first.logits.shape == torch.Size(reference["logits"].shape)
+    assert first.logits.shape == torch.Size(expected.shape)
     # The scales are softplus(s - 5) ~ 0.007, so samples stay near the mean.
-    scale = np.abs(reference["logits"]).max()
-    assert np.abs(first.logits.numpy() - reference["logits"]).max() < 0.25 * scale
+    scale = np.abs(expected).max()
+    assert np.abs(first.logits.numpy() - expected).max() < 0.25 * scale

@@ -44,7 +44,10 @@ def test_kserve_concurrency_sweep_writes_perf_analyzer_columns(server, tmp_path)
     assert list(rows[0]) == list(CSV_COLUMNS) and [row["Concurrency"] for row in rows] == ["1", "2"]
     for row in rows:
         assert float(row["Inferences/Second"]) > 0 and row["Errors"] == "0"
-        assert 0 < float(row["p50 latency"]) <= float(row["p90 latency"]) <= float(row["p99 latency"])
+        # A percentile stays blank below its number of answers (timing.PERCENTILE_MIN_SAMPLES): a loaded machine
+        # answers fewer than the 100 that p99 needs.
+        latencies = [float(row[f"p{q} latency"]) for q in (50, 90, 95, 99) if row[f"p{q} latency"]]
+        assert row["p50 latency"] and 0 < latencies[0] and latencies == sorted(latencies), row
         assert float(row["Server Compute Infer"]) > 0  # the server's own figures (ModelStatistics)
     assert "measuring aib_glyphs_wrn_cifar_10_2_qt_fp32" in result.stdout and "2/2 concurrency levels" in result.stderr
 
