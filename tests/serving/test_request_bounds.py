@@ -213,22 +213,24 @@ def test_health_watch_streams_are_bounded(server):
 
 
 def test_frames_at_the_pixel_limit_stay_within_the_memory_bound(demo_onnx):
-    """16 pictures at the pixel limit (4096 x 4096 BGRA: 64 MB each once decoded) in one KServe request, then
-    in one aib.v1 stream: every frame is answered and the server peaks under 400 MB. Each picture decodes
-    straight to BGR and shrinks to the model's input in the decode pool, so frames waiting for a batch
-    hold kilobytes each, not the whole picture."""
+    """10 pictures at the pixel limit (4096 x 4096 BGRA: 64 MB each once decoded, 48 MB as BGR) in one KServe
+    request, then in one aib.v1 stream: every frame is answered and the server peaks under 400 MB. Each
+    picture decodes straight to BGR and shrinks to the model's input in the decode pool, so frames waiting
+    for a batch (of at most 8) hold kilobytes each; held whole, the ten would take 480 MB."""
+    pictures = 10  # more than a batch, few enough to decode in seconds
     picture = np.zeros((4096, 4096, 4), np.uint8)
     picture[1024:3072, 1024:3072] = (0, 0, 255, 128)
     png = cv2.imencode(".png", picture)[1].tobytes()
     running = ServerProcess(demo_onnx, "--max-pixels", str(contract.MAX_PIXELS))  # the server's default
     try:
         request = frames_request(png)
-        request.inputs[0].shape[:] = [16, 1]
-        request.inputs[0].contents.bytes_contents.extend([png] * 15)
+        request.inputs[0].shape[:] = [pictures, 1]
+        request.inputs[0].contents.bytes_contents.extend([png] * (pictures - 1))
         answer = kserve_grpc.GRPCInferenceServiceStub(running.channel).ModelInfer(request, timeout=120)
-        assert [output.shape[0] for output in answer.outputs] == [16] * len(answer.outputs)
-        results = list(running.stub.StreamFrames(iter([pb.Frame(encoded=png, frame_index=i) for i in range(16)]), timeout=120))
-        assert [result.error for result in results] == [""] * 16
+        assert [output.shape[0] for output in answer.outputs] == [pictures] * len(answer.outputs)
+        frames = [pb.Frame(encoded=png, frame_index=i) for i in range(pictures)]
+        results = list(running.stub.StreamFrames(iter(frames), timeout=120))
+        assert [result.error for result in results] == [""] * pictures
         peak = running.peak_rss_mb()
     finally:
         running.stop()
