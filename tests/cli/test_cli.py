@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from aib_deploy.cli import build_parser
-from tests.helpers.cli import assert_one_line_error, call_aib, run_aib
+from tests.helpers.cli import assert_one_line_error, call_aib
 from tests.helpers.package import all_modules, needs_torch
 
 
@@ -77,43 +77,24 @@ def test_the_parser_does_not_import_grpc():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_export_writes_a_checked_model_and_reports_parity(case_checkpoint, tmp_path):
-    output = tmp_path / "out" / "vgg.onnx"
-    result = call_aib("export", "onnx", case_checkpoint("vgg_aib_qt_cifar100"), "-o", output)
-    assert result.returncode == 0, result.stderr
-    assert output.is_file()
-    assert "onnx.checker full check passed" in result.stdout
-    assert "parity batch 1: ok" in result.stdout and "parity batch 3: ok" in result.stdout
-    assert "attention-index agreement 100.0000%" in result.stdout
-    assert "dataset cifar100" in result.stdout
-
-
-def test_labels_file_and_normalization_overrides_reach_the_card(case_checkpoint, tmp_path):
+def test_export_writes_a_checked_model_and_reports_parity_with_the_overrides_in_its_card(case_checkpoint, tmp_path):
+    """One export (they take seconds each) for both: the checks it prints, and --labels, --mean and --std
+    reaching the card, the normalization the parity inputs then use."""
     import json
 
     import onnx
 
     labels = tmp_path / "labels.txt"
-    labels.write_text("".join(f"thing {index}\n" for index in range(10)))
-    output = tmp_path / "wrn.onnx"
-    result = call_aib(
-        "export",
-        "onnx",
-        case_checkpoint("wrn_aib_16_2_cifar10"),
-        "-o",
-        output,
-        "--labels",
-        labels,
-        "--mean",
-        "0.5",
-        "0.5",
-        "0.5",
-        "--std",
-        "0.25",
-        "0.25",
-        "0.25",
-    )
+    labels.write_text("".join(f"thing {index}\n" for index in range(100)))
+    output = tmp_path / "out" / "vgg.onnx"
+    normalization = ["--mean", "0.5", "0.5", "0.5", "--std", "0.25", "0.25", "0.25"]
+    checkpoint = case_checkpoint("vgg_aib_qt_cifar100")
+    result = call_aib("export", "onnx", checkpoint, "-o", output, "--labels", labels, *normalization)
     assert result.returncode == 0, result.stderr
+    assert "onnx.checker full check passed" in result.stdout
+    assert "parity batch 1: ok" in result.stdout and "parity batch 3: ok" in result.stdout
+    assert "attention-index agreement 100.0000%" in result.stdout
+    assert "dataset cifar100" in result.stdout
     props = {p.key: p.value for p in onnx.load(str(output), load_external_data=False).metadata_props}
     card = json.loads(props["aib_deploy.model_card"])
     assert card["labels"][3] == "thing 3" and card["mean"] == [0.5] * 3 and card["std"] == [0.25] * 3
@@ -185,16 +166,17 @@ def test_a_missing_extra_is_one_line(case_checkpoint, tmp_path):
 
 
 def test_a_checkpoint_that_runs_code_is_refused_by_the_command(tmp_path):
+    import torch
+
     marker = tmp_path / "pwned"
-    code = (
-        "import os, torch\n"
-        "class Payload:\n"
-        f"    def __reduce__(self): return (os.system, ('touch {marker}',))\n"
-        f"torch.save({{'state_dict': {{}}, 'args': Payload()}}, {str(tmp_path / 'evil.pth')!r})\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+
+    class Payload:  # pickled as the call it reduces to: os.system, which loading would run
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": {}, "args": Payload()}, tmp_path / "evil.pth")
     assert not marker.exists()
-    result = run_aib("export", "onnx", tmp_path / "evil.pth", "-o", tmp_path / "m.onnx")
+    result = call_aib("export", "onnx", tmp_path / "evil.pth", "-o", tmp_path / "m.onnx")
     assert_one_line_error(result, "refused to load the object", "never runs code")
     assert not marker.exists()
 

@@ -17,6 +17,7 @@ from aib_deploy.media.synthetic import make_dataset
 from aib_deploy.protocol.generated import attention_pb2 as pb
 from aib_deploy.protocol.generated import grpc_service_pb2 as kserve
 from aib_deploy.protocol.generated import grpc_service_pb2_grpc as kserve_grpc
+from aib_deploy.serving.limits import TRIM_DELAY_S
 from aib_deploy.serving.options import MAX_HEALTH_WATCHES
 from tests.helpers.server import ServerProcess
 
@@ -115,7 +116,9 @@ def test_a_request_of_millions_of_entries_is_refused_before_it_is_built(server, 
             break
     assert min(waits) < STALL_BOUND_S, f"health waited {[round(w * 1e3) for w in waits]} ms"
     assert server.peak_rss_mb() < RSS_BOUND_MB
-    time.sleep(1.0)  # the byte budget trims freed memory once traffic pauses
+    deadline = time.monotonic() + 4 * TRIM_DELAY_S  # the byte budget trims freed memory once traffic pauses
+    while rss_mb(server) >= before + 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert rss_mb(server) < before + 40
 
 
