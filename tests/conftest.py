@@ -117,11 +117,8 @@ CONFORMANCE_FILES = (
 )
 
 
-def test_group(item) -> str:
-    """The worker group of a test: its own `xdist_group` mark, its conformance case's, or its file's."""
-    mark = item.get_closest_marker("xdist_group")
-    if mark:
-        return mark.args[0]
+def worker_group(item) -> str:
+    """The worker group of a test without a mark of its own: its conformance case's, or its file's."""
     path = item.nodeid.split("::")[0]
     if path not in CONFORMANCE_FILES:
         return path
@@ -133,19 +130,19 @@ def test_group(item) -> str:
 def first_the_largest_cases(item) -> int:
     """Groups go to the workers in the order of their first test (scripts/test.sh: --no-loadscope-reorder):
     the conformance cases first, largest first, so that the longest group does not start last."""
-    group = test_group(item)
-    case = group.removeprefix(case_group(""))
+    case = item.get_closest_marker("xdist_group").args[0].removeprefix(case_group(""))
     return -CASES[case]["num_params"] if case in CASES else 0
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     """Under `--dist loadgroup` (scripts/test.sh), a file's tests stay on one worker, so its module fixtures
-    (servers, exports) are built once; in the conformance files, a case's tests stay together."""
-    items.sort(key=first_the_largest_cases)  # stable: each group keeps its tests' order
+    (servers, exports) are built once; in the conformance files, a case's tests stay together. A test's own
+    `xdist_group` mark is kept."""
     for item in items:
         if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(test_group(item)))
+            item.add_marker(pytest.mark.xdist_group(worker_group(item)))
+    items.sort(key=first_the_largest_cases)  # stable: each group keeps its tests' order
 
 
 def pytest_report_header(config):
