@@ -32,16 +32,15 @@ def typed(model, strict: bool = True):
     return inferred(ir.to_proto(editable), strict)
 
 
-def inferred(model, strict: bool):
-    """`model` (a ModelProto, changed in place and returned) with the types and shapes ONNX's inference gives.
-
-    Inference runs on a skeleton whose large initializers keep their dims but not their bytes: it never
-    reads them, and serializing and parsing a 440 MB model for it took 5 s, not 0.1. Small initializers,
-    which shape computations may read (shapes, axes, indices), stay whole."""
+def skeleton(model):
+    """A ModelProto sharing `model`'s graph but not its weights' bytes: large initializers keep their name,
+    type and dims only. Shape inference never reads them, and serializing and parsing a 440 MB model for it
+    took 5 s, not 0.1. Small initializers, which shape computations may read (shapes, axes, indices), stay
+    whole."""
     import onnx
 
     graph = model.graph
-    skeleton = onnx.GraphProto(
+    bare_graph = onnx.GraphProto(
         name=graph.name,
         node=graph.node,
         input=graph.input,
@@ -52,11 +51,19 @@ def inferred(model, strict: bool):
     for tensor in graph.initializer:
         if tensor.ByteSize() > INFERENCE_READS_BYTES:
             tensor = onnx.TensorProto(name=tensor.name, dims=tensor.dims, data_type=tensor.data_type)
-        skeleton.initializer.append(tensor)
-    bare = onnx.ModelProto(
-        ir_version=model.ir_version, opset_import=model.opset_import, functions=model.functions, graph=skeleton
+        bare_graph.initializer.append(tensor)
+    return onnx.ModelProto(
+        ir_version=model.ir_version, opset_import=model.opset_import, functions=model.functions, graph=bare_graph
     )
-    result = onnx.shape_inference.infer_shapes(bare, strict_mode=strict).graph
+
+
+def inferred(model, strict: bool):
+    """`model` (a ModelProto, changed in place and returned) with the types and shapes ONNX's inference gives
+    (run on its `skeleton`)."""
+    import onnx
+
+    graph = model.graph
+    result = onnx.shape_inference.infer_shapes(skeleton(model), strict_mode=strict).graph
     for field in ("value_info", "output"):
         graph.ClearField(field)
         getattr(graph, field).extend(getattr(result, field))

@@ -9,7 +9,7 @@ what that page requires, and a check that returns one phrase per problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +46,25 @@ LINEAR_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 LISTED = 3  # problems named in full per rule; the rest are counted
 
 
+class Constants(Mapping):
+    """Initializers by name, each read into an array only when a rule asks for its values: the rules read a
+    few scales, and copying every weight of a 440 MB model took a second."""
+
+    def __init__(self, tensors: dict) -> None:
+        self.tensors = tensors
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        from onnx import numpy_helper
+
+        return numpy_helper.to_array(self.tensors[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+
 @dataclass(frozen=True)
 class Graph:
     """The model with what the rules need: producers, readers, constants and every tensor's element type
@@ -55,15 +74,15 @@ class Graph:
     types: dict[str, str]
     producer: dict
     readers: dict
-    constants: dict
+    constants: Constants
 
     @classmethod
     def of(cls, model) -> Graph:
-        from onnx import TensorProto, numpy_helper
+        from onnx import TensorProto
 
-        from .graph_cleanup import typed
+        from .graph_cleanup import skeleton, typed
 
-        inferred = typed(model, strict=False).graph
+        inferred = typed(skeleton(model), strict=False).graph  # types only: no copy of the weights
         types = {}
         for value in [*inferred.input, *inferred.output, *inferred.value_info]:
             types[value.name] = TensorProto.DataType.Name(value.type.tensor_type.elem_type)
@@ -78,7 +97,7 @@ class Graph:
             types,
             {tensor: node for node in model.graph.node for tensor in node.output},
             readers,
-            {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer},
+            Constants({tensor.name: tensor for tensor in model.graph.initializer}),
         )
 
     @property

@@ -1,6 +1,7 @@
 """The `aib` command as a user runs it: real processes, real files."""
 
 import argparse
+import functools
 import importlib
 import os
 import subprocess
@@ -214,6 +215,7 @@ def test_backend_tensorrt_on_an_onnx_file_says_what_it_runs(demo_onnx, tmp_path)
     assert_one_line_error(result, "--backend tensorrt: runs TensorRT engines (.engine, .plan), got demo.onnx")
 
 
+@functools.cache  # read, never changed: test_bad_input asks for one per generated case
 def parser_of(path: tuple[str, ...]) -> argparse.ArgumentParser:
     parser = build_parser()
     for name in path:

@@ -3,17 +3,15 @@
 import pytest
 
 from aib_deploy.demo.run import bundled_checkpoint
+from tests.helpers.checkpoint_files import case_group
 from tests.helpers.cli import assert_error_after_progress, assert_one_line_error, call_aib
 
 NO_GATE = ("--fail-under", "top1=0,index=0")
 
 
 @pytest.fixture(scope="module")
-def reduced(demo_onnx, demo_int8, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("compare")
-    files = {"int8": demo_int8, "fp16": folder / "demo.fp16.onnx"}
-    assert call_aib("export", "fp16", demo_onnx, "-o", files["fp16"], "--held-out", "8").returncode == 0
-    return files
+def reduced(demo_int8, demo_fp16):
+    return {"int8": demo_int8, "fp16": demo_fp16}
 
 
 def agreement_line(result) -> str:
@@ -39,6 +37,7 @@ def test_float32_against_int8_reports_and_gates(demo_onnx, reduced):
     assert_error_after_progress(strict, "below the gate (--fail-under top1=1,index=1)")
 
 
+@pytest.mark.xdist_group(case_group("vgg_aib_cifar10"))  # on the worker that exports that case anyway
 def test_models_of_different_architectures_are_refused(demo_onnx, case_onnx):
     other = case_onnx("vgg_aib_cifar10").path
     assert_one_line_error(call_aib("compare", demo_onnx, other), "not comparable", "architecture")

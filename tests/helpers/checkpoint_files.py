@@ -39,7 +39,11 @@ def case_state_dict(name: str) -> dict[str, torch.Tensor]:
 def _drawn_state_dict(name: str) -> dict[str, torch.Tensor]:
     case = case_manifest(name)
     arrays = make_state_dict(case["state_dict"], case["seed"], case["gain"])
-    return {key: torch.from_numpy(np.array(value)) for key, value in arrays.items()}
+    tensors, seen = {}, set()
+    for key, value in arrays.items():  # an alias gets a copy of its own; the rest are wrapped, not copied (2 s)
+        tensors[key] = torch.from_numpy(value.copy() if id(value) in seen else value)
+        seen.add(id(value))
+    return tensors
 
 
 def case_reference(name: str) -> dict[str, np.ndarray]:
