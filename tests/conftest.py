@@ -127,11 +127,29 @@ def worker_group(item) -> str:
     return case_group(case) if case else "conformance"
 
 
-def first_the_largest_cases(item) -> int:
+# Files whose real servers and clients take 6-35 s of one worker (measured 2026-12-01): started early, so
+# that the run ends on short files and neither worker waits long for the other.
+LONG_FILES = (
+    "tests/serving/test_hostile_clients.py",
+    "tests/serving/test_stream_client.py",
+    "tests/perf/test_perf.py",
+    "tests/serving/test_request_bounds.py",
+    "tests/export/test_triton_server.py",
+    "tests/serving/test_server.py",
+    "tests/serving/test_one_client_both_servers.py",
+    "tests/serving/test_fuzz.py",
+)
+
+
+def first_the_longest_groups(item) -> int:
     """Groups go to the workers in the order of their first test (scripts/test.sh: --no-loadscope-reorder):
-    the conformance cases first, largest first, so that the longest group does not start last."""
-    case = item.get_closest_marker("xdist_group").args[0].removeprefix(case_group(""))
-    return -CASES[case]["num_params"] if case in CASES else 0
+    the conformance cases first, largest first, so that the longest group does not start last; then the
+    long files."""
+    group = item.get_closest_marker("xdist_group").args[0]
+    case = group.removeprefix(case_group(""))
+    if case in CASES:
+        return -CASES[case]["num_params"]
+    return -1 if group in LONG_FILES else 0
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
@@ -142,7 +160,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(worker_group(item)))
-    items.sort(key=first_the_largest_cases)  # stable: each group keeps its tests' order
+    items.sort(key=first_the_longest_groups)  # stable: each group keeps its tests' order
 
 
 def pytest_report_header(config):
