@@ -9,11 +9,6 @@ from tests.helpers.cli import assert_error_after_progress, assert_one_line_error
 NO_GATE = ("--fail-under", "top1=0,index=0")
 
 
-@pytest.fixture(scope="module")
-def reduced(demo_int8, demo_fp16):
-    return {"int8": demo_int8, "fp16": demo_fp16}
-
-
 def agreement_line(result) -> str:
     assert result.returncode == 0, result.stderr
     (line,) = [text for text in result.stdout.splitlines() if "held-out frames" in text]
@@ -25,15 +20,15 @@ def test_float32_against_the_checkpoint_is_exact(demo_onnx):
     assert "64 held-out frames: top-1 agreement 100.00%, attention-index agreement 100.00% exact" in line
 
 
-def test_float32_against_fp16_meets_the_default_gate(demo_onnx, reduced):
-    line = agreement_line(call_aib("compare", demo_onnx, reduced["fp16"], "--count", "200"))
+def test_float32_against_fp16_meets_the_default_gate(demo_onnx, demo_fp16):
+    line = agreement_line(call_aib("compare", demo_onnx, demo_fp16, "--count", "200"))
     assert "top-1 agreement" in line and "within one anchor step" in line
 
 
-def test_float32_against_int8_reports_and_gates(demo_onnx, reduced):
-    line = agreement_line(call_aib("compare", demo_onnx, reduced["int8"], "--count", "64", *NO_GATE))
+def test_float32_against_int8_reports_and_gates(demo_onnx, demo_int8):
+    line = agreement_line(call_aib("compare", demo_onnx, demo_int8, "--count", "64", *NO_GATE))
     assert "max|logit diff|" in line
-    strict = call_aib("compare", demo_onnx, reduced["int8"], "--count", "64", "--fail-under", "top1=1,index=1")
+    strict = call_aib("compare", demo_onnx, demo_int8, "--count", "64", "--fail-under", "top1=1,index=1")
     assert_error_after_progress(strict, "below the gate (--fail-under top1=1,index=1)")
 
 
